@@ -1,0 +1,1 @@
+"""Executable backends that the IR is lowered to."""

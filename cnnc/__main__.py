@@ -1,0 +1,5 @@
+"""``python -m cnnc``."""
+
+from cnnc.cli import run
+
+run()

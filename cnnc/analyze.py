@@ -1,0 +1,230 @@
+"""IR to Report: shapes, parameters, multiply-accumulates and receptive fields, layer by layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import singledispatch
+from math import prod
+
+from cnnc import ir
+from cnnc.diagnostics import Diagnostic, Note, error
+from cnnc.memory import totals
+from cnnc.report import Assumptions, LayerReport, Report
+from cnnc.shapes import Window, windows
+
+
+class _ShapeError(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        self.diagnostic = diagnostic
+
+
+@dataclass(frozen=True)
+class _State:
+    """What flows from layer to layer: the shape, and the receptive field and jump per dimension."""
+
+    shape: ir.Shape
+    receptive_field: tuple[int, ...]
+    jump: tuple[int, ...]
+
+
+def _notes(node: ir.Node) -> tuple[Note, ...]:
+    return tuple(Note(f"in block `{frame.block}`, called here", frame.span) for frame in reversed(node.origin))
+
+
+def _fail(code: str, node: ir.Node, message: str, help: str | None = None,
+          notes: tuple[Note, ...] = ()) -> _ShapeError:
+    return _ShapeError(error(code, message, node.span, help, notes + _notes(node)))
+
+
+class _Analyzer:
+    def __init__(self) -> None:
+        self.layers: list[LayerReport] = []
+        self.diagnostics: list[Diagnostic] = []
+
+    def run(self, nodes: tuple[ir.Node, ...], state: _State, depth: int = 0) -> _State:
+        for node in nodes:
+            state = self.node(node, state, depth)
+        return state
+
+    def node(self, node: ir.Node, state: _State, depth: int) -> _State:
+        if isinstance(node, ir.Residual):
+            return self.residual(node, state, depth)
+        if isinstance(node, ir.Concat):
+            return self.concat(node, state, depth)
+        result = _analyze_layer(node, state, self)
+        layer = LayerReport(node=node, depth=depth, input=state.shape, **result)
+        self.layers.append(layer)
+        return _State(layer.output, layer.receptive_field, layer.jump)
+
+    def residual(self, node: ir.Residual, state: _State, depth: int) -> _State:
+        body = self.run(node.body, state, depth + 1)
+        shortcut = self.run(node.shortcut, state, depth + 1)
+        if body.shape != shortcut.shape:
+            notes = []
+            if node.body:
+                notes.append(Note(f"the body ends here with {body.shape}", node.body[-1].span))
+            if node.shortcut:
+                notes.append(Note(f"the shortcut ends here with {shortcut.shape}", node.shortcut[-1].span))
+            hint = ("give the shortcut a projection, such as `shortcut { conv "
+                    f"{body.shape.channels} 1x1 stride=... }}`, so both paths end in the same shape")
+            raise _fail("E102", node,
+                        f"residual shapes do not match: the body gives {body.shape}, "
+                        f"the shortcut {'gives' if node.shortcut else 'passes the input'} {shortcut.shape}",
+                        hint, tuple(notes))
+        merged = _merge(node, state, body.shape, [body, shortcut], depth)
+        self.layers.append(merged)
+        return _State(merged.output, merged.receptive_field, merged.jump)
+
+    def concat(self, node: ir.Concat, state: _State, depth: int) -> _State:
+        outputs = [self.run(branch, state, depth + 1) for branch in node.branches]
+        first = outputs[0].shape
+        for index, branch in enumerate(outputs[1:], start=2):
+            if branch.shape.spatial != first.spatial:
+                notes = tuple(Note(f"branch {i} ends here with {out.shape}", b[-1].span)
+                              for i, (b, out) in enumerate(zip(node.branches, outputs), start=1) if b)
+                raise _fail("E102", node,
+                            f"concat branches differ in spatial size: branch 1 gives {first}, "
+                            f"branch {index} gives {branch.shape}",
+                            "branches join along channels, so every other size must match: "
+                            "adjust the strides or padding (`pad=same` keeps the size at stride 1)", notes)
+        shape = ir.Shape(first.spatial, sum(out.shape.channels for out in outputs))
+        merged = _merge(node, state, shape, outputs, depth)
+        self.layers.append(merged)
+        return _State(merged.output, merged.receptive_field, merged.jump)
+
+
+def _merge(node: ir.Node, state: _State, shape: ir.Shape, paths: list[_State], depth: int) -> LayerReport:
+    """The report row of a residual add or a concat: the largest receptive field of its paths."""
+    receptive_field = tuple(max(values) for values in zip(*(p.receptive_field for p in paths)))
+    jump = tuple(max(values) for values in zip(*(p.jump for p in paths)))
+    return LayerReport(node=node, depth=depth, input=state.shape, output=shape, params=0, buffers=0, macs=0,
+                       receptive_field=receptive_field, jump=jump)
+
+
+def _unchanged(state: _State, **figures) -> dict:
+    result = {"output": state.shape, "params": 0, "buffers": 0, "macs": 0,
+              "receptive_field": state.receptive_field, "jump": state.jump}
+    result.update(figures)
+    return result
+
+
+def _whole_input(state: _State) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Receptive field and jump of a layer that sees every position of its input at once."""
+    if state.shape.rank == 0:
+        return state.receptive_field, state.jump
+    rf = tuple(r + (n - 1) * j for r, n, j in zip(state.receptive_field, state.shape.spatial, state.jump))
+    jump = tuple(j * n for n, j in zip(state.shape.spatial, state.jump))
+    return rf, jump
+
+
+@singledispatch
+def _analyze_layer(node: ir.Node, state: _State, analyzer: _Analyzer) -> dict:
+    """The figures of one layer (everything in LayerReport but the node, depth and input)."""
+    return _unchanged(state)  # activations and dropout keep the shape
+
+
+def _spatial_windows(node: ir.Conv | ir.Pool, state: _State, stride, dilation) -> list[Window]:
+    shape = state.shape
+    if shape.rank == 0:
+        raise _fail("E103", node, f"`{node.kind}` needs a spatial input, but its input is a flat vector of "
+                                  f"{shape.channels}",
+                    f"move `{node.kind}` before the `fc`/`flatten` that removes the spatial dimensions")
+    result = windows(shape.spatial, node.kernel, stride, node.pad, dilation, node.ceil_mode)
+    if result is None:
+        for setting, values in (("kernel", node.kernel), ("stride", stride), ("pad", node.pad),
+                                ("dilation", dilation)):
+            if isinstance(values, tuple) and len(values) not in (1, shape.rank):
+                raise _fail("E103", node,
+                            f"{setting} {'x'.join(map(str, values))} has {len(values)} dimensions, but the input "
+                            f"{shape} has {shape.rank} spatial dimension{'s' if shape.rank != 1 else ''}",
+                            f"give one {setting} per spatial dimension, or a single number for all of them")
+        raise AssertionError("windows() found no mismatching setting")  # pragma: no cover
+    for axis, window in enumerate(result, start=1):
+        if window.output <= 0:
+            where = f" in spatial dimension {axis}" if len(result) > 1 else ""
+            raise _fail("E101", node,
+                        f"`{node.name}` output size is not positive{where}: {window.arithmetic()}",
+                        f"the input here is {shape}; use a smaller kernel or stride, add padding "
+                        f"(`pad=same` keeps the size), or remove a downsampling layer before it")
+    return result
+
+
+def _window_figures(state: _State, found: list[Window]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    rf = tuple(r + (w.span - 1) * j for r, w, j in zip(state.receptive_field, found, state.jump))
+    jump = tuple(j * w.stride for j, w in zip(state.jump, found))
+    return rf, jump
+
+
+@_analyze_layer.register
+def _(node: ir.Conv, state: _State, analyzer: _Analyzer) -> dict:
+    found = _spatial_windows(node, state, node.stride, node.dilation)
+    channels = state.shape.channels
+    for what, count in (("input channels", channels), ("filters", node.filters)):
+        if count % node.groups:
+            analyzer.diagnostics.append(error(
+                "E104", f"groups={node.groups} does not divide the {count} {what}", node.span,
+                f"choose groups that divide both the {channels} input channels and the {node.filters} filters "
+                f"(depthwise: groups={channels} with a multiple of {channels} filters)", _notes(node)))
+    output = ir.Shape(tuple(w.output for w in found), node.filters)
+    weights_per_filter = (channels // node.groups) * prod(w.kernel for w in found)
+    rf, jump = _window_figures(state, found)
+    return {"output": output, "params": node.filters * weights_per_filter + (node.filters if node.bias else 0),
+            "buffers": 0, "macs": prod(output.spatial) * node.filters * weights_per_filter,
+            "receptive_field": rf, "jump": jump,
+            "padding": tuple((w.pad_before, w.pad_after) for w in found)}
+
+
+@_analyze_layer.register
+def _(node: ir.Pool, state: _State, analyzer: _Analyzer) -> dict:
+    found = _spatial_windows(node, state, node.strides, (1,))
+    rf, jump = _window_figures(state, found)
+    output = ir.Shape(tuple(w.output for w in found), state.shape.channels)
+    return _unchanged(state, output=output, receptive_field=rf, jump=jump,
+                      padding=tuple((w.pad_before, w.pad_after) for w in found))
+
+
+@_analyze_layer.register
+def _(node: ir.GlobalAvgPool, state: _State, analyzer: _Analyzer) -> dict:
+    if state.shape.rank == 0:
+        raise _fail("E103", node, f"`globalavgpool` needs a spatial input, but its input is a flat vector of "
+                                  f"{state.shape.channels}", "remove it, or move it before the `fc`/`flatten`")
+    rf, jump = _whole_input(state)
+    return _unchanged(state, output=ir.Shape((1,) * state.shape.rank, state.shape.channels),
+                      receptive_field=rf, jump=jump)
+
+
+@_analyze_layer.register
+def _(node: ir.Dense, state: _State, analyzer: _Analyzer) -> dict:
+    features = state.shape.size
+    rf, jump = _whole_input(state)
+    return {"output": ir.Shape((), node.units), "params": features * node.units + (node.units if node.bias else 0),
+            "buffers": 0, "macs": features * node.units, "receptive_field": rf, "jump": jump}
+
+
+@_analyze_layer.register
+def _(node: ir.Flatten, state: _State, analyzer: _Analyzer) -> dict:
+    return _unchanged(state, output=ir.Shape((), state.shape.size), allocates=False)
+
+
+@_analyze_layer.register
+def _(node: ir.BatchNorm, state: _State, analyzer: _Analyzer) -> dict:
+    channels = state.shape.channels
+    return _unchanged(state, params=2 * channels, buffers=2 * channels)
+
+
+def analyze(network: ir.Network, assumptions: Assumptions = Assumptions()) -> Report:
+    """Analyze a network whose input is known. Shape errors end the walk at the failing layer; the
+    layers before it are still reported."""
+    assert network.input is not None
+    start = _State(network.input, (1,) * network.input.rank, (1,) * network.input.rank)
+    analyzer = _Analyzer()
+    output: ir.Shape | None
+    try:
+        output = analyzer.run(network.layers, start).shape
+    except _ShapeError as failure:
+        analyzer.diagnostics.append(failure.diagnostic)
+        output = None
+    layers = tuple(analyzer.layers)
+    summary = totals(network, layers, assumptions) if output is not None else None
+    return Report(network.name, network.input, output, layers, summary, assumptions,
+                  tuple(analyzer.diagnostics))

@@ -1,0 +1,77 @@
+"""The one type every problem is reported as: syntax errors, shape errors, lint findings, budgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from cnnc.source import Span
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Note:
+    """A secondary location, such as the call site of the block a layer was expanded from."""
+
+    message: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    severity: Severity
+    message: str
+    span: Span | None
+    help: str | None = None
+    notes: tuple[Note, ...] = field(default=())
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+
+# Error codes of the front end and the analyzer. A code is never reused: a retired code keeps its entry.
+ERROR_CODES: dict[str, str] = {
+    "E001": "syntax-error",
+    "E002": "unknown-name",
+    "E003": "bad-argument",
+    "E004": "recursive-block",
+    "E005": "misplaced-statement",
+    "E006": "limit-exceeded",
+    "E101": "size-not-positive",
+    "E102": "shape-mismatch",
+    "E103": "rank-mismatch",
+    "E104": "groups-mismatch",
+    "E105": "no-input",
+}
+
+
+def error(code: str, message: str, span: Span | None, help: str | None = None,
+          notes: tuple[Note, ...] = ()) -> Diagnostic:
+    """An error diagnostic with one of the codes in ``ERROR_CODES``."""
+    assert code in ERROR_CODES, code
+    return Diagnostic(code, Severity.ERROR, message, span, help, notes)
+
+
+def has_errors(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> bool:
+    return any(d.is_error for d in diagnostics)
+
+
+class SpecError(Exception):
+    """Raised by the Python API when a spec has errors; carries every diagnostic."""
+
+    def __init__(self, diagnostics: list[Diagnostic], source: object = None) -> None:
+        self.diagnostics = list(diagnostics)
+        self.source = source
+        first = next((d for d in self.diagnostics if d.is_error), None)
+        path = getattr(source, "path", "<string>")
+        where = f"{path}:{first.span.line}:{first.span.column}: " if first and first.span else f"{path}: "
+        count = sum(d.is_error for d in self.diagnostics)
+        more = f" (and {count - 1} more error{'s' if count > 2 else ''})" if count > 1 else ""
+        super().__init__(f"{where}{first.code} {first.message}{more}" if first else "invalid spec")

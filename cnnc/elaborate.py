@@ -1,0 +1,493 @@
+"""AST to IR: check every name and argument, expand blocks and repeats, evaluate expressions."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from difflib import get_close_matches
+
+from cnnc import ir
+from cnnc import syntax as ast
+from cnnc.catalog import DIRECTIVES, LAYERS, REQUIRED, RESERVED, STRUCTURES, TRAIN_SETTINGS
+from cnnc.diagnostics import Diagnostic, Note, error
+from cnnc.source import START, Source, Span
+from cnnc.values import BadValue, Symbol, Value, evaluate, show, sizes, whole
+
+MAX_DEPTH = 100
+"""Deepest nesting of blocks and block calls."""
+MAX_LAYERS = 100_000
+"""Most layers (and repeat iterations) a spec may expand to."""
+
+
+class _Abort(Exception):
+    """A limit was exceeded: elaboration stops (the diagnostic is already recorded)."""
+
+
+@dataclass(frozen=True)
+class _Context:
+    scope: dict[str, Value]
+    origin: tuple[ir.Frame, ...]
+    depth: int
+
+    def enter(self, span: Span, block: str | None = None, scope: dict[str, Value] | None = None) -> _Context:
+        origin = self.origin + (ir.Frame(block, span),) if block else self.origin
+        return _Context(self.scope if scope is None else scope, origin, self.depth + 1)
+
+
+_TOP = _Context({}, (), 0)
+
+
+def _did_you_mean(name: str, candidates) -> str | None:
+    close = get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+class _Elaborator:
+    def __init__(self, source: Source, name: str | None, input_override: ir.Shape | None) -> None:
+        self.source = source
+        self.name = name
+        self.input_override = input_override
+        self.diagnostics: list[Diagnostic] = []
+        self.definitions: dict[str, ast.Definition] = {}
+        self.recursive: set[str] = set()
+        self.counters: Counter[str] = Counter()
+        self.work = 0
+
+    # Reporting --------------------------------------------------------------------------
+
+    def error(self, code: str, message: str, span: Span | None, help: str | None = None,
+              context: _Context = _TOP) -> None:
+        notes = tuple(Note(f"in block `{frame.block}`, called here", frame.span)
+                      for frame in reversed(context.origin))
+        self.diagnostics.append(error(code, message, span, help, notes))
+
+    def bad_value(self, problem: BadValue, span: Span, context: _Context) -> None:
+        self.error(problem.code, problem.message, problem.span or span, problem.hint, context)
+
+    # The whole module -------------------------------------------------------------------
+
+    def run(self, module: ast.Module) -> ir.Network:
+        self.collect_definitions(module)
+        self.check_recursion()
+        name, shape, input_span, train = self.name, None, None, None
+        layers: list[ir.Node] = []
+        try:
+            for statement in module.statements:
+                if isinstance(statement, ast.Definition):
+                    continue
+                if isinstance(statement, ast.Call) and statement.op in DIRECTIVES:
+                    op = statement.op
+                    if op == "network":
+                        name = self.network_name(statement, name)
+                    elif op == "input":
+                        if layers:
+                            self.error("E005", "`input` must come before the first layer", statement.span,
+                                       "move the `input` line above the layers")
+                        if input_span is not None:
+                            self.error("E005", "`input` is declared twice", statement.span,
+                                       f"the first declaration is at line {input_span.line}")
+                            continue
+                        shape, input_span = self.input_shape(statement), statement.span
+                    else:
+                        train = self.train_recipe(statement, train)
+                    continue
+                layers += self.statement(statement, _TOP)
+        except _Abort:
+            pass
+        if self.input_override is not None:
+            shape = self.input_override
+        elif shape is None and input_span is None:
+            self.error("E105", "no input declared", START,
+                       "add a line like `input 224x224x3` (spatial sizes, then channels) before the first layer")
+        return ir.Network(name or self.source.stem, shape, tuple(layers), input_span, train)
+
+    def collect_definitions(self, module: ast.Module) -> None:
+        for statement in module.statements:
+            if not isinstance(statement, ast.Definition):
+                continue
+            if statement.name in RESERVED:
+                self.error("E005", f"`{statement.name}` is a built-in name and cannot name a block",
+                           statement.name_span, f"rename the block, for example `{statement.name}_block`")
+            elif statement.name in self.definitions:
+                first = self.definitions[statement.name]
+                self.error("E005", f"block `{statement.name}` is defined twice", statement.name_span,
+                           f"the first definition is at line {first.span.line}")
+            else:
+                self.definitions[statement.name] = statement
+
+    def check_recursion(self) -> None:
+        """Report every cycle of block calls (the language has no conditionals, so any cycle is infinite)."""
+        calls = {name: list(_calls_in(d.body)) for name, d in self.definitions.items()}
+        state: dict[str, int] = {}  # 1: on the current path, 2: finished
+        for root in self.definitions:
+            if root in state:
+                continue
+            path: list[str] = [root]
+            state[root] = 1
+            pending = [iter(calls[root])]
+            while pending:
+                step = next(pending[-1], None)
+                if step is None:
+                    state[path.pop()] = 2
+                    pending.pop()
+                    continue
+                callee, span = step
+                if callee not in self.definitions:
+                    continue
+                if state.get(callee) == 1:
+                    cycle = path[path.index(callee):] + [callee]
+                    self.recursive.update(cycle)
+                    self.error("E004", f"block `{callee}` calls itself: {' -> '.join(cycle)}", span,
+                               "a block cannot use itself, directly or through other blocks; "
+                               "use `repeat N { ... }` for repetition")
+                elif callee not in state:
+                    state[callee] = 1
+                    path.append(callee)
+                    pending.append(iter(calls[callee]))
+
+    def network_name(self, call: ast.Call, current: str | None) -> str | None:
+        if len(call.items) != 1 or not isinstance(call.items[0], ast.Name) or call.body is not None:
+            self.error("E003", "`network` takes one name", call.span, "write `network my_net`")
+            return current
+        return call.items[0].id
+
+    def input_shape(self, call: ast.Call) -> ir.Shape | None:
+        if len(call.items) != 1 or isinstance(call.items[0], ast.Option) or call.body is not None:
+            self.error("E003", "`input` takes one size: spatial sizes, then channels", call.span,
+                       "write `input 224x224x3` (2-D), `input 2560x12` (1-D) or `input 64x64x64x1` (3-D)")
+            return None
+        expr = call.items[0]
+        try:
+            dims = sizes(1, "sizes of at least 1")(evaluate(expr, {}))
+        except BadValue as problem:
+            self.bad_value(problem, expr.span, _TOP)
+            return None
+        return ir.Shape(dims[:-1], dims[-1])
+
+    def train_recipe(self, call: ast.Call, current: ir.TrainRecipe | None) -> ir.TrainRecipe | None:
+        if current is not None:
+            self.error("E005", "`train` is declared twice", call.span,
+                       f"merge it into the first `train` section (line {current.span.line})")
+            return current
+        if call.items or call.body is None or call.clauses:
+            self.error("E003", "`train` takes a block of settings", call.span,
+                       "write `train { optimizer=sgd lr=0.05 epochs=5 }`")
+            return None
+        settings: dict[str, object] = {}
+        for statement in call.body.statements:
+            if not isinstance(statement, ast.Settings):
+                self.error("E005", "a `train` section holds only settings like `lr=0.05`", statement.span,
+                           "move layers and blocks out of the `train` section")
+                continue
+            for option in statement.options:
+                argument = TRAIN_SETTINGS.get(option.key)
+                if argument is None:
+                    self.error("E002", f"unknown training setting `{option.key}`", option.key_span,
+                               _did_you_mean(option.key, TRAIN_SETTINGS)
+                               or "settings: " + ", ".join(TRAIN_SETTINGS))
+                elif option.key in settings:
+                    self.error("E003", f"setting `{option.key}` is given twice", option.key_span)
+                else:
+                    try:
+                        settings[option.key] = argument.convert(evaluate(option.value, {}))
+                    except BadValue as problem:
+                        self.bad_value(problem, option.value.span, _TOP)
+        return ir.TrainRecipe(settings, call.span)
+
+    # Statements -------------------------------------------------------------------------
+
+    def statements(self, block: ast.Block, context: _Context) -> list[ir.Node]:
+        nodes: list[ir.Node] = []
+        for statement in block.statements:
+            nodes += self.statement(statement, context)
+        return nodes
+
+    def statement(self, statement: ast.Statement, context: _Context) -> list[ir.Node]:
+        if isinstance(statement, ast.Definition):
+            self.error("E005", "blocks are defined at the top level", statement.span,
+                       "move this `def` out of the enclosing block", context)
+            return []
+        if isinstance(statement, ast.Settings):
+            self.error("E005", "settings like `lr=0.05` belong in a `train { }` section", statement.span,
+                       "to pass an option to a layer, write it on the layer's line: `conv 64 3x3 stride=2`",
+                       context)
+            return []
+        return self.call(statement, context)
+
+    def count_work(self, span: Span, context: _Context) -> None:
+        self.work += 1
+        if self.work > MAX_LAYERS:
+            self.error("E006", f"the network expands to more than {MAX_LAYERS:,} layers", span,
+                       "check the repeat counts", context)
+            raise _Abort
+
+    def nested(self, span: Span, context: _Context, block: str | None = None,
+               scope: dict[str, Value] | None = None) -> _Context:
+        inner = context.enter(span, block, scope)
+        if inner.depth > MAX_DEPTH:
+            self.error("E006", f"blocks are nested more than {MAX_DEPTH} deep", span,
+                       "flatten the nesting or use `repeat`", context)
+            raise _Abort
+        return inner
+
+    def call(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        op = call.op
+        if op in LAYERS:
+            return self.layer(call, context)
+        if op in self.definitions:
+            return self.block_call(call, context)
+        if op in STRUCTURES:
+            return getattr(self, op)(call, context)
+        if op in DIRECTIVES:
+            self.error("E005", f"`{op}` belongs at the top level, outside every block", call.span,
+                       context=context)
+            return []
+        candidates = set(LAYERS) | set(self.definitions) | {"repeat", "residual", "concat"}
+        hint = _did_you_mean(op, candidates)
+        if hint is None:
+            hint = "layers: " + ", ".join(LAYERS)
+        if op in context.scope:
+            hint = f"`{op}` is a parameter of the enclosing block, not a layer"
+        self.error("E002", f"unknown layer or block `{op}`", call.op_span, hint, context)
+        return []
+
+    def no_blocks(self, call: ast.Call, context: _Context, what: str) -> bool:
+        if call.body is None:
+            return True
+        self.error("E005", f"{what} takes no `{{ }}` block", call.body.span,
+                   "only repeat, residual, concat, branch and shortcut take blocks", context)
+        return False
+
+    def layer(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        signature = LAYERS[call.op]
+        if not self.no_blocks(call, context, f"`{call.op}`"):
+            return []
+        bound = self.bind(call, [(a.name, a.default is not REQUIRED) for a in signature.positional],
+                          [a.name for a in signature.arguments], signature.usage(), context)
+        if bound is None:
+            return []
+        arguments = {}
+        ok = True
+        for argument in signature.arguments:
+            if argument.name not in bound:
+                arguments[argument.name] = argument.default
+                continue
+            value, span = bound[argument.name]
+            try:
+                arguments[argument.name] = argument.convert(value)
+            except BadValue as problem:
+                self.bad_value(problem, span, context)
+                ok = False
+        if not ok:
+            return []
+        self.count_work(call.span, context)
+        kind = call.op
+        self.counters[kind] += 1
+        common = {"name": f"{kind}{self.counters[kind]}", "span": call.span, "origin": context.origin}
+        return [signature.build(common, **arguments)]
+
+    def bind(self, call: ast.Call, positional: list[tuple[str, bool]], names: list[str], usage: str,
+             context: _Context) -> dict[str, tuple[Value, Span]] | None:
+        """Match a call's arguments to parameter names and evaluate them; None after an error."""
+        bound: dict[str, tuple[Value, Span]] = {}
+        ok = True
+        position = 0
+        seen_option = False
+        for item in call.items:
+            if isinstance(item, ast.Option):
+                seen_option = True
+                if item.key not in names:
+                    self.error("E002", f"`{call.op}` has no option `{item.key}`", item.key_span,
+                               _did_you_mean(item.key, names) or f"usage: {usage}", context)
+                    ok = False
+                    continue
+                key, expr = item.key, item.value
+            else:
+                if seen_option:
+                    self.error("E003", "a positional argument follows an option", item.span,
+                               f"write positional arguments first; usage: {usage}", context)
+                    ok = False
+                    continue
+                if position >= len(positional):
+                    self.too_many(call, item, len(positional), usage, context)
+                    ok = False
+                    position += 1
+                    continue
+                key, expr = positional[position][0], item
+                position += 1
+            if key in bound:
+                self.error("E003", f"`{key}` is given twice", item.span, f"usage: {usage}", context)
+                ok = False
+                continue
+            try:
+                bound[key] = (evaluate(expr, context.scope), expr.span)
+            except BadValue as problem:
+                self.bad_value(problem, expr.span, context)
+                ok = False
+        missing = [name for name, has_default in positional if not has_default and name not in bound]
+        if missing and ok:
+            listed = " ".join(name.upper() for name in missing)
+            self.error("E003", f"`{call.op}` needs {listed}", call.span, f"usage: {usage}", context)
+            ok = False
+        return bound if ok else None
+
+    def too_many(self, call: ast.Call, item: ast.Expr, expected: int, usage: str, context: _Context) -> None:
+        takes = f"takes {expected} positional argument{'s' if expected != 1 else ''}"
+        hint = f"usage: {usage}"
+        if isinstance(item, ast.Name) and (item.id in LAYERS or item.id in self.definitions):
+            hint = f"`{item.id}` is read as an argument: put it on its own line or after `;`"
+        elif isinstance(item, ast.Name) and item.id == "x":
+            hint = "write sizes without spaces: `3x3`"
+        self.error("E003", f"`{call.op}` {takes}", item.span, hint, context)
+
+    # Blocks -----------------------------------------------------------------------------
+
+    def block_call(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        definition = self.definitions[call.op]
+        if call.op in self.recursive or not self.no_blocks(call, context, f"block `{call.op}`"):
+            return []
+        parameters = definition.parameters
+        usage = f"{call.op} " + " ".join(p.name if p.default is None else f"{p.name}=" for p in parameters)
+        if not self.check_parameters(definition, context):
+            return []
+        bound = self.bind(call, [(p.name, p.default is not None) for p in parameters],
+                          [p.name for p in parameters], usage, context)
+        if bound is None:
+            return []
+        scope: dict[str, Value] = {}
+        for parameter in parameters:
+            if parameter.name in bound:
+                scope[parameter.name] = bound[parameter.name][0]
+                continue
+            try:
+                scope[parameter.name] = evaluate(parameter.default, dict(scope))
+            except BadValue as problem:
+                self.bad_value(problem, parameter.default.span, context)
+                return []
+        inner = self.nested(call.span, context, call.op, scope)
+        return self.statements(definition.body, inner)
+
+    def check_parameters(self, definition: ast.Definition, context: _Context) -> bool:
+        names: set[str] = set()
+        seen_default = False
+        for parameter in definition.parameters:
+            if parameter.name in names:
+                self.error("E003", f"parameter `{parameter.name}` is listed twice", parameter.span,
+                           context=context)
+                return False
+            names.add(parameter.name)
+            if parameter.default is None and seen_default:
+                self.error("E003", f"parameter `{parameter.name}` has no default but follows one that has",
+                           parameter.span, "put parameters with defaults last", context)
+                return False
+            seen_default = seen_default or parameter.default is not None
+        return True
+
+    def only_body(self, call: ast.Call, context: _Context, clauses: tuple[str, ...] = ()) -> bool:
+        """Check that a structural form has a body, no arguments, and only the allowed clauses."""
+        ok = True
+        if call.body is None:
+            self.error("E003", f"`{call.op}` needs a `{{ ... }}` block", call.span,
+                       STRUCTURES[call.op].split(":")[0], context)
+            ok = False
+        for clause in call.clauses:
+            if clause.keyword not in clauses:
+                hint = _did_you_mean(clause.keyword, clauses) if clauses else None
+                self.error("E002" if clauses else "E005",
+                           f"`{call.op} {{ }}` cannot be followed by `{clause.keyword} {{ }}`", clause.span,
+                           hint or "start the next statement on a new line", context)
+                ok = False
+        return ok
+
+    def repeat(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        args = call.items
+        if len(args) != 1 or isinstance(args[0], ast.Option):
+            self.error("E003", "`repeat` takes one count", call.span, "write `repeat 3 { ... }`", context)
+            return []
+        if not self.only_body(call, context):
+            return []
+        try:
+            count = whole(0, "a repeat count of 0 or more")(evaluate(args[0], context.scope))
+        except BadValue as problem:
+            self.bad_value(problem, args[0].span, context)
+            return []
+        inner = self.nested(call.span, context)
+        nodes: list[ir.Node] = []
+        for _ in range(count):
+            self.count_work(call.span, context)
+            nodes += self.statements(call.body, inner)
+        return nodes
+
+    def container_name(self, kind: str) -> str:
+        self.counters[kind] += 1
+        return f"{kind}{self.counters[kind]}"
+
+    def residual(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        if call.items:
+            self.error("E003", "`residual` takes no arguments", call.items[0].span, context=context)
+            return []
+        if not self.only_body(call, context, ("shortcut",)):
+            return []
+        if len(call.clauses) > 1:
+            self.error("E005", "a residual has one shortcut", call.clauses[1].span, context=context)
+            return []
+        name = self.container_name("residual")
+        inner = self.nested(call.span, context)
+        body = self.statements(call.body, inner)
+        shortcut = self.statements(call.clauses[0].body, inner) if call.clauses else []
+        return [ir.Residual(name, call.span, context.origin, tuple(body), tuple(shortcut))]
+
+    def concat(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        if call.items:
+            self.error("E003", "`concat` takes no arguments", call.items[0].span, context=context)
+            return []
+        if not self.only_body(call, context):
+            return []
+        name = self.container_name("concat")
+        inner = self.nested(call.span, context)
+        branches: list[tuple[ir.Node, ...]] = []
+        for statement in call.body.statements:
+            if not (isinstance(statement, ast.Call) and statement.op == "branch"):
+                self.error("E005", "a `concat` holds only `branch { ... }` blocks", statement.span,
+                           "wrap the layers in `branch { ... }`", context)
+                continue
+            if statement.items or statement.body is None or statement.clauses:
+                self.error("E003", "`branch` takes only a `{ ... }` block", statement.span, context=context)
+                continue
+            branches.append(tuple(self.statements(statement.body, self.nested(statement.span, inner))))
+        if not branches:
+            self.error("E003", "`concat` needs at least one branch", call.span,
+                       "write `concat { branch { ... } branch { ... } }`", context)
+            return []
+        return [ir.Concat(name, call.span, context.origin, tuple(branches))]
+
+    def branch(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        self.error("E005", "`branch` belongs directly inside `concat { }`", call.span,
+                   "write `concat { branch { ... } branch { ... } }`", context)
+        return []
+
+    def shortcut(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        self.error("E005", "`shortcut { }` follows a residual's closing brace on the same line", call.span,
+                   "write `residual { ... } shortcut { ... }`", context)
+        return []
+
+
+def _calls_in(block: ast.Block):
+    """Every call in a block and the blocks nested in it, with its span (iteratively)."""
+    pending = [block]
+    while pending:
+        current = pending.pop()
+        for statement in current.statements:
+            if isinstance(statement, ast.Call):
+                yield statement.op, statement.op_span
+                if statement.body is not None:
+                    pending.append(statement.body)
+                pending.extend(clause.body for clause in statement.clauses)
+
+
+def elaborate(module: ast.Module, source: Source, name: str | None = None,
+              input_override: ir.Shape | None = None) -> tuple[ir.Network, list[Diagnostic]]:
+    """The IR of a parsed spec and every error found on the way."""
+    elaborator = _Elaborator(source, name, input_override)
+    network = elaborator.run(module)
+    return network, elaborator.diagnostics

@@ -1,0 +1,247 @@
+"""Text to AST: the Lark LALR parser, its transformer, and syntax errors as diagnostics."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from lark import Lark, Token, Transformer_NonRecursive, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from cnnc import syntax as ast
+from cnnc.diagnostics import Diagnostic, error
+from cnnc.source import START, Source, Span
+
+
+def _span(meta) -> Span:
+    if getattr(meta, "empty", True):
+        return START
+    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _token_span(token: Token) -> Span:
+    return Span(token.line, token.column, token.end_line, token.end_column)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer_NonRecursive):
+    """One method per grammar rule, each returning an AST node. Non-recursive, so arbitrarily
+    deep nesting never exhausts Python's stack."""
+
+    def start(self, meta, statements):
+        return ast.Module(tuple(statements), _span(meta))
+
+    def definition(self, meta, children):
+        name, *parameters, body = children
+        parameters = tuple(p for p in parameters if p is not None)
+        return ast.Definition(str(name), parameters, body, _span(meta), _token_span(name))
+
+    def parameter(self, meta, children):
+        name, default = children
+        return ast.Parameter(str(name), default, _span(meta))
+
+    def call(self, meta, children):
+        name, *items = children
+        body = None
+        clauses: list[ast.Clause] = []
+        # maybe_placeholders leaves a None where the optional `body clause*` is absent.
+        while items and isinstance(items[-1], (ast.Clause, type(None))):
+            last = items.pop()
+            if last is not None:
+                clauses.insert(0, last)
+        if items and isinstance(items[-1], ast.Block):
+            body = items.pop()
+        return ast.Call(str(name), tuple(items), body, tuple(clauses), _span(meta), _token_span(name))
+
+    def clause(self, meta, children):
+        keyword, body = children
+        return ast.Clause(str(keyword), body, _span(meta))
+
+    def body(self, meta, statements):
+        return ast.Block(tuple(statements), _span(meta))
+
+    def settings(self, meta, options):
+        return ast.Settings(tuple(options), _span(meta))
+
+    def option(self, meta, children):
+        key, value = children
+        return ast.Option(str(key), value, _span(meta), _token_span(key))
+
+    def integer(self, meta, children):
+        return ast.Number(int(children[0]), _token_span(children[0]))
+
+    def real(self, meta, children):
+        return ast.Number(float(children[0]), _token_span(children[0]))
+
+    def negative_integer(self, meta, children):
+        return ast.Number(-int(children[0]), _span(meta))
+
+    def negative_real(self, meta, children):
+        return ast.Number(-float(children[0]), _span(meta))
+
+    def dims(self, meta, children):
+        return ast.Dims(tuple(int(part) for part in str(children[0]).split("x")), _token_span(children[0]))
+
+    def name(self, meta, children):
+        return ast.Name(str(children[0]), _token_span(children[0]))
+
+    def _binary(op):  # noqa: N805 - a factory used in the class body
+        def method(self, meta, children):
+            left, right = children
+            return ast.BinaryOp(op, left, right, _span(meta))
+        return method
+
+    add = _binary("+")
+    subtract = _binary("-")
+    multiply = _binary("*")
+    floor_divide = _binary("//")
+
+    def negate(self, meta, children):
+        return ast.Negate(children[0], _span(meta))
+
+
+@cache
+def _parser(strict: bool = False) -> Lark:
+    """The LALR parser, built once. ``strict`` (needs ``interegular``) also rejects colliding
+    terminals; the test suite builds the grammar that way."""
+    return Lark.open_from_package(
+        "cnnc.grammar", "cnnc.lark", ("",),
+        parser="lalr", propagate_positions=True, maybe_placeholders=True, strict=strict,
+    )
+
+
+# Typical mistakes, each labelled with the hint it earns (Lark's match_examples).
+_MISTAKES: dict[str, list[str]] = {
+    "arithmetic goes in parentheses: write `conv (c * 4) 3x3`": [
+        "conv c * 4 3x3", "conv c + 1 3x3", "conv 64 3x3 stride=s * 2", "conv 64 3x3 stride=s - 1",
+        "conv c // 2 3x3", "def f(c) {\n conv c*2 1x1 }",
+    ],
+    "sizes are one word, like `3x3` or `224x224x3`; options follow after spaces: `stride=2` (no commas)": [
+        "conv 64 3, 3", "input 224, 224, 3", "input (224, 224, 3)", "conv 64 (3, 3)", "input 224*224*3",
+        "conv 64 3x3, stride=2", "conv 64 3x3 stride=2, pad=1",
+    ],
+    "a block's parameters are names separated by commas: `def name(c, stride=1) { ... }`": [
+        "def f(c stride) { }", "def f(3) { }", "def f c { }", "def (c) { }",
+    ],
+    "an option needs a value after `=`: `stride=2`": ["conv 64 3x3 stride=", "conv 64 3x3 stride=\n"],
+    "only `shortcut { ... }` and the like may follow a block on its line; put the next statement on a "
+    "new line or after `;`": ["residual { relu } relu", "repeat 2 { relu } relu\n"],
+}
+
+
+def _describe_token(token: Token) -> str:
+    if token.type == "$END":
+        return "end of file"
+    if token.type == "_SEP":
+        return "end of line" if token.value == "\n" else "`;`"
+    return f"`{token.value}`"
+
+
+_VALUE_TERMINALS = {"INT", "FLOAT", "DIMS", "NAME", "LPAR", "MINUS"}
+_TERMINAL_NAMES = {
+    "LBRACE": "`{`", "RBRACE": "`}`", "RPAR": "`)`", "EQUAL": "`=`", "COMMA": "`,`", "PLUS": "`+`",
+    "STAR": "`*`", "SLASH": "`/`", "__ANON_0": "`//`", "DEF": "`def`",
+    "_SEP": "the end of the line", "$END": "the end of the line",
+}
+
+
+def _expected(expected: set[str]) -> str:
+    """A short English list of what the parser would have accepted."""
+    names: list[str] = []
+    if expected & _VALUE_TERMINALS:
+        names.append("a name" if expected & _VALUE_TERMINALS == {"NAME"} else "a value")
+    for terminal in sorted(expected - _VALUE_TERMINALS):
+        name = _TERMINAL_NAMES.get(terminal, terminal.lower())
+        if name not in names:
+            names.append(name)
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"expected {names[0]}"
+    return "expected " + ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _unclosed_brace(text: str) -> Span | None:
+    """The ``{`` that is never closed, if any (there are no strings in the language, so counting
+    braces outside comments is exact)."""
+    stack: list[Span] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        code = line.split("#", 1)[0]
+        for column, char in enumerate(code, start=1):
+            if char == "{":
+                stack.append(Span.point(number, column))
+            elif char == "}" and stack:
+                stack.pop()
+    return stack[-1] if stack else None
+
+
+def _end_position(text: str) -> Span:
+    lines = text.split("\n")
+    return Span.point(len(lines), len(lines[-1]) + 1)
+
+
+def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
+    text = source.text
+    label = None
+    try:
+        label = exc.match_examples(_parser().parse, _MISTAKES, use_accepts=True)
+    except Exception:  # match_examples re-parses the examples; never let it hide the real error
+        label = None
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        span = Span.point(exc.line, exc.column)
+        message = f"unexpected character {char!r}"
+        hint = None
+        if char.isdigit() or char == ".":
+            word = re.match(r"[0-9A-Za-z_.]*", text[exc.pos_in_stream:]).group()
+            span = Span(exc.line, exc.column, exc.line, exc.column + len(word))
+            message = f"malformed number or size `{word}`"
+            hint = "numbers are like `64` or `0.5`; sizes are digits joined by `x`, like `3x3` or `224x224x3`"
+        elif char == "/":
+            hint = "integer division is `//`, inside parentheses: `(c // 2)`"
+        elif char in "\"'":
+            hint = "the language has no strings: names are written bare, like `pad=same`"
+        hint = hint or label or (
+            "only layers, blocks, numbers, names, sizes like 3x3 and `( ) { } = ; , + - * //` are allowed")
+        return error("E001", message, span, hint)
+    assert isinstance(exc, UnexpectedToken)
+    token = exc.token
+    if token.type == "$END" or token.line is None:
+        span = _end_position(text)
+    else:
+        span = _token_span(token)
+    expected = exc.accepts or exc.expected
+    message = f"unexpected {_describe_token(token)}"
+    found = _expected(set(expected))
+    if found:
+        message += f"; {found}"
+    hint = label
+    if hint is None and "RBRACE" in expected and token.type == "$END":
+        opened = _unclosed_brace(text)
+        where = f" (opened at line {opened.line}, column {opened.column})" if opened else ""
+        hint = f"a `{{` is never closed{where}: add `}}`"
+    if hint is None and token.type == "RBRACE":
+        hint = "this `}` closes no block"
+    if hint is None and token.type == "NAME" and "_SEP" in expected:
+        hint = "put each statement on its own line or separate them with `;`"
+    return error("E001", message, span, hint)
+
+
+def _strip_bom(text: str) -> str:
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
+    """Parse a spec. Returns the module, or None and the syntax error."""
+    text = _strip_bom(source.text)
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        column = text.index("\x00") - (text.rfind("\n", 0, text.index("\x00")) + 1) + 1
+        return None, [error("E001", "the file contains a NUL byte: it is not a text spec",
+                            Span.point(line, column), "is this a binary file? cnnc reads `.cnn` text")]
+    try:
+        return _ToAst().transform(_parser().parse(text)), []
+    except UnexpectedInput as exc:
+        return None, [_syntax_error(exc, source)]
+
+

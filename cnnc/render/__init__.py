@@ -1,0 +1,1 @@
+"""Renderers: reports and diagnostics as text, JSON and the CI formats."""

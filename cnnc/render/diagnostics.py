@@ -1,0 +1,69 @@
+"""Diagnostics as text: ``file:line:col``, the source line, a caret under the span, the hint."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from cnnc.diagnostics import ERROR_CODES, Diagnostic, Severity
+from cnnc.source import Source, Span
+
+SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
+TAB_WIDTH = 4
+
+
+def _snippet(source: Source, span: Span, style: str) -> Text:
+    """The span's first line with a gutter and carets under the span (to the line's end if it spans more)."""
+    raw = source.line_text(span.line)
+    number = str(span.line)
+    gutter = " " * len(number)
+    start = max(span.column - 1, 0)
+    end = span.end_column - 1 if span.end_line == span.line else len(raw)
+    end = max(end, start + 1)
+    before = raw[:start].expandtabs(TAB_WIDTH)
+    marked = raw[start:end].expandtabs(TAB_WIDTH)
+    text = Text()
+    text.append(f"{gutter} |\n", style="blue")
+    text.append(f"{number} | ", style="blue")
+    text.append(raw.expandtabs(TAB_WIDTH) + "\n")
+    text.append(f"{gutter} | ", style="blue")
+    text.append(" " * len(before) + "^" * max(len(marked), 1), style=style)
+    text.append("\n")
+    return text
+
+
+def render_diagnostic(diagnostic: Diagnostic, source: Source) -> Text:
+    style = SEVERITY_STYLE[diagnostic.severity]
+    text = Text()
+    span = diagnostic.span
+    where = f"{source.path}:{span.line}:{span.column}" if span else source.path
+    text.append(f"{where}: ", style="bold")
+    text.append(f"{diagnostic.severity.value}[{diagnostic.code}]", style=style)
+    text.append(f" {diagnostic.message}\n", style="bold")
+    if span:
+        text.append_text(_snippet(source, span, style))
+    if diagnostic.help:
+        gutter = " " * len(str(span.line)) if span else ""
+        text.append(f"{gutter} = ", style="blue")
+        text.append("help", style="bold")
+        text.append(f": {diagnostic.help}\n")
+    for note in diagnostic.notes:
+        text.append(f"{source.path}:{note.span.line}:{note.span.column}: ", style="bold")
+        text.append("note", style="bold green")
+        text.append(f": {note.message}\n")
+        text.append_text(_snippet(source, note.span, "bold green"))
+    return text
+
+
+def summary_line(diagnostics: list[Diagnostic]) -> Text | None:
+    """``Found 2 errors and 1 warning.``, or None when there is nothing."""
+    counts = {severity: sum(d.severity is severity for d in diagnostics) for severity in Severity}
+    parts = [f"{count} {severity.value}{'s' if count != 1 else ''}"
+             for severity, count in counts.items() if count]
+    if not parts:
+        return None
+    style = SEVERITY_STYLE[next(s for s in Severity if counts[s])]
+    return Text(f"Found {', '.join(parts)}.", style=style)
+
+
+def code_name(code: str) -> str:
+    return ERROR_CODES.get(code, "")

@@ -1,0 +1,100 @@
+"""The analysis result: per-layer figures, totals and the assumptions behind the memory figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cnnc import ir
+from cnnc.diagnostics import Diagnostic
+from cnnc.source import Span
+
+DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+"""Per-parameter tensors each optimizer keeps (momentum: velocity; Adam: first and second moments)."""
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """What the memory figures assume; printed with every report."""
+
+    batch: int = 1
+    dtype: str = "float32"
+    optimizer: str = "momentum"
+
+    @property
+    def bytes_per_value(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    @property
+    def optimizer_states(self) -> int:
+        return OPTIMIZER_STATES[self.optimizer]
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One layer as analyzed: its shapes, costs and receptive field."""
+
+    node: ir.Node
+    depth: int  # how many residual/concat blocks enclose it
+    input: ir.Shape
+    output: ir.Shape
+    params: int
+    buffers: int
+    macs: int
+    receptive_field: tuple[int, ...]
+    jump: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...] | None = None  # resolved (before, after) per dimension
+    allocates: bool = True  # False for views such as flatten
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def kind(self) -> str:
+        return self.node.kind
+
+    @property
+    def span(self) -> Span:
+        return self.node.span
+
+    @property
+    def activations(self) -> int:
+        return self.output.size
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    buffers: int
+    macs: int
+    activations: int  # elements of every layer's output, per image
+    weights_bytes: int  # parameters and buffers
+    forward_bytes: int  # per image: the input and every layer output that allocates
+    inference_bytes: int  # per image: weights plus the peak of live activations, freed after last use
+    training_bytes: int  # for the batch: stored activations and their gradients, weights, grads, optimizer
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclass(frozen=True)
+class Report:
+    network: str
+    input: ir.Shape | None
+    output: ir.Shape | None
+    layers: tuple[LayerReport, ...]
+    totals: Totals | None
+    assumptions: Assumptions
+    diagnostics: tuple[Diagnostic, ...] = field(default=())
+
+    def layer(self, name: str) -> LayerReport:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)

@@ -1,0 +1,90 @@
+"""Window arithmetic: the output size (n - f + 2p)/s + 1 per spatial dimension, `same` padding and
+PyTorch's ceil mode. Pure functions on Python integers, shared by the analyzer, the lint rules and
+the backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnnc.ir import Padding, Sizes
+
+
+def per_dimension(values: Sizes, rank: int) -> tuple[int, ...] | None:
+    """``values`` with one entry per spatial dimension; None when the count does not match."""
+    if len(values) == rank:
+        return tuple(values)
+    if len(values) == 1:
+        return tuple(values) * rank
+    return None
+
+
+def effective_kernel(kernel: int, dilation: int) -> int:
+    """The span of a dilated kernel: d(k - 1) + 1."""
+    return dilation * (kernel - 1) + 1
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow/PyTorch `same`: the output is ceil(n / s); the odd pixel of padding goes after."""
+    output = -(-size // stride)
+    total = max((output - 1) * stride + effective_kernel(kernel, dilation) - size, 0)
+    return total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class Window:
+    """One spatial dimension of a conv or pool: everything the output size depends on."""
+
+    size: int
+    kernel: int
+    stride: int
+    pad_before: int
+    pad_after: int
+    dilation: int = 1
+    ceil_mode: bool = False
+
+    @property
+    def span(self) -> int:
+        return effective_kernel(self.kernel, self.dilation)
+
+    @property
+    def padded(self) -> int:
+        return self.size + self.pad_before + self.pad_after
+
+    @property
+    def output(self) -> int:
+        """PyTorch's rule: floor((n + pads - span) / s) + 1, or with ceil_mode the ceiling, minus
+        a last window that would start inside the right padding."""
+        reach = self.padded - self.span
+        if not self.ceil_mode:
+            return reach // self.stride + 1
+        output = -(-reach // self.stride) + 1
+        if output > 0 and (output - 1) * self.stride >= self.size + self.pad_before:
+            output -= 1
+        return output
+
+    def arithmetic(self) -> str:
+        """The output-size formula with this dimension's numbers, for diagnostics."""
+        pads = (f"2*{self.pad_before}" if self.pad_before == self.pad_after
+                else f"{self.pad_before}+{self.pad_after}")
+        kernel = str(self.kernel) if self.dilation == 1 else f"{self.span} (kernel {self.kernel} dilated {self.dilation})"
+        rounding = "ceil" if self.ceil_mode else "floor"
+        return (f"{rounding}(({self.size} - {kernel} + {pads}) / {self.stride}) + 1 = {self.output}")
+
+
+def windows(sizes: tuple[int, ...], kernel: Sizes, stride: Sizes, pad: Padding, dilation: Sizes,
+            ceil_mode: bool) -> list[Window] | None:
+    """The per-dimension windows of a conv or pool over ``sizes``; None when a setting's rank does
+    not match (the caller reports which)."""
+    rank = len(sizes)
+    kernels, strides, dilations = (per_dimension(v, rank) for v in (kernel, stride, dilation))
+    if kernels is None or strides is None or dilations is None:
+        return None
+    if pad == "same":
+        pads = [same_padding(n, k, s, d) for n, k, s, d in zip(sizes, kernels, strides, dilations)]
+    else:
+        explicit = per_dimension(pad, rank)
+        if explicit is None:
+            return None
+        pads = [(p, p) for p in explicit]
+    return [Window(n, k, s, before, after, d, ceil_mode)
+            for n, k, s, (before, after), d in zip(sizes, kernels, strides, pads, dilations)]

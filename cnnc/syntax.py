@@ -1,0 +1,137 @@
+"""The AST: what was written, with where it was written. The grammar knows no layer names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from cnnc.source import Span
+
+
+# Expressions -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Number:
+    value: int | float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Dims:
+    """``3x3``, ``224x224x3``: one integer per dimension."""
+
+    values: tuple[int, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Name:
+    """A bare name: a block parameter, or a symbol such as ``same`` or ``false``."""
+
+    id: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class BinaryOp:
+    op: str  # one of + - * //
+    left: Expr
+    right: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Negate:
+    operand: Expr
+    span: Span
+
+
+Expr = Union[Number, Dims, Name, BinaryOp, Negate]
+
+
+# Statements ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Option:
+    """``key=value``."""
+
+    key: str
+    value: Expr
+    span: Span
+    key_span: Span
+
+
+@dataclass(frozen=True)
+class Block:
+    """``{ statements }``."""
+
+    statements: tuple[Statement, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Clause:
+    """A named block after a call's first block: ``shortcut { ... }``."""
+
+    keyword: str
+    body: Block
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    """Any use of a name as a statement: ``conv 64 3x3 pad=1``, ``repeat 2 { ... }``, ``conv3 64``.
+
+    ``args`` and ``options`` keep their order of writing in ``items`` so that elaboration can
+    report a positional argument written after an option.
+    """
+
+    op: str
+    items: tuple[Expr | Option, ...]
+    body: Block | None
+    clauses: tuple[Clause, ...]
+    span: Span
+    op_span: Span
+
+    @property
+    def args(self) -> tuple[Expr, ...]:
+        return tuple(item for item in self.items if not isinstance(item, Option))
+
+    @property
+    def options(self) -> tuple[Option, ...]:
+        return tuple(item for item in self.items if isinstance(item, Option))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A line of bare options, as in a ``train { }`` section: ``optimizer=sgd lr=0.05``."""
+
+    options: tuple[Option, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Definition:
+    """``def name(params) { body }``: a reusable block."""
+
+    name: str
+    parameters: tuple[Parameter, ...]
+    body: Block
+    span: Span
+    name_span: Span
+
+
+Statement = Union[Call, Settings, Definition]
+
+
+@dataclass(frozen=True)
+class Module:
+    statements: tuple[Statement, ...]
+    span: Span

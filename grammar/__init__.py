@@ -1,0 +1,1 @@
+"""The cnnc grammar, shipped as package data."""
