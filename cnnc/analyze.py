@@ -11,6 +11,7 @@ from cnnc.diagnostics import Diagnostic, Note, error
 from cnnc.memory import totals
 from cnnc.report import Assumptions, LayerReport, Report
 from cnnc.shapes import Window, windows
+from cnnc.values import MAX_MAGNITUDE
 
 
 class _ShapeError(Exception):
@@ -53,6 +54,9 @@ class _Analyzer:
             return self.concat(node, state, depth)
         result = _analyze_layer(node, state, self)
         layer = LayerReport(node=node, depth=depth, input=state.shape, **result)
+        if max(layer.activations, layer.params, layer.macs) > MAX_MAGNITUDE:
+            raise _fail("E006", node, f"`{node.name}` is too large to analyze: its output, parameters or "
+                                      "multiply-accumulates exceed 10**100", "check the sizes")
         self.layers.append(layer)
         return _State(layer.output, layer.receptive_field, layer.jump)
 
@@ -203,7 +207,9 @@ def _(node: ir.Dense, state: _State, analyzer: _Analyzer) -> dict:
 
 @_analyze_layer.register
 def _(node: ir.Flatten, state: _State, analyzer: _Analyzer) -> dict:
-    return _unchanged(state, output=ir.Shape((), state.shape.size), allocates=False)
+    # The vector stands for the whole volume: `flatten; fc` and `fc` must report the same field.
+    rf, jump = _whole_input(state)
+    return _unchanged(state, output=ir.Shape((), state.shape.size), allocates=False, receptive_field=rf, jump=jump)
 
 
 @_analyze_layer.register
@@ -218,6 +224,10 @@ def analyze(network: ir.Network, assumptions: Assumptions = Assumptions()) -> Re
     assert network.input is not None
     start = _State(network.input, (1,) * network.input.rank, (1,) * network.input.rank)
     analyzer = _Analyzer()
+    if network.input.size > MAX_MAGNITUDE:
+        analyzer.diagnostics.append(error("E006", "the input is too large to analyze: it has more than "
+                                          "10**100 elements", network.input_span, "check the sizes"))
+        return Report(network.name, network.input, None, (), None, assumptions, tuple(analyzer.diagnostics))
     output: ir.Shape | None
     try:
         output = analyzer.run(network.layers, start).shape

@@ -93,7 +93,7 @@ LAYERS: dict[str, LayerSignature] = {s.op: s for s in (
     LayerSignature("flatten", (), (), lambda common: ir.Flatten(**common), "Flatten to a vector."),
     LayerSignature("relu", (), (), _activation("relu"), "max(0, x)."),
     LayerSignature("leakyrelu",
-                   (Argument("slope", real(0.0, what="a slope of 0 or more"), 0.01, "slope for x < 0"),),
+                   (Argument("slope", real(what="a slope"), 0.01, "slope for x < 0 (any number, as PyTorch)"),),
                    (), _activation("leakyrelu"), "x for x > 0, slope * x otherwise."),
     LayerSignature("sigmoid", (), (), _activation("sigmoid"), "1 / (1 + exp(-x))."),
     LayerSignature("tanh", (), (), _activation("tanh"), "tanh(x)."),

@@ -305,7 +305,8 @@ class _Elaborator:
             else:
                 if seen_option:
                     self.error("E003", "a positional argument follows an option", item.span,
-                               f"write positional arguments first; usage: {usage}", context)
+                               _subtraction_hint(call) or f"write positional arguments first; usage: {usage}",
+                               context)
                     ok = False
                     continue
                 if position >= len(positional):
@@ -338,6 +339,7 @@ class _Elaborator:
             hint = f"`{item.id}` is read as an argument: put it on its own line or after `;`"
         elif isinstance(item, ast.Name) and item.id == "x":
             hint = "write sizes without spaces: `3x3`"
+        hint = _subtraction_hint(call) or hint
         self.error("E003", f"`{call.op}` {takes}", item.span, hint, context)
 
     # Blocks -----------------------------------------------------------------------------
@@ -451,10 +453,12 @@ class _Elaborator:
                 self.error("E005", "a `concat` holds only `branch { ... }` blocks", statement.span,
                            "wrap the layers in `branch { ... }`", context)
                 continue
-            if statement.items or statement.body is None or statement.clauses:
+            # `branch { a } branch { b }` on one line reads as one call with a `branch` clause
+            if statement.items or statement.body is None or any(c.keyword != "branch" for c in statement.clauses):
                 self.error("E003", "`branch` takes only a `{ ... }` block", statement.span, context=context)
                 continue
-            branches.append(tuple(self.statements(statement.body, self.nested(statement.span, inner))))
+            for body in (statement.body, *(clause.body for clause in statement.clauses)):
+                branches.append(tuple(self.statements(body, self.nested(body.span, inner))))
         if not branches:
             self.error("E003", "`concat` needs at least one branch", call.span,
                        "write `concat { branch { ... } branch { ... } }`", context)
@@ -470,6 +474,13 @@ class _Elaborator:
         self.error("E005", "`shortcut { }` follows a residual's closing brace on the same line", call.span,
                    "write `residual { ... } shortcut { ... }`", context)
         return []
+
+
+def _subtraction_hint(call: ast.Call) -> str | None:
+    """`stride=s - 1` reads as `stride=s` and a positional `-1`: say how to subtract."""
+    if any(isinstance(item, ast.Number) and item.value < 0 for item in call.args):
+        return "to subtract, put the arithmetic in parentheses: `stride=(s - 1)`, `conv (c - 1) 3x3`"
+    return None
 
 
 def _calls_in(block: ast.Block):

@@ -6,11 +6,19 @@ import re
 from functools import cache
 
 from lark import Lark, Token, Transformer_NonRecursive, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from cnnc import syntax as ast
 from cnnc.diagnostics import Diagnostic, error
 from cnnc.source import START, Source, Span
+from cnnc.values import MAX_MAGNITUDE
+
+
+class _NumberTooLarge(Exception):
+    def __init__(self, text: str, span: Span) -> None:
+        super().__init__(text)
+        self.text = text
+        self.span = span
 
 
 def _span(meta) -> Span:
@@ -21,6 +29,14 @@ def _span(meta) -> Span:
 
 def _token_span(token: Token) -> Span:
     return Span(token.line, token.column, token.end_line, token.end_column)
+
+
+def _whole_number(text: str, token: Token) -> int:
+    """An integer literal, refused above ``MAX_MAGNITUDE`` (Python will not even convert a number of
+    more than 4,300 digits, and no network has such sizes)."""
+    if len(text.lstrip("0")) > len(str(MAX_MAGNITUDE)) or int(text) > MAX_MAGNITUDE:
+        raise _NumberTooLarge(text, _token_span(token))
+    return int(text)
 
 
 @v_args(meta=True)
@@ -68,19 +84,20 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Option(str(key), value, _span(meta), _token_span(key))
 
     def integer(self, meta, children):
-        return ast.Number(int(children[0]), _token_span(children[0]))
+        return ast.Number(_whole_number(children[0], children[0]), _token_span(children[0]))
 
     def real(self, meta, children):
         return ast.Number(float(children[0]), _token_span(children[0]))
 
     def negative_integer(self, meta, children):
-        return ast.Number(-int(children[0]), _span(meta))
+        return ast.Number(-_whole_number(children[0], children[0]), _span(meta))
 
     def negative_real(self, meta, children):
         return ast.Number(-float(children[0]), _span(meta))
 
     def dims(self, meta, children):
-        return ast.Dims(tuple(int(part) for part in str(children[0]).split("x")), _token_span(children[0]))
+        token = children[0]
+        return ast.Dims(tuple(_whole_number(part, token) for part in str(token).split("x")), _token_span(token))
 
     def name(self, meta, children):
         return ast.Name(str(children[0]), _token_span(children[0]))
@@ -102,18 +119,20 @@ class _ToAst(Transformer_NonRecursive):
 
 @cache
 def _parser(strict: bool = False) -> Lark:
-    """The LALR parser, built once. ``strict`` (needs ``interegular``) also rejects colliding
-    terminals; the test suite builds the grammar that way."""
+    """The LALR parser, built once per process (and its tables once per grammar version, cached by
+    Lark). ``strict`` (needs ``interegular``) also rejects colliding terminals; the test suite builds
+    the grammar that way."""
     return Lark.open_from_package(
         "cnnc.grammar", "cnnc.lark", ("",),
         parser="lalr", propagate_positions=True, maybe_placeholders=True, strict=strict,
+        cache=not strict,  # Lark keeps the parse tables in a temp file keyed by the grammar's hash
     )
 
 
-# Typical mistakes, each labelled with the hint it earns (Lark's match_examples).
+# Typical mistakes, each labelled with the hint it earns (matched by parser state in `_mistake_label`).
 _MISTAKES: dict[str, list[str]] = {
     "arithmetic goes in parentheses: write `conv (c * 4) 3x3`": [
-        "conv c * 4 3x3", "conv c + 1 3x3", "conv 64 3x3 stride=s * 2", "conv 64 3x3 stride=s - 1",
+        "conv c * 4 3x3", "conv c + 1 3x3", "conv 64 3x3 stride=s * 2",
         "conv c // 2 3x3", "def f(c) {\n conv c*2 1x1 }",
     ],
     "sizes are one word, like `3x3` or `224x224x3`; options follow after spaces: `stride=2` (no commas)": [
@@ -129,6 +148,34 @@ _MISTAKES: dict[str, list[str]] = {
 }
 
 
+@cache
+def _mistake_states() -> tuple[tuple[str, int, frozenset[str], str], ...]:
+    """Each labelled example's failure: its label, parser state, accepted terminals and token type."""
+    found = []
+    for label, examples in _MISTAKES.items():
+        for example in examples:
+            try:
+                _parser().parse(example)
+            except UnexpectedToken as failure:
+                found.append((label, failure.state.position, frozenset(failure.accepts), failure.token.type))
+    return tuple(found)
+
+
+def _mistake_label(exc: UnexpectedInput) -> str | None:
+    """The label of a typical mistake that fails in the same parser state, preferring one on the same
+    kind of token. (Lark's ``match_examples`` also compares the depth of the parser's stack, so an
+    example written as a first statement would never match the same mistake after an ``input`` line.)"""
+    if not isinstance(exc, UnexpectedToken):
+        return None
+    candidate = None
+    for label, position, accepts, token_type in _mistake_states():
+        if position == exc.state.position and accepts == exc.accepts:
+            if token_type == exc.token.type:
+                return label
+            candidate = candidate or label
+    return candidate
+
+
 def _describe_token(token: Token) -> str:
     if token.type == "$END":
         return "end of file"
@@ -139,18 +186,31 @@ def _describe_token(token: Token) -> str:
 
 _VALUE_TERMINALS = {"INT", "FLOAT", "DIMS", "NAME", "LPAR", "MINUS"}
 _TERMINAL_NAMES = {
-    "LBRACE": "`{`", "RBRACE": "`}`", "RPAR": "`)`", "EQUAL": "`=`", "COMMA": "`,`", "PLUS": "`+`",
-    "STAR": "`*`", "SLASH": "`/`", "__ANON_0": "`//`", "DEF": "`def`",
+    "LBRACE": "`{`", "RBRACE": "`}`", "LPAR": "`(`", "RPAR": "`)`", "EQUAL": "`=`", "COMMA": "`,`",
+    "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "__ANON_0": "`//`", "DEF": "`def`",
     "_SEP": "the end of the line", "$END": "the end of the line",
 }
+
+
+def _values_expected(expected: set[str]) -> tuple[str | None, set[str]]:
+    """How to name the values the parser would accept, and the terminals that naming covers (a `(`
+    or `-` alone is an operator or a parenthesis, not "a value")."""
+    if "DIMS" in expected:
+        return "a value", _VALUE_TERMINALS
+    if "INT" in expected:
+        return ("a number or a name" if "NAME" in expected else "a number"), _VALUE_TERMINALS
+    if "NAME" in expected:
+        return "a name", {"NAME"}
+    return None, set()
 
 
 def _expected(expected: set[str]) -> str:
     """A short English list of what the parser would have accepted."""
     names: list[str] = []
-    if expected & _VALUE_TERMINALS:
-        names.append("a name" if expected & _VALUE_TERMINALS == {"NAME"} else "a value")
-    for terminal in sorted(expected - _VALUE_TERMINALS):
+    value, covered = _values_expected(expected)
+    if value:
+        names.append(value)
+    for terminal in sorted(expected - covered):
         name = _TERMINAL_NAMES.get(terminal, terminal.lower())
         if name not in names:
             names.append(name)
@@ -181,12 +241,8 @@ def _end_position(text: str) -> Span:
 
 
 def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
-    text = source.text
-    label = None
-    try:
-        label = exc.match_examples(_parser().parse, _MISTAKES, use_accepts=True)
-    except Exception:  # match_examples re-parses the examples; never let it hide the real error
-        label = None
+    text = _strip_bom(source.text)  # the text that was parsed: positions count from after a BOM
+    label = _mistake_label(exc)
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
         span = Span.point(exc.line, exc.column)
@@ -201,7 +257,9 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
             hint = "integer division is `//`, inside parentheses: `(c // 2)`"
         elif char in "\"'":
             hint = "the language has no strings: names are written bare, like `pad=same`"
-        hint = hint or label or (
+        # (no label here: every labelled mistake is a misplaced token, and a label matched by parser
+        # state alone would describe some other token)
+        hint = hint or (
             "only layers, blocks, numbers, names, sizes like 3x3 and `( ) { } = ; , + - * //` are allowed")
         return error("E001", message, span, hint)
     assert isinstance(exc, UnexpectedToken)
@@ -215,7 +273,14 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
     found = _expected(set(expected))
     if found:
         message += f"; {found}"
-    hint = label
+    hint = None
+    if token.type == "RPAR" and "RPAR" not in expected:
+        hint = "this `)` closes no `(`"
+    elif token.type in ("$END", "_SEP") and "RPAR" in expected:
+        hint = "a `(` is never closed on this line: add `)`"
+    elif token.type == "DIMS" and "DIMS" not in expected:
+        hint = "a size like `3x3` cannot take part in arithmetic; only single numbers can"
+    hint = hint or label
     if hint is None and "RBRACE" in expected and token.type == "$END":
         opened = _unclosed_brace(text)
         where = f" (opened at line {opened.line}, column {opened.column})" if opened else ""
@@ -243,5 +308,14 @@ def parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
         return _ToAst().transform(_parser().parse(text)), []
     except UnexpectedInput as exc:
         return None, [_syntax_error(exc, source)]
+    except VisitError as exc:
+        if not isinstance(exc.orig_exc, _NumberTooLarge):
+            raise
+        return None, [error("E006", f"the number `{_abbreviated(exc.orig_exc.text)}` is too large",
+                            exc.orig_exc.span, "numbers and sizes may be at most 10**100")]
+
+
+def _abbreviated(text: str) -> str:
+    return text if len(text) <= 30 else f"{text[:12]}...{text[-12:]} ({len(text):,} digits)"
 
 

@@ -53,12 +53,14 @@ class Window:
     @property
     def output(self) -> int:
         """PyTorch's rule: floor((n + pads - span) / s) + 1, or with ceil_mode the ceiling, minus
-        a last window that would start inside the right padding."""
+        the extra window if it would start inside the right padding. Ceil never gives fewer windows
+        than floor (a conv padded by at least its span keeps its whole windows of padding)."""
         reach = self.padded - self.span
+        floor_output = reach // self.stride + 1
         if not self.ceil_mode:
-            return reach // self.stride + 1
+            return floor_output
         output = -(-reach // self.stride) + 1
-        if output > 0 and (output - 1) * self.stride >= self.size + self.pad_before:
+        if output > max(floor_output, 0) and (output - 1) * self.stride >= self.size + self.pad_before:
             output -= 1
         return output
 

@@ -37,11 +37,12 @@ class Source:
 
     @property
     def stem(self) -> str:
-        return Path(self.path).stem if self.path != "<string>" else "network"
+        return "network" if self.path in ("<string>", "<stdin>") else Path(self.path).stem
 
     @cached_property
     def lines(self) -> list[str]:
-        return self.text.split("\n")
+        """The lines as the parser counts them: a byte-order mark is not part of line 1."""
+        return self.text.removeprefix("\ufeff").split("\n")
 
     def line_text(self, line: int) -> str:
         """The text of a 1-based line without its line ending ('' past the end)."""

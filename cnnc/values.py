@@ -22,6 +22,10 @@ class Symbol:
 
 Value = Union[int, float, tuple, Symbol]
 
+MAX_MAGNITUDE = 10**100
+"""The largest whole number a spec may write or compute, and the largest figure the analyzer reports
+(E006 beyond it): far past any real network, and far below the 4,300 digits Python converts to text."""
+
 
 class BadValue(Exception):
     """A value that does not fit: becomes an E002 (unknown name) or E003 (bad argument) diagnostic."""
@@ -66,7 +70,7 @@ def evaluate(expr: ast.Expr, scope: dict[str, Value]) -> Value:
                 stack += [(node, True), (node.right, False), (node.left, False)]
             else:
                 right, left = results.pop(), results.pop()
-                results.append(_arithmetic(node, left, right))
+                results.append(_arithmetic_bounded(node, left, right))
         else:  # pragma: no cover - the parser makes no other nodes
             raise TypeError(node)
     return results[0]
@@ -96,6 +100,13 @@ def _arithmetic(node: ast.BinaryOp, left: Value, right: Value) -> Value:
     if b == 0:
         raise BadValue("division by zero", node.right.span)
     return a // b
+
+
+def _arithmetic_bounded(node: ast.BinaryOp, left: Value, right: Value) -> Value:
+    result = _arithmetic(node, left, right)
+    if isinstance(result, int) and abs(result) > MAX_MAGNITUDE:
+        raise BadValue("the value is too large (more than 10**100)", node.span, code="E006")
+    return result
 
 
 # Converters: each takes an evaluated value and returns what the IR stores, or raises. ----

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from cnnc.diagnostics import ERROR_CODES, Diagnostic, Severity
+from cnnc.diagnostics import Diagnostic, Severity
 from cnnc.source import Source, Span
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
@@ -66,4 +66,7 @@ def summary_line(diagnostics: list[Diagnostic]) -> Text | None:
 
 
 def code_name(code: str) -> str:
-    return ERROR_CODES.get(code, "")
+    """The kebab-case name of an error code or a lint rule's code ('' when unknown)."""
+    from cnnc.lint.registry import code_name as registered_name  # the lint package imports the pipeline
+
+    return registered_name(code)

@@ -10,6 +10,9 @@ def count(value: int) -> str:
 
 def short(value: int) -> str:
     """``138.4M``, ``15.47G``: a count at a glance (SI prefixes)."""
+    if abs(value) >= 10**300:  # past what a float holds
+        digits = str(abs(value))
+        return f"{'-' if value < 0 else ''}{digits[0]}.{digits[1:4]}e+{len(digits) - 1}"
     for factor, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
         if abs(value) >= factor:
             return f"{value / factor:.4g}{suffix}"
@@ -18,9 +21,10 @@ def short(value: int) -> str:
 
 def size(value: int) -> str:
     """Bytes in binary units: ``527.8 MiB``."""
-    amount = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(amount) < 1024 or unit == "PiB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
+    for power, unit in enumerate(("B", "KiB", "MiB", "GiB", "TiB", "PiB")):
+        if abs(value) < 1024 ** (power + 1) or unit == "PiB":
+            if power == 0:
+                return f"{value} {unit}"
+            whole = value // 1024**power  # past what a float holds, whole units
+            return f"{whole:,} {unit}" if abs(whole) > 10**300 else f"{value / 1024**power:.1f} {unit}"
     raise AssertionError  # pragma: no cover

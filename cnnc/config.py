@@ -1,0 +1,238 @@
+"""Project configuration: `[tool.cnnc]` in pyproject.toml or a cnnc.toml found by walking up from a
+spec, and how the command line's choices combine with it (the command line wins)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Iterable
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from cnnc.diagnostics import ERROR_CODES, Severity
+from cnnc.lint import RULES, Budgets, LintSettings
+from cnnc.lint.registry import closest_code
+from cnnc.report import DTYPE_BYTES
+
+KEYS = ("select", "ignore", "severity", "max-params", "max-macs", "max-memory", "min-receptive-field",
+        "dtype", "batch")
+
+
+class ConfigError(Exception):
+    """A configuration cannot be used (a bad file, key, value or code): cnnc exits with code 2."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One layer of rule selection: `select` replaces what came before when given; `ignore` removes."""
+
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration; ``path`` is None when no file was found."""
+
+    path: Path | None = None
+    selection: Selection = Selection()
+    severities: dict[str, Severity] = field(default_factory=dict)
+    budgets: Budgets = Budgets()
+    dtype: str | None = None
+    batch: int | None = None
+
+
+# Quantities ------------------------------------------------------------------------------
+
+_SI = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_BINARY = {"KI": 2**10, "MI": 2**20, "GI": 2**30, "TI": 2**40}
+
+
+def _quantity(text: object, units: dict[str, int], suffix: str, what: str) -> int:
+    if isinstance(text, bool) or not isinstance(text, (int, str)):
+        raise ValueError(f"expected {what}, got {text!r}")
+    if isinstance(text, int):
+        value = text
+    else:
+        match = re.fullmatch(rf"\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([A-Za-z]*?)\s*(?:{suffix})?\s*", text,
+                             re.IGNORECASE)
+        if match is None or match.group(2).upper() not in units:
+            raise ValueError(f"expected {what}, got {text!r}")
+        value = round(float(match.group(1).replace("_", "")) * units[match.group(2).upper()])
+    if value < 1:
+        raise ValueError(f"expected {what} of at least 1, got {text!r}")
+    return value
+
+
+def parse_count(text: object) -> int:
+    """``5M`` -> 5,000,000: a count with an SI suffix (K, M, G, T)."""
+    return _quantity(text, _SI, "", "a count such as 5M or 600M")
+
+
+def parse_bytes(text: object) -> int:
+    """``2GB`` -> 2,000,000,000 and ``2GiB`` -> 2,147,483,648: bytes with an SI or binary suffix."""
+    return _quantity(text, {**_SI, **_BINARY}, "B", "a size such as 2GB, 512MB or 8GiB")
+
+
+# Rule selection --------------------------------------------------------------------------
+
+def _known(selector: str) -> set[str]:
+    """The codes a selector means: `ALL`, a code, a prefix of codes (`W`, `W2`) or a rule's name."""
+    text = selector.strip()
+    if text.upper() == "ALL":
+        return set(RULES)
+    named = {code for code, rule in RULES.items() if rule.name == text.lower()}
+    return named or {code for code in RULES if code.startswith(text.upper())}
+
+
+def _specificity(selector: str) -> int:
+    text = selector.strip()
+    if text.upper() == "ALL":
+        return 0
+    return 4 if not re.fullmatch(r"[A-Za-z][0-9]*", text) else len(text)
+
+
+def check_selectors(selectors: Iterable[str], where: str) -> None:
+    """Raise ValueError naming the first selector that means no rule."""
+    for selector in selectors:
+        if _known(selector):
+            continue
+        if selector.strip().upper() in ERROR_CODES or selector.strip().upper().startswith("E"):
+            raise ValueError(f"`{selector}` in {where} is an error code: errors are always reported")
+        close = closest_code(selector)
+        hint = f" (did you mean `{close}`?)" if close else ""
+        raise ValueError(f"unknown rule `{selector}` in {where}{hint}; `cnnc rules` lists them")
+
+
+def enabled_codes(layers: Iterable[Selection]) -> frozenset[str]:
+    """Apply selection layers in order (config, then command line). Within a layer, broader
+    selectors apply first and a more specific one wins (`select = ["W"]`, `ignore = ["W204"]`);
+    at equal specificity `ignore` wins."""
+    enabled = set(RULES)
+    for layer in layers:
+        if layer.select is not None:
+            enabled = set()
+        changes = [(selector, True) for selector in layer.select or ()] + [(s, False) for s in layer.ignore]
+        for selector, on in sorted(changes, key=lambda change: (_specificity(change[0]), not change[1])):
+            codes = _known(selector)
+            enabled = enabled | codes if on else enabled - codes
+    return frozenset(enabled)
+
+
+def lint_settings(config: Config, command_line: Selection = Selection(), budgets: Budgets = Budgets()) -> LintSettings:
+    """The settings for one spec: the config's, with the command line's selection and budgets on top."""
+    merged = Budgets(**{name: getattr(budgets, name) if getattr(budgets, name) is not None
+                        else getattr(config.budgets, name) for name in Budgets.__dataclass_fields__})
+    return LintSettings(enabled_codes([config.selection, command_line]), dict(config.severities), merged)
+
+
+# Files -----------------------------------------------------------------------------------
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _cnnc_table(path: Path) -> dict | None:
+    """The cnnc settings of a file: all of a cnnc.toml, or `[tool.cnnc]` of a pyproject.toml."""
+    data = _read_toml(path)
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("cnnc")
+        return table if isinstance(table, dict) else None
+    return data
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest cnnc.toml, or pyproject.toml with a `[tool.cnnc]` table, in the spec's folder or
+    above it. In one folder, cnnc.toml comes first."""
+    folder = start.resolve()
+    folder = folder if folder.is_dir() else folder.parent
+    for directory in (folder, *folder.parents):
+        for name in ("cnnc.toml", "pyproject.toml"):
+            candidate = directory / name
+            if candidate.is_file() and _cnnc_table(candidate) is not None:
+                return candidate
+    return None
+
+
+def _strings(value: object, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"`{key}` must be a list of rule codes, such as [\"W2\", \"I301\"]")
+    return tuple(value)
+
+
+def _severities(value: object) -> dict[str, Severity]:
+    if not isinstance(value, dict):
+        raise ValueError("`severity` must be a table, such as { W204 = \"error\" }")
+    found = {}
+    for key, level in value.items():
+        check_selectors([key], "`severity`")
+        if level not in {s.value for s in Severity}:
+            raise ValueError(f"`severity.{key}` must be \"error\", \"warning\" or \"info\", not {level!r}")
+        for code in _known(key):
+            found[code] = Severity(level)
+    return found
+
+
+def parse_config(table: dict, path: Path | None = None) -> Config:
+    """Validate the cnnc settings of a file; raise ConfigError for anything unknown or malformed."""
+    where = f"{path}: " if path else ""
+    try:
+        for key in table:
+            if key not in KEYS:
+                close = get_close_matches(key, KEYS, n=1)
+                hint = f" (did you mean `{close[0]}`?)" if close else ""
+                raise ValueError(f"unknown setting `{key}`{hint}; the settings are {', '.join(KEYS)}")
+        select = _strings(table["select"], "select") if "select" in table else None
+        ignore = _strings(table.get("ignore", []), "ignore")
+        check_selectors(select or (), "`select`")
+        check_selectors(ignore, "`ignore`")
+        dtype = table.get("dtype")
+        if dtype is not None and dtype not in DTYPE_BYTES:
+            raise ValueError(f"`dtype` must be one of {', '.join(DTYPE_BYTES)}, not {dtype!r}")
+        batch = table.get("batch")
+        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+            raise ValueError(f"`batch` must be a whole number of at least 1, not {batch!r}")
+        budgets = Budgets(
+            params=parse_count(table["max-params"]) if "max-params" in table else None,
+            macs=parse_count(table["max-macs"]) if "max-macs" in table else None,
+            memory=parse_bytes(table["max-memory"]) if "max-memory" in table else None,
+            receptive_field=parse_count(table["min-receptive-field"]) if "min-receptive-field" in table else None)
+        return Config(path, Selection(select, ignore), _severities(table.get("severity", {})), budgets, dtype, batch)
+    except ValueError as problem:
+        raise ConfigError(f"{where}{problem}") from None
+
+
+def load_config(path: Path) -> Config:
+    """The configuration in one file (a cnnc.toml, or a pyproject.toml's `[tool.cnnc]`)."""
+    table = _cnnc_table(path)
+    return parse_config(table or {}, path)
+
+
+class ConfigFinder:
+    """Finds and loads the configuration of each spec, once per folder."""
+
+    def __init__(self, explicit: Path | None = None) -> None:
+        self.explicit = load_config(explicit) if explicit is not None else None
+        self.by_folder: dict[Path, Config] = {}
+
+    def for_spec(self, spec: str) -> Config:
+        if self.explicit is not None:
+            return self.explicit
+        folder = Path.cwd() if spec == "-" else Path(spec).resolve().parent
+        if folder not in self.by_folder:
+            found = find_config(folder)
+            self.by_folder[folder] = load_config(found) if found else Config()
+        return self.by_folder[folder]

@@ -1,0 +1,96 @@
+"""The rule registry: every lint rule with its stable code, kebab-case name, severity and documentation.
+
+A code is never reused: a retired rule keeps its entry in ``RETIRED``."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+from difflib import get_close_matches
+from typing import Callable, Iterable
+
+from cnnc.diagnostics import ERROR_CODES, Severity
+from cnnc.lint.context import Finding, LintContext
+
+Check = Callable[[LintContext], Iterable[Finding]]
+
+HEADINGS = ("What it does", "Why is this bad?", "Example", "Use instead")
+"""The sections every rule's docstring has, in this order, as ``## `` headings."""
+
+GROUPS = {"W": "Warnings: legal but wrong or wasteful designs",
+          "I": "Information: worth knowing, never a failure",
+          "B": "Budgets: errors when a limit you set is exceeded",
+          "S": "Suppression comments"}
+
+RETIRED: dict[str, str] = {}
+"""Codes of rules that were removed, with their names: never to be given to another rule."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    check: Check
+
+    @property
+    def doc(self) -> str:
+        return inspect.cleandoc(self.check.__doc__ or "")
+
+    @property
+    def summary(self) -> str:
+        """The docstring's first line."""
+        return self.doc.split("\n", 1)[0].strip()
+
+    def section(self, heading: str) -> str | None:
+        """The text under one of the ``HEADINGS``; None when the docstring lacks it."""
+        match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", self.doc, re.MULTILINE | re.DOTALL)
+        return match.group(1).strip() if match else None
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(code: str, name: str, severity: Severity) -> Callable[[Check], Check]:
+    """Register a rule: ``@rule("W201", "stride-drops-input", Severity.WARNING)`` over its check."""
+
+    def register(check: Check) -> Check:
+        assert re.fullmatch(r"[WIBS][0-9]{3}", code), code
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)*", name), name
+        assert code not in RULES and code not in ERROR_CODES and code not in RETIRED, f"{code} is taken"
+        assert all(r.name != name for r in RULES.values()), f"{name} is taken"
+        RULES[code] = Rule(code, name, severity, check)
+        return check
+
+    return register
+
+
+def ordered_rules() -> list[Rule]:
+    """Every rule, warnings first, then information, budgets and suppression; by code within each."""
+    series = list(GROUPS)
+    return sorted(RULES.values(), key=lambda r: (series.index(r.code[0]), r.code))
+
+
+def rule_named(text: str) -> Rule | None:
+    """A rule by code (any case) or by name."""
+    found = RULES.get(text.upper())
+    return found or next((r for r in RULES.values() if r.name == text.lower()), None)
+
+
+def closest_code(text: str) -> str | None:
+    """The rule code a mistyped one most likely meant: the same characters in another order
+    (W210 for W201) first, then the most similar."""
+    text = text.upper()
+    anagrams = [code for code in sorted(RULES) if sorted(code) == sorted(text)]
+    if anagrams:
+        return anagrams[0]
+    close = get_close_matches(text, sorted(RULES), n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
+def code_name(code: str) -> str:
+    """The kebab-case name of any code, error or rule ('' when unknown)."""
+    if code in RULES:
+        return RULES[code].name
+    return ERROR_CODES.get(code) or RETIRED.get(code, "")

@@ -1,0 +1,217 @@
+"""What each rule says and where its boundaries are, beyond the fixtures."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from lint_support import lint_text
+
+from cnnc.lint.coverage import fitting_pad, fitting_stride, lost_at_end, with_pad, with_stride
+from cnnc.lint.windows import _taps_meeting_input
+from cnnc.shapes import Window
+
+
+def _only(text: str, code: str):
+    return [d for d in lint_text(text) if d.code == code]
+
+
+# W201 -----------------------------------------------------------------------------------------
+
+def test_cs231n_seven_wide_input_with_stride_three():
+    (found,) = _only("input 7x7x1\nconv 1 3x3 stride=3\n", "W201")
+    assert found.message == "`conv1` never reads the last row and the last column of its 7x7x1 input"
+    assert found.help == ("(7 - 3 + 2*0)/3 + 1 = 2.333 rounds down to 2: the windows reach 6 of the 7 rows and "
+                          "columns; `pad=1` or `stride=2` would read all of it")
+
+
+def test_only_the_dimension_that_loses_is_named():
+    (found,) = _only("input 10x9x1\nconv 1 2x2 stride=2\n", "W201")
+    assert found.message == "`conv1` never reads the last column of its 10x9x1 input"
+    assert "(9 - 2 + 2*0)/2 + 1 = 4.5 rounds down to 4: the windows reach 8 of the 9 columns" in found.help
+    assert "`pad=0x1`" in found.help
+
+
+def test_counts_more_than_one_lost_position():
+    (found,) = _only("input 122x512\nmaxpool 4\n", "W201")  # M5's last pool: 122 = 4 x 30 + 2
+    assert found.message == "`maxpool1` never reads the last 2 positions of its 122x512 input"
+    assert found.help.endswith("`pad=1`, `stride=2` or `round=ceil` would read all of it")
+
+
+@pytest.mark.parametrize("layer", [
+    "conv 8 3x3 stride=2 pad=1",  # (56 + 2 - 3)/2 + 1 = 28.5: only padding is dropped
+    "conv 8 3x3 stride=2 pad=same",
+    "maxpool 3 stride=2 round=ceil",
+    "conv 8 4x4 stride=4",  # fits exactly
+])
+def test_layers_that_read_every_pixel_are_not_reported(layer):
+    assert _only(f"input 56x56x3\n{layer}\n", "W201") == []
+
+
+@pytest.mark.parametrize("size, kernel, stride, pad, lost", [
+    (224, 11, 4, 0, 1), (224, 11, 4, 1, 2), (224, 11, 4, 2, 0), (227, 11, 4, 0, 0),
+    (7, 3, 3, 0, 1), (56, 3, 2, 1, 0), (10, 3, 4, 0, 3), (5, 5, 1, 0, 0),
+])
+def test_lost_pixels_match_a_direct_count(size, kernel, stride, pad, lost):
+    window = Window(size, kernel, stride, pad, pad)
+    covered = set()
+    for start in range(0, window.output * stride, stride):
+        covered.update(range(start - pad, start - pad + kernel))
+    direct = sum(1 for p in range(size) if p not in covered and p > max(covered))
+    assert lost_at_end(window) == direct == lost
+
+
+def _random_windows(count: int, seed: int):
+    generator = random.Random(seed)
+    for _ in range(count):
+        pad = generator.randint(0, 9)
+        window = Window(generator.randint(1, 40), generator.randint(1, 7), generator.randint(1, 6), pad,
+                        pad + generator.randint(0, 1), generator.randint(1, 3), generator.random() < 0.3)
+        if window.output > 0:
+            yield window
+
+
+def test_suggested_pad_and_stride_fit_and_the_pad_is_the_smallest():
+    for window in _random_windows(3000, seed=1):
+        if lost_at_end(window) == 0:
+            continue
+        pad = fitting_pad(window)
+        assert lost_at_end(with_pad(window, pad)) == 0
+        assert all(lost_at_end(with_pad(window, p)) for p in range(window.pad_after, pad))
+        stride = fitting_stride(window)
+        assert stride is None or (lost_at_end(with_stride(window, stride)) == 0 and 2 <= stride <= window.span)
+
+
+def test_taps_meeting_input_match_a_direct_count():
+    for window in _random_windows(3000, seed=2):
+        starts = [i * window.stride - window.pad_before for i in range(window.output)]
+        direct = sum(any(0 <= start + tap * window.dilation < window.size for start in starts)
+                     for tap in range(window.kernel))
+        assert _taps_meeting_input(window) == direct, window
+
+
+# W202, W203, W208 -----------------------------------------------------------------------------
+
+def test_pool_gaps_states_the_fraction_read():
+    (found,) = _only("input 30x30x4\nmaxpool 2 stride=3\n", "W202")
+    assert found.message == ("`maxpool1` skips 1 of every 3 rows and columns: its 2x2 window is shorter than its "
+                             "stride 3")
+    assert found.help.startswith("it reads 44% of its input")  # (2/3)^2
+
+
+def test_a_gap_inside_a_concat_is_reported_when_every_branch_skips():
+    spec = ("input 16x16x8\nconcat {\n  branch { conv 8 1x1 stride=2 }\n  branch { maxpool 1 stride=2 }\n}\n")
+    assert len(_only(spec, "W202")) == 2
+    covered = spec.replace("maxpool 1 stride=2", "maxpool 2 stride=2")
+    assert len(_only(covered, "W202")) == 0
+
+
+def test_even_kernel_same_names_the_padding():
+    (found,) = _only("input 32x32x3\nconv 8 2x4 pad=same\n", "W203")
+    assert found.message == "`conv1` pads unevenly: `pad=same` with its even 2x4 kernel adds 0x1 before and 1x2 after"
+
+
+def test_kernel_exceeds_input_counts_wasted_weights():
+    (found,) = _only("input 1x1x64\nconv 32 3x3 pad=1\n", "W208")
+    assert found.message == ("`conv1`'s 3x3 window is larger than its 1x1x64 input: 8 of its 9 positions only ever "
+                             "see padding")
+    assert found.help.startswith(f"{64 * 32 * 8:,} of its weights never meet data")
+
+
+def test_kernel_exceeds_input_counts_dilated_taps():
+    # 3 taps 2 apart on a 3-wide input padded by 2: windows start at -2, -1, 0; each tap lands on data.
+    assert _only("input 3x3x4\nconv 4 3x3 pad=2 dilation=2\n", "W208") == []
+    # On a 1-wide input padded by 2, only the middle tap ever lands on the pixel.
+    (found,) = _only("input 1x1x4\nconv 4 3x3 pad=2 dilation=2\n", "W208")
+    assert "8 of its 9 positions" in found.message
+
+
+# W204, W205, W206 -----------------------------------------------------------------------------
+
+def test_linear_stack_sees_through_batchnorm_and_dropout_but_not_max_pooling():
+    base = "input 16x16x8\nconv 8 3x3 pad=1\n{between}\nconv 8 3x3 pad=1\nrelu\n"
+    assert len(_only(base.format(between="batchnorm\ndropout 0.1\navgpool 2"), "W204")) == 1
+    assert _only(base.format(between="maxpool 2"), "W204") == []
+    assert _only(base.format(between="leakyrelu 0.1"), "W204") == []
+
+
+def test_linear_stack_stops_at_a_residual_join():
+    spec = "input 8x8x16\nrelu\nresidual {\n  conv 16 3x3 pad=1\n}\nconv 16 3x3 pad=1\nrelu\n"
+    assert _only(spec, "W204") == []
+
+
+def test_bias_before_batchnorm_counts_fc_biases():
+    (found,) = _only("input 100\nfc 50\nbatchnorm\nrelu\n", "W205")
+    assert found.message.startswith("the 50 biases of `fc1` are cancelled by `batchnorm1`")
+
+
+def test_softmax_at_the_end_is_fine():
+    assert _only("input 100\nfc 10\nsoftmax\n", "W206") == []
+
+
+# W207, I301, I302, I303 -----------------------------------------------------------------------
+
+def test_small_receptive_field_ignores_a_plain_mlp():
+    assert _only("input 28x28x1\nfc 100\nrelu\nfc 10\n", "W207") == []
+
+
+def test_small_receptive_field_in_one_dimension():
+    (found,) = _only("input 8x64x1\nconv 4 3x3\nrelu\nglobalavgpool\n", "W207")
+    assert found.message == "each feature reaching `globalavgpool1` sees 3x3 of the input's 8x64"
+
+
+def test_dominant_layer_needs_two_layers_with_parameters():
+    assert _only("input 100\nfc 10\nsoftmax\n", "I301") == []
+
+
+def test_implicit_flatten_ignores_explicit_flatten_and_1x1():
+    assert _only("input 7x7x8\nflatten\nfc 10\n", "I303") == []
+    assert _only("input 7x7x8\nglobalavgpool\nfc 10\n", "I303") == []
+    (found,) = _only("input 7x7x8\nfc 10\n", "I303")
+    assert found.help.endswith("(8x10 weights instead of 392x10)")
+
+
+@pytest.mark.parametrize("first, second", [
+    ("maxpool 2", "maxpool 2"), ("maxpool 3 stride=2", "maxpool 3 stride=2"),
+    ("maxpool 2 stride=1", "maxpool 3"), ("maxpool 3 stride=2", "maxpool 2 stride=3"),
+])
+def test_stacked_max_pools_equal_the_pool_named(first, second):
+    torch = pytest.importorskip("torch")
+    (found,) = _only(f"input 29x29x2\n{first}\n{second}\n", "I302")
+    merged = re.search(r"`maxpool (\d+)(?: stride=(\d+))?`", found.message)
+    kernel, stride = int(merged.group(1)), int(merged.group(2) or merged.group(1))
+
+    def pool(text):
+        numbers = [int(n) for n in re.findall(r"\d+", text)]
+        return torch.nn.MaxPool2d(numbers[0], numbers[1] if len(numbers) > 1 else numbers[0])
+
+    images = torch.randn(3, 2, 29, 29, dtype=torch.float64)
+    assert torch.equal(pool(second)(pool(first)(images)), torch.nn.MaxPool2d(kernel, stride)(images))
+
+
+def test_stacked_max_pools_with_gaps_are_not_one_pool():
+    assert _only("input 29x29x2\nmaxpool 1 stride=2\nmaxpool 2\n", "I302") == []
+
+
+# Budgets --------------------------------------------------------------------------------------
+
+def test_budgets_report_figures_and_largest_contributor():
+    spec = "# cnnc check --max-params 1M --max-macs 1G\ninput 224x224x3\nconv 64 3x3 pad=1\nrelu\nflatten\nfc 10\n"
+    found = {d.code: d for d in lint_text(spec) if d.code.startswith("B")}
+    assert set(found) == {"B401"}  # 86.7M MACs + 32.1M in the fc: under 1G
+    params = (3 * 9 + 1) * 64 + 224 * 224 * 64 * 10 + 10
+    assert found["B401"].message == f"the network has {params:,} parameters (32.11M), over the budget of 1M"
+    assert found["B401"].notes[0].message == "the largest is `fc1`, with 32.11M"
+
+
+def test_memory_budget_follows_the_batch():
+    spec = "input 224x224x3\nconv 64 3x3 pad=1\nrelu\ntrain { batch=8 }\n"
+    assert _only("# cnnc check --max-memory 1GB\n" + spec, "B403") == []
+    (found,) = _only("# cnnc check --max-memory 1GB\n" + spec.replace("batch=8", "batch=64"), "B403")
+    assert "for batch 64 in float32" in found.message and found.message.endswith("over the budget of 1GB")
+
+
+def test_receptive_field_budget_without_a_head_uses_the_output():
+    (found,) = _only("# cnnc check --min-receptive-field 10\ninput 32x32x3\nconv 8 3x3\n", "B404")
+    assert found.message == "the features reaching `conv1` see 3x3, below the minimum of 10"

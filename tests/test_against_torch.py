@@ -1,0 +1,566 @@
+"""cnnc's analysis against PyTorch's own counts.
+
+Each example is rebuilt by hand in plain PyTorch (torchvision is not used) and run once on a batch of
+1; forward hooks record every layer's output shape, its parameters, its batch-norm buffers
+(``running_mean`` and ``running_var``: ``num_batches_tracked`` is a step counter, not an activation
+statistic, and cnnc does not count it) and its multiply-accumulates (conv: output elements x
+in_channels/groups x kernel volume; linear: in x out). The rows must equal cnnc's report row for row.
+Receptive fields are measured from gradients, and random conv/pool stacks are checked with hypothesis.
+"""
+
+from __future__ import annotations
+
+from math import ceil, prod
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import cnnc  # noqa: E402
+from cnnc.api import check  # noqa: E402
+from cnnc.source import Source  # noqa: E402
+
+nn = torch.nn
+F = torch.nn.functional
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+class Residual(nn.Module):
+    """body(x) + shortcut(x); the shortcut defaults to the identity."""
+
+    def __init__(self, body: nn.Module, shortcut: nn.Module | None = None) -> None:
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut if shortcut is not None else nn.Identity()
+
+    def forward(self, x):
+        return self.body(x) + self.shortcut(x)
+
+
+class ImplicitFlatten(nn.Flatten):
+    """The flattening a cnnc `fc` does by itself: torch's Linear needs it as a module, but it is no
+    layer of the spec, so it records no row (an explicit `flatten` in a spec is a plain nn.Flatten)."""
+
+
+class Concat(nn.Module):
+    """Branches on the same input, joined along channels."""
+
+    def __init__(self, *branches: nn.Module) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x):
+        return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+
+# The hand-built networks -----------------------------------------------------------------------
+
+def lenet5():
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10), nn.Softmax(dim=1))
+
+
+def classifier(features: int, hidden: int, classes: int, dropout_first: bool = False) -> list[nn.Module]:
+    """AlexNet/VGG/C3D heads: flatten, two hidden layers with ReLU and dropout, the classes, softmax."""
+    if dropout_first:  # torchvision's AlexNet: dropout before each of the first two linear layers
+        layers = [nn.Dropout(0.5), nn.Linear(features, hidden), nn.ReLU(),
+                  nn.Dropout(0.5), nn.Linear(hidden, hidden), nn.ReLU()]
+    else:
+        layers = [nn.Linear(features, hidden), nn.ReLU(), nn.Dropout(0.5),
+                  nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(0.5)]
+    return [nn.Flatten(), *layers, nn.Linear(hidden, classes), nn.Softmax(dim=1)]
+
+
+def alexnet_features(widths=(96, 256, 384, 384, 256), first=(11, 4, 0), pool=nn.MaxPool2d) -> list[nn.Module]:
+    kernel, stride, padding = first
+    a, b, c, d, e = widths
+    return [nn.Conv2d(3, a, kernel, stride, padding), nn.ReLU(), pool(3, 2),
+            nn.Conv2d(a, b, 5, padding=2), nn.ReLU(), pool(3, 2),
+            nn.Conv2d(b, c, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(c, d, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(d, e, 3, padding=1), nn.ReLU(), pool(3, 2)]
+
+
+def alexnet():
+    return nn.Sequential(*alexnet_features(), *classifier(256 * 6 * 6, 4096, 1000))
+
+
+def alexnet_torchvision():
+    features = alexnet_features((64, 192, 384, 256, 256), first=(11, 4, 2))
+    return nn.Sequential(*features, *classifier(256 * 6 * 6, 4096, 1000, dropout_first=True))
+
+
+def vgg16_features(widths=(64, 128, 256, 512, 512), pool=nn.MaxPool2d) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    channels = 3
+    for width, convs in zip(widths, (2, 2, 3, 3, 3)):
+        for _ in range(convs):
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU()]
+            channels = width
+        layers.append(pool(2))
+    return layers
+
+
+def vgg16():
+    return nn.Sequential(*vgg16_features(), *classifier(512 * 7 * 7, 4096, 1000))
+
+
+def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, relu: bool = True):
+    layers = [nn.Conv2d(cin, cout, kernel, stride, padding, bias=False), nn.BatchNorm2d(cout)]
+    return layers + [nn.ReLU()] if relu else layers
+
+
+def projection(cin: int, cout: int, stride: int) -> nn.Module | None:
+    if stride == 1 and cin == cout:
+        return None
+    return nn.Sequential(*conv_bn(cin, cout, 1, stride, relu=False))
+
+
+def resnet_head(channels: int) -> list[nn.Module]:
+    return [nn.AdaptiveAvgPool2d(1), ImplicitFlatten(), nn.Linear(channels, 1000), nn.Softmax(dim=1)]
+
+
+def resnet18_layers(pool=nn.MaxPool2d) -> list[nn.Module]:
+    layers = [*conv_bn(3, 64, 7, 2, 3), pool(3, 2, 1)]
+    channels = 64
+    for width, stride in [(64, 1), (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1)]:
+        body = nn.Sequential(*conv_bn(channels, width, 3, stride, 1), *conv_bn(width, width, 3, 1, 1, relu=False))
+        layers += [Residual(body, projection(channels, width, stride)), nn.ReLU()]
+        channels = width
+    return layers
+
+
+def resnet18():
+    return nn.Sequential(*resnet18_layers(), *resnet_head(512))
+
+
+def resnet50():
+    layers = [*conv_bn(3, 64, 7, 2, 3), nn.MaxPool2d(3, 2, 1)]
+    channels = 64
+    for width, blocks, first_stride in [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]:
+        for index in range(blocks):
+            stride = first_stride if index == 0 else 1
+            body = nn.Sequential(*conv_bn(channels, width, 1), *conv_bn(width, width, 3, stride, 1),
+                                 *conv_bn(width, 4 * width, 1, relu=False))
+            layers += [Residual(body, projection(channels, 4 * width, stride)), nn.ReLU()]
+            channels = 4 * width
+    return nn.Sequential(*layers, *resnet_head(2048))
+
+
+def googlenet():
+    def basic(cin, cout, kernel, stride=1, padding=0):
+        return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, padding, bias=False),
+                             nn.BatchNorm2d(cout, eps=0.001), nn.ReLU())
+
+    def inception(cin, c1, c3_reduce, c3, c5_reduce, c5, pool_projection):
+        return Concat(basic(cin, c1, 1),
+                      nn.Sequential(basic(cin, c3_reduce, 1), basic(c3_reduce, c3, 3, padding=1)),
+                      nn.Sequential(basic(cin, c5_reduce, 1), basic(c5_reduce, c5, 3, padding=1)),
+                      nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True), basic(cin, pool_projection, 1)))
+
+    return nn.Sequential(
+        basic(3, 64, 7, 2, 3), nn.MaxPool2d(3, 2, ceil_mode=True),
+        basic(64, 64, 1), basic(64, 192, 3, padding=1), nn.MaxPool2d(3, 2, ceil_mode=True),
+        inception(192, 64, 96, 128, 16, 32, 32), inception(256, 128, 128, 192, 32, 96, 64),
+        nn.MaxPool2d(3, 2, ceil_mode=True),
+        inception(480, 192, 96, 208, 16, 48, 64), inception(512, 160, 112, 224, 24, 64, 64),
+        inception(512, 128, 128, 256, 24, 64, 64), inception(512, 112, 144, 288, 32, 64, 64),
+        inception(528, 256, 160, 320, 32, 128, 128),
+        nn.MaxPool2d(2, 2, ceil_mode=True),
+        inception(832, 256, 160, 320, 32, 128, 128), inception(832, 384, 192, 384, 48, 128, 128),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(1024, 1000), nn.Softmax(dim=1))
+
+
+def inception_mini():
+    def module(cin, cout, kernel, stride=1, padding=0):
+        return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, padding), nn.BatchNorm2d(cout), nn.ReLU())
+
+    def inception(cin, c1, c3):
+        return Concat(module(cin, c1, 1), module(cin, c3, 3, padding=1))
+
+    def downsample(cin, c3):
+        return Concat(module(cin, c3, 3, 2, 1), nn.MaxPool2d(3, 2, 1))
+
+    return nn.Sequential(
+        module(3, 96, 3, padding=1), inception(96, 32, 32), inception(64, 32, 48), downsample(80, 80),
+        inception(160, 112, 48), inception(160, 96, 64), inception(160, 80, 80), inception(160, 48, 96),
+        downsample(144, 96), inception(240, 176, 160), inception(336, 176, 160),
+        nn.AdaptiveAvgPool2d(1), ImplicitFlatten(), nn.Linear(336, 10), nn.Softmax(dim=1))
+
+
+def mobilenet_v1():
+    layers = conv_bn(3, 32, 3, 2, 1)
+    plan = [(32, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 512, 2),
+            *[(512, 512, 1)] * 5, (512, 1024, 2), (1024, 1024, 1)]
+    for cin, cout, stride in plan:
+        layers += [nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False), nn.BatchNorm2d(cin), nn.ReLU(),
+                   *conv_bn(cin, cout, 1)]
+    return nn.Sequential(*layers, nn.AvgPool2d(7), ImplicitFlatten(), nn.Linear(1024, 1000), nn.Softmax(dim=1))
+
+
+def m5_layers(pool=nn.MaxPool1d) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    channels = 1
+    for width, kernel, stride in [(128, 80, 4), (128, 3, 1), (256, 3, 1), (512, 3, 1)]:
+        layers += [nn.Conv1d(channels, width, kernel, stride, bias=False), nn.BatchNorm1d(width), nn.ReLU(), pool(4)]
+        channels = width
+    return layers
+
+
+def m5_audio():
+    return nn.Sequential(*m5_layers(), nn.AdaptiveAvgPool1d(1), ImplicitFlatten(), nn.Linear(512, 10),
+                         nn.Softmax(dim=1))
+
+
+def c3d_features(widths=(64, 128, 256, 512, 512), pool=nn.MaxPool3d) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    channels = 3
+    for stage, (width, convs) in enumerate(zip(widths, (1, 1, 2, 2, 2))):
+        for _ in range(convs):
+            layers += [nn.Conv3d(channels, width, 3, padding=1), nn.ReLU()]
+            channels = width
+        if stage == 0:
+            layers.append(pool((1, 2, 2)))
+        elif stage == 4:
+            layers.append(pool(2, padding=(0, 1, 1)))
+        else:
+            layers.append(pool(2))
+    return layers
+
+
+def c3d():
+    return nn.Sequential(*c3d_features(), *classifier(512 * 4 * 4, 4096, 487))
+
+
+MODELS = {
+    "lenet5": lenet5, "alexnet": alexnet, "alexnet_torchvision": alexnet_torchvision, "vgg16": vgg16,
+    "resnet18": resnet18, "resnet50": resnet50, "googlenet": googlenet, "inception_mini": inception_mini,
+    "mobilenet_v1": mobilenet_v1, "m5_audio": m5_audio, "c3d": c3d,
+}
+
+# Measuring the torch models --------------------------------------------------------------------
+
+KINDS = [
+    ((nn.Conv1d, nn.Conv2d, nn.Conv3d), "conv"),
+    ((nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d), "maxpool"),
+    ((nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d), "avgpool"),
+    ((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d), "globalavgpool"),
+    ((nn.Linear,), "fc"),
+    ((ImplicitFlatten,), None),
+    ((nn.Flatten,), "flatten"),
+    ((nn.ReLU,), "relu"),
+    ((nn.Softmax,), "softmax"),
+    ((nn.Dropout,), "dropout"),
+    ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), "batchnorm"),
+    ((Residual,), "residual"),
+    ((Concat,), "concat"),
+]
+
+
+def cnnc_kind(module: nn.Module) -> str | None:
+    """The cnnc layer a torch module stands for; None for plumbing (Sequential, Identity, the
+    flattening before a Linear)."""
+    for types, kind in KINDS:
+        if isinstance(module, types):
+            return kind
+    return None
+
+
+def own_params(module: nn.Module) -> int:
+    if isinstance(module, (Residual, Concat)):
+        return 0  # the add/concat row; its children are rows of their own
+    return sum(p.numel() for p in module.parameters(recurse=False))
+
+
+def statistics_buffers(module: nn.Module) -> int:
+    """running_mean and running_var; num_batches_tracked is deliberately left out."""
+    return sum(b.numel() for name, b in module.named_buffers(recurse=False) if name in ("running_mean", "running_var"))
+
+
+def macs(module: nn.Module, output) -> int:
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return output.numel() * (module.in_channels // module.groups) * prod(module.kernel_size)
+    if isinstance(module, nn.Linear):
+        return module.in_features * module.out_features
+    return 0
+
+
+def cnnc_dims(shape) -> tuple[int, ...]:
+    """torch's (1, C, *spatial) as cnnc's (*spatial, C)."""
+    return (*shape[2:], shape[1])
+
+
+def torch_rows(model: nn.Module, dims: tuple[int, ...]) -> list[tuple]:
+    """(kind, output dims, params, buffers, MACs) for every layer, in the order they ran."""
+    rows: list[tuple] = []
+
+    def record(module, inputs, output):
+        rows.append((cnnc_kind(module), cnnc_dims(output.shape), own_params(module),
+                     statistics_buffers(module), macs(module, output)))
+
+    handles = [m.register_forward_hook(record) for m in model.modules() if cnnc_kind(m) is not None]
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.randn(1, dims[-1], *dims[:-1]))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return rows
+
+
+def cnnc_rows(report) -> list[tuple]:
+    return [(layer.kind, layer.output.dims, layer.params, layer.buffers, layer.macs) for layer in report.layers]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_example_matches_torch(name):
+    report = cnnc.load(EXAMPLES / f"{name}.cnn").report
+    torch.manual_seed(0)
+    model = MODELS[name]()
+    rows = torch_rows(model, report.input.dims)
+    assert rows == cnnc_rows(report)
+    assert report.totals.params == sum(p.numel() for p in model.parameters())
+    assert report.totals.buffers == sum(statistics_buffers(m) for m in model.modules())
+    assert report.totals.macs == sum(row[4] for row in rows)
+
+
+def test_every_example_has_a_torch_model():
+    assert sorted(path.stem for path in EXAMPLES.glob("*.cnn")) == sorted(MODELS)
+
+
+# Receptive fields measured from gradients -----------------------------------------------------
+
+def measured_receptive_field(layers: list[nn.Module], input_dims: tuple[int, ...]) -> tuple[int, ...]:
+    """How far the input reaches the centre unit of the last layer's output, from the gradient of a
+    network whose convolutions average (all weights 1/fan-in, no bias) and whose pools average, so no
+    path can cancel or be skipped by a max. float64 keeps the smallest contributions above zero."""
+    model = nn.Sequential(*layers).double().eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+                module.weight.fill_(1.0 / module.weight[0].numel())
+                if module.bias is not None:
+                    module.bias.zero_()
+    x = torch.ones(1, input_dims[-1], *input_dims[:-1], dtype=torch.float64, requires_grad=True)
+    output = model(x)
+    centre = tuple(size // 2 for size in output.shape[2:])
+    output[(0, slice(None), *centre)].sum().backward()
+    reached = x.grad[0].abs().sum(dim=0) > 0
+    extents = []
+    for axis in range(reached.dim()):
+        others = tuple(a for a in range(reached.dim()) if a != axis)
+        touched = reached.any(dim=others) if others else reached
+        indices = touched.nonzero().flatten()
+        first, last = int(indices.min()), int(indices.max())
+        assert 0 < first and last < reached.shape[axis] - 1, "the field reaches the border: use a larger input"
+        extents.append(last - first + 1)
+    return tuple(extents)
+
+
+def avgpool_2d(kernel, stride=None, padding=0, ceil_mode=False):
+    return nn.AvgPool2d(kernel, stride, padding, ceil_mode)
+
+
+@pytest.mark.parametrize("pool", [1, 2, 3])
+def test_vgg16_first_pools_receptive_field_full_width(pool):
+    """The first three pools of the full-width network on a 64x64 image: 6, 16 and 44 pixels."""
+    features = vgg16_features(pool=avgpool_2d)
+    end = [index for index, module in enumerate(features) if isinstance(module, nn.AvgPool2d)][pool - 1]
+    report = cnnc.load(EXAMPLES / "vgg16.cnn").report
+    measured = measured_receptive_field(features[:end + 1], (64, 64, 3))
+    assert measured == report.layer(f"maxpool{pool}").receptive_field == ((6, 6), (16, 16), (44, 44))[pool - 1]
+
+
+def test_vgg16_every_pool_receptive_field():
+    """All five pools at 224x224. The receptive field does not depend on the channels, so the layers
+    keep VGG-16's kernels, strides and padding with 2 channels each (float64 at full width would take
+    far longer); 212 at pool5 is the published figure."""
+    report = cnnc.load(EXAMPLES / "vgg16.cnn").report
+    features = vgg16_features(widths=(2, 2, 2, 2, 2), pool=avgpool_2d)
+    pools = [index for index, module in enumerate(features) if isinstance(module, nn.AvgPool2d)]
+    measured = [measured_receptive_field(features[:end + 1], (224, 224, 3)) for end in pools]
+    expected = [report.layer(f"maxpool{n}").receptive_field for n in range(1, 6)]
+    assert measured == expected
+    assert measured[-1] == (212, 212)
+
+
+def test_resnet18_stem_receptive_field():
+    """The stem and the first two stages at full width, on 160x160: residual rows take the union of
+    the body's and the shortcut's fields, which the gradient measures directly."""
+    report = cnnc.load(EXAMPLES / "resnet18.cnn").report
+    layers = resnet18_layers(pool=avgpool_2d)
+    checkpoints = {"conv1": 1, "maxpool1": 4, "residual1": 5, "residual2": 7, "residual3": 9, "residual4": 11}
+    for name, end in checkpoints.items():
+        assert measured_receptive_field(layers[:end], (160, 160, 3)) == report.layer(name).receptive_field, name
+    assert report.layer("maxpool1").receptive_field == (11, 11)
+
+
+def test_alexnet_receptive_field():
+    """CS231n's AlexNet to pool5 (2 channels a layer): 195, the published figure. At 227x227 the
+    centre unit's field touches the border, so the image is 32 pixels larger (one more pool5 unit)."""
+    report = cnnc.load(EXAMPLES / "alexnet.cnn").report
+    layers = alexnet_features(widths=(2, 2, 2, 2, 2), pool=avgpool_2d)
+    assert measured_receptive_field(layers, (259, 259, 3)) == report.layer("maxpool3").receptive_field == (195, 195)
+
+
+def test_one_and_three_dimensional_receptive_fields():
+    m5 = cnnc.load(EXAMPLES / "m5_audio.cnn").report
+    layers = m5_layers(pool=lambda k: nn.AvgPool1d(k))
+    assert measured_receptive_field(layers[:8], (2000, 1)) == m5.layer("maxpool2").receptive_field
+    video = cnnc.load(EXAMPLES / "c3d.cnn").report
+    layers = c3d_features(widths=(2, 2, 2, 2, 2), pool=lambda k, padding=0: nn.AvgPool3d(k, padding=padding))
+    assert measured_receptive_field(layers[:6], (16, 40, 40, 3)) == video.layer("maxpool2").receptive_field
+
+
+# Random conv/pool stacks -------------------------------------------------------------------------
+
+def _per_dimension(values: tuple[int, ...], rank: int) -> tuple[int, ...]:
+    return values * rank if len(values) == 1 else values
+
+
+def _text(values: tuple[int, ...]) -> str:
+    return "x".join(str(v) for v in values)
+
+
+@st.composite
+def stacks(draw):
+    """A random input and 1-3 conv/pool layers; each layer a dict of its settings and spec line."""
+    rank = draw(st.integers(1, 3))
+    sizes = tuple(draw(st.lists(st.integers(3, 24 if rank < 3 else 10), min_size=rank, max_size=rank)))
+    input_channels = channels = draw(st.integers(1, 6))
+
+    def per_dim(low, high):
+        count = draw(st.sampled_from((1, rank)))
+        return tuple(draw(st.lists(st.integers(low, high), min_size=count, max_size=count)))
+
+    layers = []
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(("conv", "conv", "maxpool", "avgpool")))
+        kernel = per_dim(1, 5)
+        stride = per_dim(1, 3)
+        ceil_mode = draw(st.booleans())
+        layer = {"kind": kind, "kernel": kernel, "stride": stride, "ceil": ceil_mode}
+        if kind == "conv":
+            groups = draw(st.sampled_from([g for g in range(1, channels + 1) if channels % g == 0]))
+            filters = groups * draw(st.integers(1, 3))
+            dilation = per_dim(1, 3)
+            pad = "same" if draw(st.booleans()) else per_dim(0, 3)
+            bias = draw(st.booleans())
+            layer.update(filters=filters, groups=groups, dilation=dilation, pad=pad, bias=bias)
+            line = (f"conv {filters} {_text(kernel)} stride={_text(stride)} dilation={_text(dilation)} "
+                    f"groups={groups} bias={'true' if bias else 'false'}")
+            channels = filters
+        else:
+            full = _per_dimension(kernel, rank)
+            # torch rejects pool padding above half the kernel
+            pad = "same" if draw(st.booleans()) else tuple(draw(st.integers(0, k // 2)) for k in full)
+            layer.update(pad=pad)
+            default_stride = draw(st.booleans())
+            if default_stride:
+                layer["stride"] = kernel
+            line = f"{kind} {_text(kernel)}" + ("" if default_stride else f" stride={_text(stride)}")
+        line += f" pad={pad if pad == 'same' else _text(pad)} round={'ceil' if ceil_mode else 'floor'}"
+        layer["line"] = line
+        layers.append(layer)
+    return sizes, input_channels, layers
+
+
+def _ceil_output(size: int, span: int, stride: int, before: int, after: int) -> int:
+    """PyTorch's ceil_mode rule (nn.MaxPool docs): ceil((n + pads - span) / s) + 1, less one when the
+    last window would start in the right padding."""
+    output = ceil((size + before + after - span) / stride) + 1
+    if (output - 1) * stride >= size + before:
+        output -= 1
+    return output
+
+
+def _pad(x, pads):
+    """F.pad with per-dimension (before, after) pairs, first spatial dimension first."""
+    flat = [amount for pair in reversed(pads) for amount in pair]
+    return F.pad(x, flat) if any(flat) else x
+
+
+def torch_layer(x, layer: dict, resolved_padding):
+    """Run one random layer in torch. `pad=same` with stride 1 uses torch's own `padding="same"`;
+    with a larger stride it pads explicitly by the amounts cnnc reports (checked separately against
+    the definition of `same`: ceil(n / s) outputs). A conv with `round=ceil` (no torch equivalent)
+    pads the extra on the right so torch's floor gives PyTorch's ceil-mode count."""
+    rank = x.dim() - 2
+    kernel, stride = _per_dimension(layer["kernel"], rank), _per_dimension(layer["stride"], rank)
+    if layer["kind"] != "conv":
+        pool = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d, ("max", 3): F.max_pool3d,
+                ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d, ("avg", 3): F.avg_pool3d}
+        function = pool[(layer["kind"][:3], rank)]
+        if layer["pad"] == "same":
+            return function(_pad(x, resolved_padding), kernel, stride, 0, ceil_mode=layer["ceil"])
+        return function(x, kernel, stride, _per_dimension(layer["pad"], rank), ceil_mode=layer["ceil"])
+    conv = (F.conv1d, F.conv2d, F.conv3d)[rank - 1]
+    dilation = _per_dimension(layer["dilation"], rank)
+    groups = layer["groups"]
+    weight = torch.randn(layer["filters"], x.shape[1] // groups, *kernel)
+    bias = torch.randn(layer["filters"]) if layer["bias"] else None
+    if layer["pad"] == "same" and all(s == 1 for s in stride):
+        return conv(x, weight, bias, 1, "same", dilation, groups)
+    if layer["pad"] == "same":
+        pads = list(resolved_padding)
+    else:
+        pads = [(p, p) for p in _per_dimension(layer["pad"], rank)]
+    if layer["ceil"]:
+        for axis, (size, k, s, d) in enumerate(zip(x.shape[2:], kernel, stride, dilation)):
+            span = d * (k - 1) + 1
+            before, after = pads[axis]
+            needed = (_ceil_output(size, span, s, before, after) - 1) * s + span - (size + before + after)
+            pads[axis] = (before, after + max(needed, 0))
+    return conv(_pad(x, pads), weight, bias, stride, 0, dilation, groups)
+
+
+def torch_params(layer: dict, in_channels: int, rank: int) -> int:
+    if layer["kind"] != "conv":
+        return 0
+    weights = layer["filters"] * (in_channels // layer["groups"]) * prod(_per_dimension(layer["kernel"], rank))
+    return weights + (layer["filters"] if layer["bias"] else 0)
+
+
+# Found by this test: with `round=ceil`, cnnc dropped a window that starts in the right padding even
+# when `round=floor` keeps it (5 outputs with floor, 4 with ceil); ceil now never gives fewer.
+CONV_PADDED_BEYOND_ITS_KERNEL = {
+    "kind": "conv", "kernel": (1,), "stride": (1,), "ceil": True, "filters": 1, "groups": 1, "dilation": (1,),
+    "pad": (1,), "bias": False, "line": "conv 1 1 stride=1 dilation=1 groups=1 bias=false pad=1 round=ceil"}
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stacks())
+@example(((3, 3), 1, [CONV_PADDED_BEYOND_ITS_KERNEL]))
+def test_random_stacks_match_torch(stack):
+    sizes, channels, layers = stack
+    text = "\n".join([f"input {_text(sizes + (channels,))}", *(layer["line"] for layer in layers)])
+    checked = check(Source(text, "<random>"))
+    assert checked.report is not None, [d.message for d in checked.diagnostics]
+    analyzed = checked.report.layers
+    x = torch.randn(1, channels, *sizes)
+    for index, layer in enumerate(layers):
+        if index == len(analyzed):  # cnnc rejected this layer: torch must reject it too
+            assert [d.code for d in checked.diagnostics] == ["E101"], text
+            with pytest.raises(RuntimeError):
+                torch_layer(x, layer, None)
+            return
+        found = analyzed[index]
+        if layer["kind"] == "avgpool" and x.dim() == 5 and any(
+                n < k for n, k in zip(x.shape[2:], _per_dimension(layer["kernel"], 3))):
+            return  # torch's avg_pool3d alone rejects a kernel larger than the unpadded input
+        if layer["pad"] == "same":
+            strides = _per_dimension(layer["stride"], len(sizes))
+            assert found.output.spatial == tuple(-(-n // s) for n, s in zip(found.input.spatial, strides))
+        params = torch_params(layer, x.shape[1], len(sizes))
+        x = torch_layer(x, layer, found.padding)
+        assert found.output.dims == cnnc_dims(x.shape), text
+        assert found.params == params, text
+    assert checked.ok and len(analyzed) == len(layers)

@@ -1,0 +1,450 @@
+"""IR to Report: output sizes, parameters, MACs, buffers, receptive fields, memory, and E101-E105.
+
+Every expected figure is computed by hand in the test's comments from the formulas in docs/language.md."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnnc import ir
+from cnnc.api import Checked, Options, check
+from cnnc.report import Assumptions, Report
+from cnnc.shapes import Window, same_padding
+from cnnc.source import Source
+
+
+def checked(text: str, **options) -> Checked:
+    return check(Source(text), Options(**options))
+
+
+def report(text: str, **options) -> Report:
+    result = checked(text, **options)
+    assert result.diagnostics == (), [(d.code, d.message) for d in result.diagnostics]
+    return result.report
+
+
+def layer(text: str, name: str):
+    return report(text).layer(name)
+
+
+def the_error(text: str):
+    result = checked(text)
+    errors = [d for d in result.diagnostics if d.is_error]
+    assert len(errors) == 1, [(d.code, d.message) for d in result.diagnostics]
+    return errors[0]
+
+
+def where(diagnostic) -> tuple[str, int, int]:
+    return diagnostic.code, diagnostic.span.line, diagnostic.span.column
+
+
+# Output sizes ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, k, s, p, d, ceil, expected", [
+    (7, 3, 2, 0, 1, False, 3),      # (7 - 3)/2 + 1
+    (8, 3, 2, 0, 1, False, 3),      # floor(5/2) + 1
+    (8, 3, 2, 0, 1, True, 4),       # ceil(5/2) + 1; the last window starts at 6 < 8
+    (8, 3, 2, 1, 1, False, 4),      # floor((8 + 2 - 3)/2) + 1
+    (5, 2, 2, 1, 1, True, 3),       # ceil(5/2) + 1 = 4, but window 4 would start at 6 >= 5 + 1: dropped
+    (5, 2, 2, 1, 1, False, 3),
+    (4, 3, 2, 1, 1, True, 3),       # ceil(3/2) + 1 = 3, window 3 starts at 4 < 4 + 1: kept
+    (4, 3, 2, 1, 1, False, 2),
+    (4, 2, 2, 1, 1, True, 3),       # ceil(4/2) + 1 = 3, starts at 4 < 5: kept
+    (3, 2, 2, 0, 1, True, 2),       # ceil(1/2) + 1
+    (3, 2, 2, 0, 1, False, 1),
+    (10, 3, 1, 0, 2, False, 6),     # dilated span 2*(3-1)+1 = 5: 10 - 5 + 1
+    (10, 3, 3, 0, 3, False, 2),     # span 7: floor(3/3) + 1
+    (224, 7, 2, 3, 1, False, 112),  # ResNet's stem
+    (112, 3, 2, 1, 1, False, 56),   # ResNet's max pool
+    (227, 11, 4, 0, 1, False, 55),  # AlexNet's first conv
+    (112, 3, 2, 0, 1, True, 56),    # GoogLeNet's ceil-mode pool: ceil(109/2) + 1
+    (1, 1, 1, 0, 1, False, 1),
+    (1, 3, 3, 0, 1, True, 1),       # PyTorch: a single window over the input and the implicit right side
+    (4, 5, 1, 0, 1, False, 0),
+    (1, 5, 2, 0, 1, True, -1),      # ceil(-4/2) + 1
+])
+def test_window_output(n, k, s, p, d, ceil, expected):
+    assert Window(n, k, s, p, p, d, ceil).output == expected
+
+
+@pytest.mark.parametrize("n, k, s, d, pads, output", [
+    (7, 3, 2, 1, (1, 1), 4),   # out ceil(7/2) = 4; total (4-1)*2 + 3 - 7 = 2
+    (8, 3, 2, 1, (0, 1), 4),   # total (4-1)*2 + 3 - 8 = 1: the odd pixel goes after
+    (5, 4, 1, 1, (1, 2), 5),   # total 3
+    (10, 3, 1, 2, (2, 2), 10),  # span 5: total 4
+    (8, 1, 2, 1, (0, 0), 4),
+    (8, 2, 3, 1, (0, 0), 3),   # total max(2*3 + 2 - 8, 0) = 0
+    (1, 5, 1, 1, (2, 2), 1),
+    (224, 7, 2, 1, (2, 3), 112),  # total (112-1)*2 + 7 - 224 = 5
+])
+def test_same_padding(n, k, s, d, pads, output):
+    assert same_padding(n, k, s, d) == pads
+    found = layer(f"input {n}x1\nconv 1 {k} stride={s} dilation={d} pad=same", "conv1")
+    assert found.output.spatial == (output,)
+    assert found.padding == (pads,)
+
+
+def test_same_padding_per_dimension_is_asymmetric_where_the_total_is_odd():
+    found = layer("input 8x7x1\nconv 1 3 stride=2 pad=same", "conv1")
+    assert found.output == ir.Shape((4, 4), 1)
+    assert found.padding == ((0, 1), (1, 1))  # 8: total 1; 7: total 2
+
+
+@pytest.mark.parametrize("spec, spatial", [
+    ("conv 1 3 pad=valid", (6, 6)),
+    ("conv 1 3 pad=0", (6, 6)),
+    ("conv 1 1x3 stride=1x2 pad=0x1", (8, 4)),  # second dimension: floor((8 + 2 - 3)/2) + 1 = 4
+    ("conv 1 3 stride=2 pad=1 round=ceil", (5, 5)),  # ceil(7/2) + 1 = 5; window 5 starts at 8 < 8 + 1
+    ("conv 1 2 stride=2 pad=1 round=ceil", (5, 5)),  # ceil(8/2) + 1 = 5; starts at 8 < 9
+    ("maxpool 3 stride=2 pad=1 round=ceil", (5, 5)),
+    ("maxpool 2 stride=2 pad=1 round=ceil", (5, 5)),
+    ("maxpool 3", (2, 2)),  # stride = kernel: floor(5/3) + 1
+    ("avgpool 3 stride=1 pad=1", (8, 8)),
+    ("maxpool 2x4", (4, 2)),
+    ("conv 1 3x1 dilation=2x1", (4, 8)),  # span 5 in the first dimension
+])
+def test_output_sizes_in_the_pipeline(spec, spatial):
+    assert layer(f"input 8x8x2\n{spec}", "conv1" if spec.startswith("conv") else spec.split()[0] + "1"
+                 ).output.spatial == spatial
+
+
+def test_ceil_mode_drop_rule_in_the_pipeline():
+    # n=5, k=2, s=2, p=1: 3 with ceil (the 4th window would start inside the right padding)
+    assert layer("input 5x5x1\nmaxpool 2 stride=2 pad=1 round=ceil", "maxpool1").output.spatial == (3, 3)
+    assert layer("input 4x4x1\nmaxpool 2 stride=2 pad=1 round=ceil", "maxpool1").output.spatial == (3, 3)
+    assert layer("input 6x6x1\nmaxpool 2 stride=2 round=ceil", "maxpool1").output.spatial == (3, 3)
+    assert layer("input 7x7x1\nmaxpool 2 stride=2 round=ceil", "maxpool1").output.spatial == (4, 4)
+    assert layer("input 7x7x1\nmaxpool 2 stride=2", "maxpool1").output.spatial == (3, 3)
+
+
+# Shapes of the other layers ----------------------------------------------------------------
+
+def test_shapes_of_every_kind():
+    found = report("input 8x8x4\nconv 6 3 pad=1\nbatchnorm\nrelu\nmaxpool 2\ndropout 0.5\nleakyrelu\nsigmoid\n"
+                   "tanh\nglobalavgpool\nflatten\nfc 10\nsoftmax")
+    assert [(x.name, x.output.dims) for x in found.layers] == [
+        ("conv1", (8, 8, 6)), ("batchnorm1", (8, 8, 6)), ("relu1", (8, 8, 6)), ("maxpool1", (4, 4, 6)),
+        ("dropout1", (4, 4, 6)), ("leakyrelu1", (4, 4, 6)), ("sigmoid1", (4, 4, 6)), ("tanh1", (4, 4, 6)),
+        ("globalavgpool1", (1, 1, 6)), ("flatten1", (6,)), ("fc1", (10,)), ("softmax1", (10,))]
+    assert found.input == ir.Shape((8, 8), 4)
+    assert found.output == ir.Shape((), 10)
+    assert [x.input.dims for x in found.layers[:2]] == [(8, 8, 4), (8, 8, 6)]
+
+
+def test_one_and_three_dimensional_inputs():
+    signal = report("input 100x12\nconv 16 5 stride=2\nmaxpool 2\nfc 3")
+    assert [x.output.dims for x in signal.layers] == [(48, 16), (24, 16), (3,)]
+    volume = report("input 4x8x8x3\nconv 8 3 pad=1\nmaxpool 1x2x2\nconv 2 3x1x1\nglobalavgpool")
+    assert [x.output.dims for x in volume.layers] == [(4, 8, 8, 8), (4, 4, 4, 8), (2, 4, 4, 2), (1, 1, 1, 2)]
+    vector = report("input 784\nfc 10\nrelu")
+    assert vector.output == ir.Shape((), 10) and vector.layers[0].params == 784 * 10 + 10
+
+
+def test_flatten_is_a_view_and_fc_flattens_by_itself():
+    found = report("input 4x4x2\nflatten\nfc 3")
+    assert found.layer("flatten1").allocates is False
+    assert found.layer("fc1").params == report("input 4x4x2\nfc 3").layer("fc1").params == 32 * 3 + 3
+
+
+def test_residual_and_concat_shapes_and_rows():
+    found = report("input 8x8x4\nresidual {\n  conv 4 3 pad=1\n} shortcut { }\n"
+                   "concat {\n  branch { conv 2 1 }\n  branch { }\n  branch { maxpool 3 stride=1 pad=1 }\n}")
+    assert [(x.name, x.depth, x.output.dims) for x in found.layers] == [
+        ("conv1", 1, (8, 8, 4)), ("residual1", 0, (8, 8, 4)),
+        ("conv2", 1, (8, 8, 2)), ("maxpool1", 1, (8, 8, 4)), ("concat1", 0, (8, 8, 10))]  # 2 + 4 + 4
+    assert found.layer("residual1").params == found.layer("concat1").macs == 0
+
+
+# Parameters, MACs, buffers ----------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, params, macs, output", [
+    # conv: filters * (in / groups) * prod(kernel) (+ filters); MACs: prod(out spatial) * filters * (in/groups) * k
+    ("conv 8 3 pad=1", 8 * 4 * 9 + 8, 64 * 8 * 36, (8, 8, 8)),
+    ("conv 8 3 pad=1 bias=false", 8 * 4 * 9, 64 * 8 * 36, (8, 8, 8)),
+    ("conv 8 3 pad=1 groups=2", 8 * 2 * 9 + 8, 64 * 8 * 18, (8, 8, 8)),
+    ("conv 4 3 pad=1 groups=4", 4 * 1 * 9 + 4, 64 * 4 * 9, (8, 8, 4)),       # depthwise
+    ("conv 8 1x3 pad=0x1", 8 * 4 * 3 + 8, 64 * 8 * 12, (8, 8, 8)),
+    ("conv 8 3 stride=2 pad=1", 8 * 4 * 9 + 8, 16 * 8 * 36, (4, 4, 8)),
+    ("conv 8 3 dilation=2", 8 * 4 * 9 + 8, 16 * 8 * 36, (4, 4, 8)),           # dilation adds no weights
+    ("conv 8 1", 8 * 4 + 8, 64 * 8 * 4, (8, 8, 8)),
+    ("fc 10", 256 * 10 + 10, 256 * 10, (10,)),
+    ("fc 10 bias=false", 256 * 10, 256 * 10, (10,)),
+    ("maxpool 2", 0, 0, (4, 4, 4)),
+    ("avgpool 2", 0, 0, (4, 4, 4)),
+    ("globalavgpool", 0, 0, (1, 1, 4)),
+    ("relu", 0, 0, (8, 8, 4)),
+    ("dropout 0.1", 0, 0, (8, 8, 4)),
+    ("flatten", 0, 0, (256,)),
+])
+def test_params_and_macs(spec, params, macs, output):
+    found = report(f"input 8x8x4\n{spec}").layers[0]
+    assert (found.params, found.macs, found.output.dims, found.buffers) == (params, macs, output, 0)
+    assert found.flops == 2 * macs
+    assert found.activations == ir.Shape(output[:-1], output[-1]).size
+
+
+def test_three_dimensional_conv_costs():
+    found = report("input 4x8x8x3\nconv 8 3 pad=1").layers[0]
+    assert found.params == 8 * 3 * 27 + 8
+    assert found.macs == 4 * 8 * 8 * 8 * 3 * 27
+
+
+def test_batchnorm_parameters_and_buffers():
+    found = report("input 8x8x4\nconv 6 1\nbatchnorm\nfc 2\nbatchnorm")
+    assert (found.layer("batchnorm1").params, found.layer("batchnorm1").buffers) == (12, 12)  # scale, shift
+    assert (found.layer("batchnorm2").params, found.layer("batchnorm2").buffers) == (4, 4)  # mean, variance
+    assert found.totals.buffers == 16
+    assert found.totals.params == (6 * 4 + 6) + 12 + (384 * 2 + 2) + 4
+
+
+def test_totals_sum_the_layers():
+    found = report("input 8x8x4\nconv 8 3 pad=1\nrelu\nmaxpool 2\nfc 10")
+    assert found.totals.params == (8 * 4 * 9 + 8) + (128 * 10 + 10)
+    assert found.totals.macs == 64 * 8 * 36 + 128 * 10
+    assert found.totals.flops == 2 * found.totals.macs
+    assert found.totals.activations == 512 + 512 + 128 + 10
+
+
+def test_counts_are_exact_integers_at_any_size():
+    found = report("input 99999999999999999999x3\nconv 8 3\nfc 10")
+    n = 99999999999999999999 - 2
+    assert found.layer("conv1").macs == n * 8 * 9
+    assert found.layer("fc1").params == n * 8 * 10 + 10
+
+
+# Receptive field and jump -------------------------------------------------------------------
+
+@pytest.mark.parametrize("specs, rf, jump", [
+    ("conv 1 3", (3, 3), (1, 1)),
+    ("conv 1 3\nmaxpool 2", (4, 4), (2, 2)),                # 3 + (2-1)*1
+    ("conv 1 3\nmaxpool 2\nconv 1 3", (8, 8), (2, 2)),      # 4 + (3-1)*2
+    ("conv 1 3 dilation=2", (5, 5), (1, 1)),                # span 5
+    ("conv 1 3 stride=2\nconv 1 3 dilation=2", (11, 11), (2, 2)),  # 3 + (5-1)*2
+    ("conv 1 1x7", (1, 7), (1, 1)),
+    ("conv 1 3 stride=2x1\nconv 1 3", (7, 5), (2, 1)),
+    ("relu\nbatchnorm\ndropout 0.5", (1, 1), (1, 1)),
+    ("conv 1 3 pad=1\nmaxpool 2\nglobalavgpool", (4 + 15 * 2, 4 + 15 * 2), (32, 32)),  # 16x16 after the pool
+    ("conv 1 3 pad=1\nmaxpool 2\nfc 10", (34, 34), (32, 32)),
+    ("conv 1 3 pad=1\nmaxpool 2\nfc 10\nfc 5", (34, 34), (32, 32)),
+])
+def test_receptive_field(specs, rf, jump):
+    last = report(f"input 32x32x1\n{specs}").layers[-1]
+    assert (last.receptive_field, last.jump) == (rf, jump)
+
+
+def test_receptive_field_takes_the_largest_path():
+    found = report("input 32x32x4\nresidual {\n  conv 4 3 pad=1\n  conv 4 3 pad=1\n}\n"
+                   "concat {\n  branch { conv 1 1 }\n  branch { conv 1 5 pad=2 }\n"
+                   "  branch { maxpool 3 stride=1 pad=1 }\n}")
+    assert found.layer("residual1").receptive_field == (5, 5)   # body 5, identity shortcut 1
+    assert found.layer("concat1").receptive_field == (9, 9)     # 5 + the branch of 5 adds 4
+    strided = report("input 32x32x4\nresidual { conv 4 3 stride=2 pad=1 } shortcut { conv 4 1 stride=2 }")
+    assert (strided.layer("residual1").receptive_field, strided.layer("residual1").jump) == ((3, 3), (2, 2))
+
+
+def test_receptive_field_in_one_and_three_dimensions():
+    signal = report("input 100x1\nconv 1 5 stride=2\nconv 1 3")
+    assert [(x.receptive_field, x.jump) for x in signal.layers] == [((5,), (2,)), ((9,), (2,))]
+    volume = report("input 8x16x16x1\nconv 1 3x1x1\nconv 1 1x3x3 stride=1x2x2\nconv 1 3")
+    # (3, 1, 1) -> (3, 3, 3) with jump (1, 2, 2) -> (3 + 2*1, 3 + 2*2, 3 + 2*2)
+    assert volume.layers[-1].receptive_field == (5, 7, 7) and volume.layers[-1].jump == (1, 2, 2)
+    assert report("input 10\nfc 3").layers[0].receptive_field == ()
+
+
+# Memory ---------------------------------------------------------------------------------------
+
+TINY = "input 4x4x1\nconv 2 3 pad=1\nbatchnorm\nrelu\nflatten\nfc 3"
+# params: conv 2*1*9 + 2 = 20, batchnorm 2*2 = 4, fc 32*3 + 3 = 99 -> 123; buffers 4
+# stored elements (flatten is a view): input 16 + conv 32 + batchnorm 32 + relu 32 + fc 3 = 115
+# live peak: 16 | conv 16+32=48 | free input, batchnorm 32+32=64 | relu 64 | flatten +0 | fc 32+3 -> 64
+
+
+def test_memory_of_a_tiny_net_in_float32():
+    totals = report(TINY).totals
+    assert (totals.params, totals.buffers) == (123, 4)
+    assert totals.activations == 32 * 4 + 3  # every layer's output, flatten's included
+    assert totals.weights_bytes == (123 + 4) * 4
+    assert totals.forward_bytes == 115 * 4
+    assert totals.inference_bytes == (123 + 4) * 4 + 64 * 4
+
+
+@pytest.mark.parametrize("dtype, width", [("float32", 4), ("float16", 2), ("bfloat16", 2), ("float64", 8)])
+@pytest.mark.parametrize("optimizer, states", [("sgd", 0), ("momentum", 1), ("adam", 2), ("adamw", 2)])
+@pytest.mark.parametrize("batch", [1, 32])
+def test_training_memory(dtype, width, optimizer, states, batch):
+    totals = report(TINY, dtype=dtype, optimizer=optimizer, batch=batch).totals
+    # batch x stored x 2 (activations and gradients) + params x (weights + grads + optimizer) + buffers
+    assert totals.training_bytes == batch * 115 * 2 * width + 123 * width * (2 + states) + 4 * width
+    assert totals.forward_bytes == 115 * width
+    assert totals.inference_bytes == (127 + 64) * width
+
+
+def test_training_memory_figures_by_hand():
+    assert report(TINY).totals.training_bytes == 30932  # batch 32, momentum: 29440 + 1476 + 16
+    assert report(TINY, optimizer="sgd").totals.training_bytes == 30440
+    assert report(TINY, dtype="float64", batch=1, optimizer="adam").totals.training_bytes == 5808
+
+
+def test_inference_keeps_a_residual_input_until_the_shortcut_uses_it():
+    # input 32 | conv 32 (input still needed) -> 64 | add 32 -> 96
+    totals = report("input 4x4x2\nresidual { conv 2 3 pad=1 }").totals
+    assert totals.inference_bytes == (2 * 2 * 9 + 2) * 4 + 96 * 4
+    assert totals.forward_bytes == (32 + 32 + 32) * 4
+
+
+def test_inference_keeps_concat_branches_until_the_join():
+    # input 32 | conv 2x1: +32 = 64 | conv 3x1: +48 = 112, input freed -> 80 | join +80 = 160
+    totals = report("input 4x4x2\nconcat {\n  branch { conv 2 1 }\n  branch { conv 3 1 }\n}").totals
+    assert totals.inference_bytes == (6 + 9) * 4 + 160 * 4
+
+
+def test_an_empty_network_keeps_only_its_input():
+    totals = report("input 4x4x2").totals
+    assert (totals.forward_bytes, totals.inference_bytes, totals.training_bytes) == (128, 128, 32 * 32 * 2 * 4)
+
+
+def test_assumptions_come_from_the_options_then_the_train_section():
+    assert report(TINY).assumptions == Assumptions(batch=32, dtype="float32", optimizer="momentum")
+    spec = TINY + "\ntrain { optimizer=adam batch=8 }"
+    assert report(spec).assumptions == Assumptions(batch=8, dtype="float32", optimizer="adam")
+    assert report(spec, batch=2, optimizer="sgd", dtype="float16").assumptions == Assumptions(2, "float16", "sgd")
+    assert report(TINY + "\ntrain { lr=0.1 }").assumptions.optimizer == "sgd"
+    assert report(TINY + "\ntrain { lr=0.1 momentum=0.9 }").assumptions.optimizer == "momentum"
+
+
+# E101 output size not positive ---------------------------------------------------------------
+
+def test_e101_shows_the_arithmetic():
+    diagnostic = the_error("input 4x3\nconv 8 5")
+    assert where(diagnostic) == ("E101", 2, 1)
+    assert diagnostic.message == "`conv1` output size is not positive: floor((4 - 5 + 2*0) / 1) + 1 = 0"
+    assert "the input here is 4x3" in diagnostic.help
+
+
+def test_e101_names_the_dimension_dilation_padding_and_rounding():
+    diagnostic = the_error("input 8x4x1\nconv 1 3x5 pad=1x0")
+    assert diagnostic.message == ("`conv1` output size is not positive in spatial dimension 2: "
+                                  "floor((4 - 5 + 2*0) / 1) + 1 = 0")
+    diagnostic = the_error("input 4x1\nconv 1 3 dilation=2")
+    assert diagnostic.message.endswith("floor((4 - 5 (kernel 3 dilated 2) + 2*0) / 1) + 1 = 0")
+    diagnostic = the_error("input 2x1\nconv 1 5 pad=1")
+    assert diagnostic.message.endswith("floor((2 - 5 + 2*1) / 1) + 1 = 0")
+    diagnostic = the_error("input 1x1\nmaxpool 5 stride=2 round=ceil")
+    assert diagnostic.message == "`maxpool1` output size is not positive: ceil((1 - 5 + 2*0) / 2) + 1 = -1"
+
+
+def test_e101_after_downsampling_in_a_block_notes_the_call():
+    diagnostic = the_error("input 16x16x3\ndef down(c) {\n  conv c 3 stride=2\n}\nrepeat 4 { down 8 }")
+    assert where(diagnostic) == ("E101", 3, 3)
+    assert diagnostic.message.startswith("`conv4` output size is not positive")
+    assert "floor((1 - 3 + 2*0) / 2) + 1 = 0" in diagnostic.message  # 16 -> 7 -> 3 -> 1 -> ?
+    assert "the input here is 1x1x8" in diagnostic.help
+    assert [(n.span.line, n.span.column) for n in diagnostic.notes] == [(5, 12)]
+
+
+def test_layers_before_a_shape_error_are_still_reported():
+    result = checked("input 4x4x1\nconv 2 3\nrelu\nconv 2 3\nfc 10")
+    assert [d.code for d in result.diagnostics] == ["E101"]
+    assert [x.name for x in result.report.layers] == ["conv1", "relu1"]
+    assert result.report.output is None and result.report.totals is None
+
+
+# E102 shape mismatch ---------------------------------------------------------------------------
+
+def test_e102_residual_shows_both_shapes():
+    diagnostic = the_error("input 8x8x4\nresidual {\n  conv 8 3 pad=1\n}")
+    assert where(diagnostic) == ("E102", 2, 1)
+    assert diagnostic.message == ("residual shapes do not match: the body gives 8x8x8, "
+                                  "the shortcut passes the input 8x8x4")
+    assert "shortcut { conv 8 1x1" in diagnostic.help
+    assert [(n.message, n.span.line, n.span.column) for n in diagnostic.notes] == [
+        ("the body ends here with 8x8x8", 3, 3)]
+
+
+def test_e102_residual_with_a_projection_of_the_wrong_stride():
+    diagnostic = the_error("input 8x8x4\nresidual { conv 8 3 pad=1 } shortcut { conv 8 1 stride=2 }")
+    assert diagnostic.message == "residual shapes do not match: the body gives 8x8x8, the shortcut gives 4x4x8"
+    assert [n.message for n in diagnostic.notes] == ["the body ends here with 8x8x8",
+                                                     "the shortcut ends here with 4x4x8"]
+
+
+def test_e102_concat_shows_both_shapes():
+    diagnostic = the_error("input 8x8x4\nconcat {\n  branch { conv 8 3 }\n  branch { conv 8 1 }\n}")
+    assert where(diagnostic) == ("E102", 2, 1)
+    assert diagnostic.message == "concat branches differ in spatial size: branch 1 gives 6x6x8, branch 2 gives 8x8x8"
+    assert "pad=same" in diagnostic.help
+    assert [(n.message, n.span.line) for n in diagnostic.notes] == [("branch 1 ends here with 6x6x8", 3),
+                                                                    ("branch 2 ends here with 8x8x8", 4)]
+
+
+def test_concat_of_flat_vectors_and_of_different_channels_is_fine():
+    assert report("input 10\nconcat {\n  branch { fc 3 }\n  branch { fc 4 }\n}").output == ir.Shape((), 7)
+
+
+# E103 rank mismatch ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, message", [
+    ("conv 8 3x3x3", "kernel 3x3x3 has 3 dimensions, but the input 8x8x4 has 2 spatial dimensions"),
+    ("conv 8 3 stride=1x1x1", "stride 1x1x1 has 3 dimensions, but the input 8x8x4 has 2 spatial dimensions"),
+    ("conv 8 3 pad=1x1x1", "pad 1x1x1 has 3 dimensions, but the input 8x8x4 has 2 spatial dimensions"),
+    ("conv 8 3 dilation=1x2x1", "dilation 1x2x1 has 3 dimensions, but the input 8x8x4 has 2 spatial dimensions"),
+    ("maxpool 2x2x2", "kernel 2x2x2 has 3 dimensions, but the input 8x8x4 has 2 spatial dimensions"),
+    ("avgpool 2 stride=1x1x1", "stride 1x1x1 has 3 dimensions"),
+    ("fc 10\nconv 8 3", "`conv` needs a spatial input, but its input is a flat vector of 10"),
+    ("flatten\nmaxpool 2", "`maxpool` needs a spatial input, but its input is a flat vector of 256"),
+    ("globalavgpool\nfc 3\nglobalavgpool", "`globalavgpool` needs a spatial input"),
+])
+def test_e103(spec, message):
+    diagnostic = the_error(f"input 8x8x4\n{spec}")
+    assert diagnostic.code == "E103"
+    assert diagnostic.span.line == 1 + len(spec.split("\n"))
+    assert diagnostic.message.startswith(message), diagnostic.message
+
+
+def test_e103_in_one_dimension():
+    diagnostic = the_error("input 100x12\nconv 8 3x3")
+    assert diagnostic.message == "kernel 3x3 has 2 dimensions, but the input 100x12 has 1 spatial dimension"
+
+
+# E104 groups ------------------------------------------------------------------------------------
+
+def test_e104_groups_must_divide_the_input_channels():
+    diagnostic = the_error("input 8x8x3\nconv 8 3 groups=2")
+    assert where(diagnostic) == ("E104", 2, 1)
+    assert diagnostic.message == "groups=2 does not divide the 3 input channels"
+    assert "groups=3" in diagnostic.help
+
+
+def test_e104_groups_must_divide_the_filters():
+    diagnostic = the_error("input 8x8x4\nconv 6 3 groups=4")
+    assert diagnostic.message == "groups=4 does not divide the 6 filters"
+
+
+def test_e104_both_and_the_analysis_goes_on():
+    result = checked("input 8x8x3\nconv 5 3 groups=2\nconv 4 1 groups=3")
+    assert [d.message for d in result.diagnostics] == [
+        "groups=2 does not divide the 3 input channels", "groups=2 does not divide the 5 filters",
+        "groups=3 does not divide the 5 input channels", "groups=3 does not divide the 4 filters"]
+    assert result.report.output == ir.Shape((6, 6), 4)
+
+
+# E105 and the input override ---------------------------------------------------------------------
+
+def test_e105_no_input():
+    result = checked("conv 8 3")
+    assert [where(d) for d in result.diagnostics] == [("E105", 1, 1)]
+    assert result.report is None
+
+
+def test_input_override_replaces_or_supplies_the_input():
+    assert report("conv 8 3", input=ir.Shape((5, 5), 3)).output == ir.Shape((3, 3), 8)
+    assert report("input 224x224x3\nconv 8 3", input=ir.Shape((5, 5), 3)).output == ir.Shape((3, 3), 8)
+
+
+# E006 in the analyzer ---------------------------------------------------------------------------
+
+def test_figures_beyond_a_googol_are_refused():
+    diagnostic = the_error("input 8x8x3\nconv " + "9" * 90 + " 3\nconv " + "9" * 90 + " 3")
+    assert where(diagnostic) == ("E006", 3, 1)
+    diagnostic = the_error("input " + "x".join(["9" * 60] * 5))
+    assert where(diagnostic) == ("E006", 1, 1)
