@@ -1,6 +1,31 @@
 """cnnc: a compiler for convolutional networks written as text."""
 
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from cnnc.api import Network, load, loads
 from cnnc.diagnostics import Diagnostic, Severity, SpecError
 
-__all__ = ["Diagnostic", "Network", "Severity", "SpecError", "load", "loads"]
+if TYPE_CHECKING:
+    from cnnc.model import Model
+
+
+def load_model(path: str | Path) -> Model:
+    """A saved model (``Model.save``), rebuilt from the spec embedded in the file; raises
+    ``cnnc.checkpoint.ModelFileError`` for a file whose arrays do not fit its spec."""
+    from cnnc.checkpoint import load_model as load_checkpoint
+
+    return load_checkpoint(path)
+
+
+def __getattr__(name: str) -> object:
+    """``cnnc.optim`` on first use, so that ``import cnnc`` (and the CLI) does not load NumPy."""
+    if name == "optim":
+        return import_module("cnnc.optim")
+    raise AttributeError(f"module 'cnnc' has no attribute {name!r}")
+
+
+__all__ = ["Diagnostic", "Network", "Severity", "SpecError", "load", "load_model", "loads", "optim"]

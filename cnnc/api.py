@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cnnc import ir
 from cnnc.analyze import analyze
@@ -12,6 +13,9 @@ from cnnc.elaborate import elaborate
 from cnnc.parser import parse
 from cnnc.report import Assumptions, Report
 from cnnc.source import Source
+
+if TYPE_CHECKING:
+    from cnnc.model import Model
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,18 @@ class Network:
     @property
     def name(self) -> str:
         return self.ir.name
+
+    def compile(self, backend: str = "numpy", seed: int = 0, dtype: str = "float32",
+                loss: str | None = None) -> Model:
+        """A trainable ``cnnc.model.Model``: weights initialised deterministically from ``seed``
+        (He before ReLU-family activations, Glorot otherwise). ``loss``: ``crossentropy`` (fused
+        with a final softmax) or ``mse``; by default the spec's ``train { loss= }``, else
+        cross-entropy when the spec ends in softmax and mse otherwise."""
+        if backend != "numpy":
+            raise ValueError(f"unknown backend {backend!r}; available: numpy")
+        from cnnc.model import Model
+
+        return Model(self, seed=seed, dtype=dtype, loss=loss)
 
     def __repr__(self) -> str:
         return f"<cnnc.Network {self.name}: {self.report.input} -> {self.report.output}>"

@@ -16,7 +16,9 @@ from cnnc.values import BadValue, Symbol, Value, evaluate, show, sizes, whole
 MAX_DEPTH = 100
 """Deepest nesting of blocks and block calls."""
 MAX_LAYERS = 100_000
-"""Most layers (and repeat iterations) a spec may expand to."""
+"""Most layers a spec may expand to."""
+MAX_ITERATIONS = 1_000_000
+"""Most repeat iterations, counted over the whole expansion (an empty body still loops)."""
 
 
 class _Abort(Exception):
@@ -51,7 +53,8 @@ class _Elaborator:
         self.definitions: dict[str, ast.Definition] = {}
         self.recursive: set[str] = set()
         self.counters: Counter[str] = Counter()
-        self.work = 0
+        self.layers = 0
+        self.iterations = 0
 
     # Reporting --------------------------------------------------------------------------
 
@@ -214,10 +217,17 @@ class _Elaborator:
             return []
         return self.call(statement, context)
 
-    def count_work(self, span: Span, context: _Context) -> None:
-        self.work += 1
-        if self.work > MAX_LAYERS:
+    def count_layer(self, span: Span, context: _Context) -> None:
+        self.layers += 1
+        if self.layers > MAX_LAYERS:
             self.error("E006", f"the network expands to more than {MAX_LAYERS:,} layers", span,
+                       "check the repeat counts", context)
+            raise _Abort
+
+    def count_iteration(self, span: Span, context: _Context) -> None:
+        self.iterations += 1
+        if self.iterations > MAX_ITERATIONS:
+            self.error("E006", f"the repeats run more than {MAX_ITERATIONS:,} times in all", span,
                        "check the repeat counts", context)
             raise _Abort
 
@@ -280,7 +290,7 @@ class _Elaborator:
                 ok = False
         if not ok:
             return []
-        self.count_work(call.span, context)
+        self.count_layer(call.span, context)
         kind = call.op
         self.counters[kind] += 1
         common = {"name": f"{kind}{self.counters[kind]}", "span": call.span, "origin": context.origin}
@@ -416,7 +426,7 @@ class _Elaborator:
         inner = self.nested(call.span, context)
         nodes: list[ir.Node] = []
         for _ in range(count):
-            self.count_work(call.span, context)
+            self.count_iteration(call.span, context)
             nodes += self.statements(call.body, inner)
         return nodes
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cnnc import ir
-from cnnc.elaborate import MAX_DEPTH, MAX_LAYERS, elaborate
+from cnnc.elaborate import MAX_DEPTH, MAX_ITERATIONS, MAX_LAYERS, elaborate
 from cnnc.parser import parse
 from cnnc.source import Source, Span
 
@@ -433,14 +433,21 @@ def test_too_many_layers():
 
 
 def test_a_huge_repeat_stops_at_the_limit():
-    diagnostic = the_error("input 8x8x4\nrepeat 1000000000000 { }")  # empty bodies count too
+    diagnostic = the_error("input 8x8x4\nrepeat 1000000000000 { }")  # empty bodies still loop
     assert where(diagnostic) == ("E006", 2, 1)
+    assert diagnostic.message == f"the repeats run more than {MAX_ITERATIONS:,} times in all"
 
 
-def test_exactly_the_limit_is_allowed():
-    # each repetition counts as one unit of work, as each layer does: 2 x 50,000 = 100,000
-    net, diagnostics = elaborated(f"input 8\nrepeat {MAX_LAYERS // 2} {{ relu }}")
-    assert diagnostics == [] and len(net.layers) == MAX_LAYERS // 2
+def test_exactly_the_limits_are_allowed():
+    net, diagnostics = elaborated(f"input 8\nrepeat {MAX_LAYERS} {{ relu }}")
+    assert diagnostics == [] and len(net.layers) == MAX_LAYERS
+    net, diagnostics = elaborated(f"input 8\nrepeat {MAX_ITERATIONS} {{ }}")
+    assert diagnostics == [] and net.layers == ()
+
+
+def test_one_layer_over_the_limit():
+    diagnostic = the_error(f"input 8\nrepeat {MAX_LAYERS + 1} {{ relu }}")
+    assert diagnostic.message == f"the network expands to more than {MAX_LAYERS:,} layers"
 
 
 def test_nesting_limit():

@@ -1,0 +1,42 @@
+"""The NumPy backend: the IR lowered to forward/backward kernels on channels-last arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnc import ir
+from cnnc.backends.numpy.kernel import Params, Pass, UnsupportedLayer
+from cnnc.backends.numpy.program import Sequence, lower
+from cnnc.report import Report
+
+__all__ = ["Pass", "Program", "UnsupportedLayer"]
+
+
+class Program:
+    """A network lowered to NumPy kernels. It holds no weights: every call takes the parameters.
+    ``logits=True`` stops before a final softmax (for the fused cross-entropy loss)."""
+
+    def __init__(self, network: ir.Network, report: Report) -> None:
+        self.root: Sequence = lower(network, report)
+        last = network.layers[-1] if network.layers else None
+        self.ends_in_softmax = isinstance(last, ir.Activation) and last.function == "softmax"
+        self.head = Sequence(self.root.steps[:-1]) if self.ends_in_softmax else self.root
+
+    def init(self, seed: int, dtype: np.dtype) -> tuple[Params, Params]:
+        """Fresh parameters and buffers, the same for the same seed (drawn in float64, then cast)."""
+        rng = np.random.default_rng(seed)
+        params: Params = {}
+        buffers: Params = {}
+        for kernel in self.root.kernels():
+            params.update({k: v.astype(dtype) for k, v in kernel.init(rng).items()})
+            buffers.update({k: v.astype(dtype) for k, v in kernel.init_buffers().items()})
+        return params, buffers
+
+    def forward(self, x: np.ndarray, params: Params, run: Pass, logits: bool = False) -> tuple[np.ndarray, list]:
+        return (self.head if logits else self.root).forward(x, params, run)
+
+    def backward(self, dout: np.ndarray, caches: list, params: Params, need_dx: bool = False,
+                 logits: bool = False) -> tuple[np.ndarray | None, Params]:
+        grads: Params = {}
+        dx = (self.head if logits else self.root).backward(dout, caches, params, need_dx, grads)
+        return dx, grads

@@ -1,0 +1,1 @@
+"""The subcommands of ``cnnc``: each module registers its parser and runs with ``(args, out, err) -> int``."""

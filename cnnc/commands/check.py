@@ -1,0 +1,187 @@
+"""``cnnc check FILE...``: analyze and lint specs; print a report or a CI format."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+
+from cnnc.api import Checked, Options, check
+from cnnc.commands.common import EXIT_ERRORS, EXIT_FAILURE, EXIT_OK, package_version, positive, quantity, shape, \
+    silence_stdout
+from cnnc.config import Config, ConfigError, ConfigFinder, Selection, check_selectors, lint_settings, parse_bytes, \
+    parse_count
+from cnnc.diagnostics import Severity, error
+from cnnc.lint import Budgets, LintSettings, lint
+from cnnc.render.diagnostics import render_diagnostic, summary_line
+from cnnc.render.github import github_command
+from cnnc.render.json import report_json
+from cnnc.render.sarif import sarif_log
+from cnnc.render.text import render_report
+from cnnc.report import DTYPE_BYTES, OPTIMIZER_STATES
+from cnnc.source import Source, Span
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "check", help="report sizes, parameters and costs; report errors and design findings",
+        description="Analyze .cnn specs: per-layer output sizes, parameters, MACs, memory and receptive "
+                    "fields, then lint them. Exit 0 when no spec has errors, 1 when one has (or exceeds a "
+                    "budget), 2 when cnnc could not run.")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="specs to check; a directory means every .cnn file under it; - reads stdin")
+    parser.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
+                        help="output format: text for people, json, sarif for code scanning, github for "
+                             "workflow annotations")
+    parser.add_argument("--batch", type=positive, help="batch size for training memory "
+                        "(default: the spec's train batch, else 32)")
+    parser.add_argument("--dtype", choices=tuple(DTYPE_BYTES), help="value type for memory (default float32)")
+    parser.add_argument("--optimizer", choices=tuple(OPTIMIZER_STATES),
+                        help="optimizer state in training memory (default: the spec's, else momentum)")
+    parser.add_argument("--input", type=shape, metavar="SIZE", help="override the spec's input, e.g. 32x32x3")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print diagnostics only, no report")
+    lint_options = parser.add_argument_group("lint", "design checks on specs without errors (see `cnnc rules`)")
+    lint_options.add_argument("--select", action="append", metavar="CODES",
+                              help="rules to run, by code, prefix or name (W2,I301,B,ALL); replaces the config's "
+                                   "selection")
+    lint_options.add_argument("--ignore", action="append", metavar="CODES",
+                              help="rules to skip, from what the config (or --select) selects")
+    lint_options.add_argument("--max-params", type=quantity(parse_count), metavar="N",
+                              help="fail (B401) above this many parameters, e.g. 5M")
+    lint_options.add_argument("--max-macs", type=quantity(parse_count), metavar="N",
+                              help="fail (B402) above this many multiply-accumulates per image, e.g. 600M")
+    lint_options.add_argument("--max-memory", type=quantity(parse_bytes), metavar="BYTES",
+                              help="fail (B403) when training memory exceeds this, e.g. 2GB or 8GiB")
+    lint_options.add_argument("--min-receptive-field", type=quantity(parse_count), metavar="N",
+                              help="fail (B404) when the features reaching the head see less than this")
+    lint_options.add_argument("--strict", action="store_true", help="warnings fail the check too (exit 1)")
+    lint_options.add_argument("--exit-zero", action="store_true", help="exit 0 even with errors (report only)")
+    lint_options.add_argument("--config", metavar="FILE", help="use this cnnc.toml or pyproject.toml instead of "
+                              "the one found by walking up from each spec")
+    parser.set_defaults(run=run)
+
+
+def _selectors(values: list[str] | None) -> tuple[str, ...] | None:
+    """``--select W2,I301 --select B`` -> ("W2", "I301", "B")."""
+    if values is None:
+        return None
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+def _expand(paths: list[str], err: Console) -> list[str]:
+    """Files to check: directories expand to their .cnn files, sorted."""
+    found: list[str] = []
+    for name in paths:
+        path = Path(name)
+        if name != "-" and path.is_dir():
+            specs = sorted(str(p) for p in path.rglob("*.cnn"))
+            if not specs:
+                err.print(f"cnnc: warning: no .cnn files under {name}", markup=False, highlight=False)
+            found += specs
+        else:
+            found.append(name)
+    return found
+
+
+def read_source(name: str) -> Source:
+    """A spec's text; OSError when it cannot be read. Undecodable bytes are kept as surrogates for
+    ``not_utf8`` to locate."""
+    data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    return Source(data.decode("utf-8", errors="surrogateescape"), "<stdin>" if name == "-" else name)
+
+
+def not_utf8(source: Source) -> Checked | None:
+    """An E001 at the first byte that is not UTF-8, if any."""
+    for number, line in enumerate(source.lines, start=1):
+        for column, char in enumerate(line, start=1):
+            if "\udc80" <= char <= "\udcff":
+                diagnostic = error("E001", "the file is not UTF-8 text", Span.point(number, column),
+                                   "is this a binary file? cnnc reads `.cnn` text encoded as UTF-8")
+                shown = Source(source.text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+                               source.path)
+                return Checked(shown, None, None, (diagnostic,))
+    return None
+
+
+def _check_one(source: Source, args: argparse.Namespace, config: Config, settings: LintSettings) -> Checked:
+    """Check one spec with the command line's options over the config's defaults, then lint it. A
+    batch size in the config is a default below the spec's own `train { batch= }`."""
+    invalid = not_utf8(source)
+    if invalid is not None:
+        return invalid
+    options = Options(batch=args.batch, dtype=args.dtype or config.dtype, optimizer=args.optimizer,
+                      input=args.input)
+    checked = check(source, options)
+    network = checked.network
+    if (config.batch and args.batch is None and network is not None
+            and "batch" not in (network.train.settings if network.train else {})):
+        checked = check(source, replace(options, batch=config.batch))
+    return replace(checked, diagnostics=checked.diagnostics + lint(checked, settings))
+
+
+def _print_results(results: list[Checked], args: argparse.Namespace, one_document: bool, out: Console) -> None:
+    if args.format == "json":
+        documents = [report_json(r.source, r.report, r.diagnostics,
+                                 r.network.name if r.network else r.source.stem) for r in results]
+        print(json.dumps(documents[0] if one_document else documents, indent=2))
+    elif args.format == "sarif":
+        print(json.dumps(sarif_log([(r.source, r.diagnostics) for r in results], package_version()), indent=2))
+    elif args.format == "github":
+        for result in results:
+            for diagnostic in result.diagnostics:
+                print(github_command(diagnostic, result.source))
+    else:
+        for result in results:
+            if result.report is not None and not args.quiet:
+                for part in render_report(result.report):
+                    out.print(part, end="", soft_wrap=True)  # never wrapped: a terminal wraps long lines
+            for diagnostic in result.diagnostics:
+                out.print(render_diagnostic(diagnostic, result.source), end="", soft_wrap=True)
+        summary = summary_line([d for r in results for d in r.diagnostics])
+        if summary is not None:
+            out.print(summary, soft_wrap=True)
+
+
+def _exit_code(results: list[Checked], args: argparse.Namespace) -> int:
+    if args.exit_zero:
+        return EXIT_OK
+    failing = {Severity.ERROR, Severity.WARNING} if args.strict else {Severity.ERROR}
+    return EXIT_ERRORS if any(d.severity in failing for r in results for d in r.diagnostics) else EXIT_OK
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    command_line = Selection(_selectors(args.select), _selectors(args.ignore) or ())
+    budgets = Budgets(args.max_params, args.max_macs, args.max_memory, args.min_receptive_field)
+    try:
+        check_selectors(command_line.select or (), "--select")
+        check_selectors(command_line.ignore, "--ignore")
+    except ValueError as problem:
+        err.print(f"cnnc: {problem}", markup=False, highlight=False)
+        return EXIT_FAILURE
+    results: list[Checked] = []
+    failed = False
+    try:
+        configs = ConfigFinder(Path(args.config) if args.config else None)
+        for name in _expand(args.files, err):
+            try:
+                source = read_source(name)
+            except OSError as exc:
+                err.print(f"cnnc: cannot read {name}: {exc.strerror or exc}", markup=False, highlight=False)
+                failed = True
+                continue
+            config = configs.for_spec(name)
+            results.append(_check_one(source, args, config, lint_settings(config, command_line, budgets)))
+    except ConfigError as problem:
+        err.print(f"cnnc: {problem}", markup=False, highlight=False)
+        return EXIT_FAILURE
+    code = EXIT_FAILURE if failed else _exit_code(results, args)
+    one_document = len(args.files) == 1 and len(results) == 1 and not Path(args.files[0]).is_dir()
+    try:
+        _print_results(results, args, one_document, out)
+    except BrokenPipeError:  # `cnnc check ... | head`: the reader has what it wanted
+        silence_stdout()
+    return code

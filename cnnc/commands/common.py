@@ -1,0 +1,66 @@
+"""What every subcommand shares: exit codes, argument types, the version, usage errors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from cnnc import ir
+
+EXIT_OK, EXIT_ERRORS, EXIT_FAILURE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line usage: exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would call sys.exit
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def package_version() -> str:
+    try:
+        return version("cnnc")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def shape(text: str) -> ir.Shape:
+    """``32x32x3``: spatial sizes, then channels."""
+    if not re.fullmatch(r"[1-9][0-9]{0,8}(x[1-9][0-9]{0,8})*", text):
+        raise argparse.ArgumentTypeError(f"expected sizes like 32x32x3 (spatial sizes, then channels), got {text!r}")
+    dims = tuple(int(part) for part in text.split("x"))
+    return ir.Shape(dims[:-1], dims[-1])
+
+
+def positive(text: str) -> int:
+    """A whole number from 1 to a billion."""
+    if not re.fullmatch(r"[0-9]{1,10}", text) or not 1 <= int(text) <= 10**9:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 1,000,000,000, got {text!r}")
+    return int(text)
+
+
+def quantity(parse):
+    """An argument type from a parser that raises ValueError (``5M``, ``2GB``)."""
+    def convert(text: str) -> int:
+        try:
+            return parse(text)
+        except ValueError as problem:
+            raise argparse.ArgumentTypeError(str(problem)) from None
+    return convert
+
+
+def silence_stdout() -> None:
+    """After a closed pipe (``cnnc check net.cnn | head``), send what is left to /dev/null so that
+    Python's final flush cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests capture it)
+        pass
+    finally:
+        os.close(devnull)

@@ -1,0 +1,210 @@
+"""Optimizers (SGD with momentum and Nesterov, Adam, AdamW) and learning-rate schedules.
+
+The update rules follow PyTorch's ``torch.optim`` documentation, so a model trained here and one
+trained there from the same weights take the same steps. Each optimizer updates the parameter
+arrays in place and keeps its per-parameter state as arrays, which ``save`` writes out."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+Arrays = dict[str, np.ndarray]
+
+
+class Schedule:
+    """A learning-rate multiplier per epoch (epochs count from 0)."""
+
+    def factor(self, epoch: int, epochs: int) -> float:
+        return 1.0
+
+    def config(self) -> dict:
+        return {"schedule": "constant"}
+
+
+class Step(Schedule):
+    """Multiply the rate by ``gamma`` every ``step_size`` epochs (PyTorch's StepLR)."""
+
+    def __init__(self, step_size: int, gamma: float = 0.1) -> None:
+        self.step_size = step_size
+        self.gamma = gamma
+
+    def factor(self, epoch: int, epochs: int) -> float:
+        return self.gamma ** (epoch // self.step_size)
+
+    def config(self) -> dict:
+        return {"schedule": "step", "step_size": self.step_size, "gamma": self.gamma}
+
+
+class Cosine(Schedule):
+    """Anneal from the rate to ``min_factor`` times it along half a cosine over ``epochs``
+    (PyTorch's CosineAnnealingLR with T_max = epochs). None: the epochs done so far plus those of
+    the current ``fit``; give the total when training is split over several calls."""
+
+    def __init__(self, epochs: int | None = None, min_factor: float = 0.0) -> None:
+        self.epochs = epochs
+        self.min_factor = min_factor
+
+    def factor(self, epoch: int, epochs: int) -> float:
+        span = self.epochs or epochs
+        return self.min_factor + (1 - self.min_factor) * (1 + math.cos(math.pi * min(epoch, span) / span)) / 2
+
+    def config(self) -> dict:
+        return {"schedule": "cosine", "epochs": self.epochs, "min_factor": self.min_factor}
+
+
+def schedule_from_config(config: dict) -> Schedule:
+    kind = config.get("schedule", "constant")
+    if kind == "step":
+        return Step(config["step_size"], config["gamma"])
+    if kind == "cosine":
+        return Cosine(config.get("epochs"), config.get("min_factor", 0.0))
+    return Schedule()
+
+
+class Optimizer:
+    """Updates parameters in place from their gradients. ``lr`` is the base rate; ``set_epoch``
+    applies the schedule to give the current rate ``self.rate``."""
+
+    name = "optimizer"
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, lr: float, weight_decay: float = 0.0, schedule: Schedule | None = None) -> None:
+        self.lr = lr
+        self.rate = lr
+        self.weight_decay = weight_decay
+        self.schedule = schedule or Schedule()
+        self.state: dict[str, Arrays] = {name: {} for name in self.state_names}
+        self.steps = 0
+        self.epoch = 0  # epochs completed, across fit calls
+
+    def set_epoch(self, epoch: int, epochs: int) -> float:
+        self.rate = self.lr * self.schedule.factor(epoch, epochs)
+        return self.rate
+
+    def step(self, params: Arrays, grads: Arrays) -> None:
+        self.steps += 1
+        for key, grad in grads.items():
+            self.update(key, params[key], grad)
+
+    def update(self, key: str, param: np.ndarray, grad: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def slot(self, name: str, key: str, like: np.ndarray) -> np.ndarray:
+        """Per-parameter state, zero until first used."""
+        found = self.state[name].get(key)
+        if found is None:
+            found = self.state[name][key] = np.zeros_like(like)
+        return found
+
+    def config(self) -> dict:
+        return {"optimizer": self.name, "lr": self.lr, "weight_decay": self.weight_decay,
+                "steps": self.steps, "epoch": self.epoch, **self.schedule.config()}
+
+
+class SGD(Optimizer):
+    """v = momentum v + (g + wd p); p -= lr (g + wd p + momentum v) with Nesterov, else lr v."""
+
+    name = "sgd"
+    state_names = ("velocity",)
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, schedule: Schedule | None = None) -> None:
+        super().__init__(lr, weight_decay, schedule)
+        self.momentum = momentum
+        self.nesterov = nesterov
+
+    def update(self, key: str, param: np.ndarray, grad: np.ndarray) -> None:
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if self.momentum:
+            velocity = self.slot("velocity", key, param)
+            velocity *= self.momentum
+            velocity += grad
+            grad = grad + self.momentum * velocity if self.nesterov else velocity
+        param -= self.rate * grad
+
+    def config(self) -> dict:
+        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Kingma & Ba 2015 with bias correction; ``weight_decay`` adds wd p to the gradient (L2)."""
+
+    name = "adam"
+    state_names = ("m", "v")
+    decoupled = False
+
+    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, schedule: Schedule | None = None) -> None:
+        super().__init__(lr, weight_decay, schedule)
+        self.betas = tuple(betas)
+        self.eps = eps
+
+    def update(self, key: str, param: np.ndarray, grad: np.ndarray) -> None:
+        beta1, beta2 = self.betas
+        if self.weight_decay and self.decoupled:
+            param *= 1 - self.rate * self.weight_decay
+        elif self.weight_decay:
+            grad = grad + self.weight_decay * param
+        m, v = self.slot("m", key, param), self.slot("v", key, param)
+        m *= beta1
+        m += (1 - beta1) * grad
+        v *= beta2
+        v += (1 - beta2) * grad * grad
+        correction1 = 1 - beta1 ** self.steps
+        correction2 = 1 - beta2 ** self.steps
+        denominator = np.sqrt(v) / math.sqrt(correction2) + self.eps
+        param -= (self.rate / correction1) * (m / denominator)
+
+    def config(self) -> dict:
+        return {**super().config(), "betas": list(self.betas), "eps": self.eps}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): p *= 1 - lr wd each step."""
+
+    name = "adamw"
+    decoupled = True
+
+    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01, schedule: Schedule | None = None) -> None:
+        super().__init__(lr, betas, eps, weight_decay, schedule)
+
+
+def from_config(config: dict) -> Optimizer:
+    """The optimizer a ``config()`` describes (its state starts empty)."""
+    name = config["optimizer"]
+    schedule = schedule_from_config(config)
+    common = {"lr": config["lr"], "weight_decay": config.get("weight_decay", 0.0), "schedule": schedule}
+    if name == "sgd":
+        optimizer: Optimizer = SGD(momentum=config.get("momentum", 0.0), nesterov=config.get("nesterov", False),
+                                   **common)
+    elif name in ("adam", "adamw"):
+        kind = Adam if name == "adam" else AdamW
+        optimizer = kind(betas=tuple(config.get("betas", (0.9, 0.999))), eps=config.get("eps", 1e-8), **common)
+    else:
+        raise ValueError(f"unknown optimizer `{name}`")
+    optimizer.steps = config.get("steps", 0)
+    optimizer.epoch = config.get("epoch", 0)
+    return optimizer
+
+
+def from_recipe(settings: dict) -> Optimizer:
+    """The optimizer a spec's ``train { }`` section describes (defaults: momentum 0.9, lr 0.01)."""
+    name = settings.get("optimizer") or ("momentum" if "momentum" in settings or not settings else "sgd")
+    kind = settings.get("schedule", "constant")
+    if kind == "step":
+        schedule: Schedule = Step(settings.get("step_size", 1), settings.get("gamma", 0.1))
+    elif kind == "cosine":
+        schedule = Cosine()
+    else:
+        schedule = Schedule()
+    decay = settings.get("weight_decay", 0.0)
+    if name in ("sgd", "momentum"):
+        momentum = settings.get("momentum", 0.9 if name == "momentum" else 0.0)
+        return SGD(settings.get("lr", 0.01), momentum, bool(settings.get("nesterov", False)), decay, schedule)
+    if name == "adam":
+        return Adam(lr=settings.get("lr", 0.001), weight_decay=decay, schedule=schedule)
+    return AdamW(lr=settings.get("lr", 0.001), weight_decay=settings.get("weight_decay", 0.01), schedule=schedule)
