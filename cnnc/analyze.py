@@ -143,13 +143,15 @@ def _spatial_windows(node: ir.Conv | ir.Pool, state: _State, stride, dilation) -
                             f"{shape} has {shape.rank} spatial dimension{'s' if shape.rank != 1 else ''}",
                             f"give one {setting} per spatial dimension, or a single number for all of them")
         raise AssertionError("windows() found no mismatching setting")  # pragma: no cover
-    for axis, window in enumerate(result, start=1):
-        if window.output <= 0:
-            where = f" in spatial dimension {axis}" if len(result) > 1 else ""
-            raise _fail("E101", node,
-                        f"`{node.name}` output size is not positive{where}: {window.arithmetic()}",
-                        f"the input here is {shape}; use a smaller kernel or stride, add padding "
-                        f"(`pad=same` keeps the size), or remove a downsampling layer before it")
+    failing = [axis for axis, window in enumerate(result, start=1) if window.output <= 0]
+    if failing:
+        window = result[failing[0] - 1]
+        same_everywhere = len(failing) == len(result) and len(set(result)) == 1
+        where = "" if len(result) == 1 or same_everywhere else f" in spatial dimension {failing[0]}"
+        raise _fail("E101", node,
+                    f"`{node.name}` output size is not positive{where}: {window.arithmetic()}",
+                    f"the input here is {shape}; use a smaller kernel or stride, add padding "
+                    f"(`pad=same` keeps the size), or remove a downsampling layer before it")
     return result
 
 

@@ -22,15 +22,16 @@ class ModelFileError(ValueError):
     """A model file that cannot be loaded: not a cnnc model, or arrays that do not fit its spec."""
 
 
-def save_model(model: Model, path: str | Path) -> None:
+def save_model(model: Model, path: str | Path, training: dict | None = None) -> None:
     """Write ``model`` to ``path`` through a temporary file in the same folder and a rename, so a
-    crash never leaves a partial file behind."""
+    crash never leaves a partial file behind. ``training``: the state of an unfinished run (see
+    ``cnnc.commands.train``), kept in the metadata and given back as ``model.run_state``."""
     path = Path(path)
     optimizer = model.optimizer
     meta = {"format": FORMAT, "version": VERSION, "name": model.network.name, "dtype": model.dtype.name,
             "loss": model.loss, "seed": model.seed, "input": list(model.network.report.input.dims),
             "source_path": model.network.source.path,
-            "optimizer": optimizer.config() if optimizer else None}
+            "optimizer": optimizer.config() if optimizer else None, "training": training}
     arrays = {"meta": np.array(json.dumps(meta)), "source": np.array(model.network.source.text)}
     arrays.update({f"param/{key}": value for key, value in model.params.items()})
     arrays.update({f"buffer/{key}": value for key, value in model.buffers.items()})
@@ -71,6 +72,7 @@ def load_model(path: str | Path) -> Model:
     dims = meta["input"]
     network = loads(str(arrays.pop("source")), name=meta["name"], input=ir.Shape(tuple(dims[:-1]), dims[-1]))
     model = Model(network, seed=meta["seed"], dtype=meta["dtype"], loss=meta["loss"])
+    model.run_state = meta.get("training")
     _restore(path, "param", arrays, model.params)
     _restore(path, "buffer", arrays, model.buffers)
     if meta.get("optimizer"):

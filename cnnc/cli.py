@@ -12,10 +12,11 @@ import sys
 
 from rich.console import Console
 
-from cnnc.commands import check, rules
-from cnnc.commands.common import EXIT_FAILURE, Parser, UsageError, package_version, silence_stdout
+from cnnc.commands import check, evaluate, predict, rules, train
+from cnnc.commands.common import EXIT_FAILURE, CommandFailure, Parser, UsageError, package_version, silence_stdout
+from cnnc.data.dataset import DataError
 
-COMMANDS = (check, rules)
+COMMANDS = (check, train, evaluate, predict, rules)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +45,14 @@ def main(argv: list[str] | None = None, out: Console | None = None, err: Console
         return EXIT_FAILURE
     try:
         return args.run(args, out, err)
+    except UsageError as problem:  # found after parsing, e.g. a bad --lr
+        err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        return EXIT_FAILURE
+    except (CommandFailure, DataError) as failure:
+        err.print(f"cnnc: error: {failure.message}", markup=False, highlight=False, soft_wrap=True)
+        if failure.help:
+            err.print(f"  help: {failure.help}", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_FAILURE
     except BrokenPipeError:
         silence_stdout()
         return EXIT_FAILURE
@@ -54,7 +63,8 @@ def main(argv: list[str] | None = None, out: Console | None = None, err: Console
         if os.environ.get("CNNC_DEBUG"):
             raise
         err.print(f"cnnc: internal error: {type(exc).__name__}: {exc}\n"
-                  "This is a bug in cnnc; set CNNC_DEBUG=1 to see the traceback.", markup=False, highlight=False)
+                  "This is a bug in cnnc; set CNNC_DEBUG=1 to see the traceback.", markup=False, highlight=False,
+                  soft_wrap=True)
         return EXIT_FAILURE
 
 

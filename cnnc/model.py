@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ import numpy as np
 from cnnc import optim
 from cnnc.backends.numpy import Pass, Program
 from cnnc.backends.numpy.losses import mean_squared_error, softmax_cross_entropy
+from cnnc.training import Callbacks, Plan, Progress, class_hits, train
 
 if TYPE_CHECKING:
     from cnnc.api import Network
@@ -39,6 +39,7 @@ class Model:
         self.optimizer: optim.Optimizer | None = None
         self.rng = np.random.default_rng([seed, 1])  # dropout masks outside fit
         self._saved: tuple[list, bool] | None = None
+        self.run_state: dict | None = None  # an unfinished training run, as saved in a checkpoint
 
     @property
     def recipe(self) -> dict:
@@ -101,8 +102,8 @@ class Model:
         dx, grads = self.program.backward(doutputs, caches, self.params, need_dx=True, logits=logits)
         return (dx if dx.flags.writeable else dx.copy()), grads
 
-    def _loss(self, x: np.ndarray, y: np.ndarray, run: Pass, grads: bool):
-        """(loss, grads or None, outputs used for accuracy)."""
+    def batch_loss(self, x: np.ndarray, y: np.ndarray, run: Pass, grads: bool):
+        """The loss on one batch: (loss, gradients or None, the outputs, for accuracy)."""
         fused = self.loss == "crossentropy"
         outputs, caches = self.program.forward(x, self.params, run, logits=fused)
         targets = self._targets(y, outputs)
@@ -118,7 +119,7 @@ class Model:
         Training mode by default: dropout active, batchnorm on batch statistics (and its running
         statistics updated). ``seed`` fixes dropout's masks."""
         rng = self.rng if seed is None else np.random.default_rng(seed)
-        loss, grads, _ = self._loss(self.inputs(x), y, Pass(training, rng, self.buffers), grads=True)
+        loss, grads, _ = self.batch_loss(self.inputs(x), y, Pass(training, rng, self.buffers), grads=True)
         return loss, grads
 
     # Inference --------------------------------------------------------------------------
@@ -140,9 +141,9 @@ class Model:
         total, correct, counted = 0.0, 0, 0
         for start in range(0, len(x), batch_size):
             stop = start + batch_size
-            loss, _, outputs = self._loss(x[start:stop], y[start:stop], run, grads=False)
+            loss, _, outputs = self.batch_loss(x[start:stop], y[start:stop], run, grads=False)
             total += loss * len(outputs)
-            hits = _correct(outputs, y[start:stop])
+            hits = class_hits(outputs, y[start:stop])
             if hits is not None:
                 correct, counted = correct + hits[0], counted + hits[1]
         return {"loss": total / max(len(x), 1), "accuracy": correct / counted if counted else None}
@@ -155,7 +156,7 @@ class Model:
         """Train with minibatches; settings not given come from the spec's ``train { }`` section.
         Returns the history: per epoch ``loss``, ``accuracy`` (training, as measured during the
         epoch), ``val_loss``, ``val_accuracy`` (with ``validation`` or the recipe's ``val_split``),
-        ``lr`` and ``seconds``. ``val_split`` holds out the last part of ``x``. A schedule counts
+        ``lr``, ``seconds`` and ``images`` (examples seen). ``val_split`` holds out the last part of ``x``. A schedule counts
         epochs across calls with the same optimizer (a resumed run stays on its schedule)."""
         recipe = self.recipe
         epochs = epochs or recipe.get("epochs", 1)
@@ -168,51 +169,16 @@ class Model:
         if validation is None and recipe.get("val_split"):
             keep = len(x) - int(round(len(x) * recipe["val_split"]))
             x, y, validation = x[:keep], y[:keep], (x[keep:], y[keep:])
-        rng = np.random.default_rng(seed)
-        run = Pass(True, rng, self.buffers)
-        history: dict[str, list] = {key: [] for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr",
-                                                        "seconds")}
         first = self.optimizer.epoch
-        for epoch in range(first, first + epochs):
-            started = time.perf_counter()
-            rate = self.optimizer.set_epoch(epoch, first + epochs)
-            order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
-            total, correct, counted = 0.0, 0, 0
-            for start in range(0, len(x), batch_size):
-                batch = order[start:start + batch_size]
-                loss, grads, outputs = self._loss(x[batch], y[batch], run, grads=True)
-                self.optimizer.step(self.params, grads)
-                total += loss * len(batch)
-                hits = _correct(outputs, y[batch])
-                if hits is not None:
-                    correct, counted = correct + hits[0], counted + hits[1]
-            self.optimizer.epoch = epoch + 1
-            history["loss"].append(total / max(len(x), 1))
-            history["accuracy"].append(correct / counted if counted else None)
-            scores = self.evaluate(*validation) if validation is not None else {"loss": None, "accuracy": None}
-            history["val_loss"].append(scores["loss"])
-            history["val_accuracy"].append(scores["accuracy"])
-            history["lr"].append(rate)
-            history["seconds"].append(time.perf_counter() - started)
-            if verbose:
-                print(_epoch_line(epoch + 1, history))
-        return history
+        plan = Plan(first + epochs, batch_size, seed, shuffle)
+        progress, _ = train(self, x, y, plan, validation, Progress(epoch=first),
+                            _PrintEpochs() if verbose else None)
+        return progress.history
 
     def save(self, path: str | Path) -> None:
         """Write weights, buffers, optimizer state, the spec's text and metadata to one ``.npz``."""
         from cnnc.checkpoint import save_model
-        save_model(self, path)
-
-
-def _correct(outputs: np.ndarray, y: np.ndarray) -> tuple[int, int] | None:
-    """(correct, counted) for class labels or one-hot-like targets; None when not classification."""
-    classes = outputs.shape[-1]
-    predicted = outputs.reshape(-1, classes).argmax(axis=1)
-    if np.issubdtype(y.dtype, np.integer):
-        return int(np.count_nonzero(predicted == y.reshape(-1))), predicted.size
-    if classes > 1 and y.shape == outputs.shape:
-        return int(np.count_nonzero(predicted == y.reshape(-1, classes).argmax(axis=1))), predicted.size
-    return None
+        save_model(self, path, self.run_state)
 
 
 def _epoch_line(epoch: int, history: dict[str, list]) -> str:
@@ -223,3 +189,10 @@ def _epoch_line(epoch: int, history: dict[str, list]) -> str:
             parts.append(f"{key} {value:.4f}")
     parts.append(f"{history['seconds'][-1]:.1f}s")
     return "  ".join(parts)
+
+
+class _PrintEpochs(Callbacks):
+    """``fit(verbose=True)``: a line per epoch."""
+
+    def epoch_done(self, progress: Progress) -> None:
+        print(_epoch_line(progress.epoch, progress.history))

@@ -45,7 +45,7 @@ def memory_guard(extra: int = 2 * 1024**3):
 
 
 def run(path: Path, *options: str) -> tuple[int, str, str]:
-    """``cnnc check PATH OPTIONS`` in-process, with its outputs; JSON goes through print()."""
+    """``cnnc check PATH OPTIONS`` in-process, with its outputs (JSON included)."""
     out, err = io.StringIO(), io.StringIO()
     printed = io.StringIO()
     with mock.patch.object(sys, "stdout", printed), memory_guard():
@@ -285,7 +285,7 @@ def fuzz_main(text: str, output_format: str) -> None:
     assert code in (0, 1), err.getvalue()
     assert "internal error" not in err.getvalue()
     if output_format == "json":
-        document = json.loads(printed.getvalue())
+        document = json.loads(out.getvalue() + printed.getvalue())
         assert (code == 1) == any(d["severity"] == "error" for d in document["diagnostics"])
 
 

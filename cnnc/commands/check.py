@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +11,7 @@ from rich.console import Console
 
 from cnnc.api import Checked, Options, check
 from cnnc.commands.common import EXIT_ERRORS, EXIT_FAILURE, EXIT_OK, package_version, positive, quantity, shape, \
-    silence_stdout
+    silence_stdout, write_json, write_text
 from cnnc.config import Config, ConfigError, ConfigFinder, Selection, check_selectors, lint_settings, parse_bytes, \
     parse_count
 from cnnc.diagnostics import Severity, error
@@ -127,13 +126,13 @@ def _print_results(results: list[Checked], args: argparse.Namespace, one_documen
     if args.format == "json":
         documents = [report_json(r.source, r.report, r.diagnostics,
                                  r.network.name if r.network else r.source.stem) for r in results]
-        print(json.dumps(documents[0] if one_document else documents, indent=2))
+        write_json(out, documents[0] if one_document else documents)
     elif args.format == "sarif":
-        print(json.dumps(sarif_log([(r.source, r.diagnostics) for r in results], package_version()), indent=2))
+        write_json(out, sarif_log([(r.source, r.diagnostics) for r in results], package_version()))
     elif args.format == "github":
         for result in results:
             for diagnostic in result.diagnostics:
-                print(github_command(diagnostic, result.source))
+                write_text(out, github_command(diagnostic, result.source) + "\n")
     else:
         for result in results:
             if result.report is not None and not args.quiet:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -15,6 +16,31 @@ EXIT_OK, EXIT_ERRORS, EXIT_FAILURE = 0, 1, 2
 
 class UsageError(Exception):
     """Bad command-line usage: exit code 2."""
+
+
+class CommandFailure(Exception):
+    """The command cannot go on (a file it cannot use, a run it cannot resume): the message and a
+    hint on stderr, exit code 2."""
+
+    def __init__(self, message: str, help: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.help = help
+
+
+def open_model(path: str):
+    """A model saved by ``cnnc train`` or ``Model.save``; CommandFailure when it cannot be used."""
+    from cnnc.checkpoint import ModelFileError, load_model
+    from cnnc.diagnostics import SpecError
+
+    try:
+        return load_model(path)
+    except FileNotFoundError:
+        raise CommandFailure(f"{path}: no such file") from None
+    except (ModelFileError, OSError) as problem:
+        raise CommandFailure(str(problem)) from None
+    except SpecError as problem:
+        raise CommandFailure(f"{path}: the spec saved in the model has errors: {problem}") from None
 
 
 class Parser(argparse.ArgumentParser):
@@ -64,3 +90,13 @@ def silence_stdout() -> None:
         pass
     finally:
         os.close(devnull)
+
+
+def write_json(out, document: object) -> None:
+    """A machine-readable document on the output console's file: plain JSON, no colour codes."""
+    out.file.write(json.dumps(document, indent=2) + "\n")
+
+
+def write_text(out, text: str) -> None:
+    """Plain text on the output console's file, exactly as given (workflow commands, markdown)."""
+    out.file.write(text)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from cnnc.commands.common import EXIT_FAILURE, EXIT_OK
+from cnnc.commands.common import EXIT_FAILURE, EXIT_OK, write_json, write_text
 from cnnc.lint import rule_named
 from cnnc.lint.docs import rule_text, rules_markdown
 from cnnc.lint.registry import ordered_rules
@@ -31,10 +29,10 @@ def register(commands) -> None:
 def run_rules(args: argparse.Namespace, out: Console, err: Console) -> int:
     ordered = ordered_rules()
     if args.format == "markdown":
-        sys.stdout.write(rules_markdown())
+        write_text(out, rules_markdown())
     elif args.format == "json":
-        print(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary,
-                           "doc": r.doc} for r in ordered], indent=2))
+        write_json(out, [{"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary,
+                           "doc": r.doc} for r in ordered])
     else:
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for column in ("Code", "Name", "Severity", "What it flags"):

@@ -134,7 +134,8 @@ def test_fit_learns_and_reports_history() -> None:
     x, y = blobs(300)
     xv, yv = blobs(100, seed=1)
     history = model.fit(x, y, epochs=4, batch_size=32, validation=(xv, yv), seed=0)
-    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "images"}
+    assert history["images"] == [300] * 4
     assert all(len(values) == 4 for values in history.values())
     assert history["loss"][-1] < history["loss"][0]
     assert history["val_accuracy"][-1] >= 0.95

@@ -24,9 +24,9 @@ def _write(path, text: str):
 
 
 def _check(args: list[str], capsys) -> tuple[int, list[dict], str]:
-    err = Console(file=io.StringIO(), width=200)
-    code = main(["check", "--format", "json", *args], out=Console(file=io.StringIO()), err=err)
-    out = capsys.readouterr().out
+    err, console = Console(file=io.StringIO(), width=200), Console(file=io.StringIO())
+    code = main(["check", "--format", "json", *args], out=console, err=err)
+    out = console.file.getvalue()
     documents = json.loads(out) if out.strip() else []
     documents = documents if isinstance(documents, list) else [documents]
     return code, [d for doc in documents for d in doc["diagnostics"]], err.file.getvalue()

@@ -1,0 +1,61 @@
+"""``cnnc eval MODEL.npz --data SOURCE``: loss, accuracy, per-class accuracy and a confusion matrix on
+the source's test set (the same held-out part as ``cnnc train`` used)."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from rich.console import Console
+
+from cnnc.commands.common import EXIT_OK, open_model, write_json
+from cnnc.commands.data import DATA_HELP, load_splits, print_notes
+from cnnc.render.training import confusion_matrix, confusion_table, per_class_table, percent
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "eval", help="evaluate a trained model on data",
+        description="Loss, accuracy, per-class accuracy and the confusion matrix of a model on a data set's "
+                    "test part (the same held-out examples `cnnc train` tested on).")
+    parser.add_argument("model", metavar="MODEL.npz", help="a model written by `cnnc train`")
+    parser.add_argument("--data", metavar="SOURCE", help=DATA_HELP + " (default: the data it was trained on)")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--no-download", action="store_true", help="never download data sets")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    model = open_model(args.model)
+    state = model.run_state or {}
+    source = args.data or state.get("data")
+    if not source:
+        from cnnc.commands.common import CommandFailure
+
+        raise CommandFailure(f"{args.model} does not say what data it was trained on", "give --data SOURCE")
+    seed = state.get("holdout_seed", state.get("plan", {}).get("seed", 0))
+    splits = load_splits(source, model, seed, not args.no_download, err)
+    print_notes(splits.notes, err)
+    test = splits.test
+    scores = model.evaluate(test.x, test.y)
+    classes = model.network.report.output.channels
+    predicted = model.predict(test.x).reshape(-1, classes).argmax(axis=1)
+    counts = confusion_matrix(predicted, test.y.reshape(-1), classes)
+    names = list(test.classes) if len(test.classes) == classes else [str(i) for i in range(classes)]
+    if args.format == "json":
+        write_json(out, {
+            "model": args.model, "data": source, "examples": len(test), "loss": scores["loss"],
+            "accuracy": scores["accuracy"], "classes": names,
+            "per_class_accuracy": [_ratio(counts[i, i], counts[i].sum()) for i in range(classes)],
+            "confusion": counts.tolist()})
+        return EXIT_OK
+    out.print(f"{model.network.name} on {len(test):,} examples of {test.name}: loss {scores['loss']:.4f}, "
+              f"accuracy {percent(scores['accuracy'])}", highlight=False, soft_wrap=True)
+    out.print(per_class_table(counts, names), end="", soft_wrap=True)
+    out.print()
+    out.print(confusion_table(counts, names), end="", soft_wrap=True)
+    return EXIT_OK
+
+
+def _ratio(part: np.integer, whole: np.integer) -> float | None:
+    return float(part) / float(whole) if whole else None
