@@ -59,6 +59,14 @@ def error(code: str, message: str, span: Span | None, help: str | None = None,
     return Diagnostic(code, Severity.ERROR, message, span, help, notes)
 
 
+def did_you_mean(name: str, candidates) -> str | None:
+    """``did you mean `stride`?`` for the closest candidate, if one is close enough."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
 def has_errors(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> bool:
     return any(d.is_error for d in diagnostics)
 

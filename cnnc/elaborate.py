@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from difflib import get_close_matches
 
 from cnnc import ir
 from cnnc import syntax as ast
-from cnnc.catalog import DIRECTIVES, LAYERS, REQUIRED, RESERVED, STRUCTURES, TRAIN_SETTINGS
-from cnnc.diagnostics import Diagnostic, Note, error
+from cnnc.catalog import DIRECTIVES, LAYERS, REQUIRED, STRUCTURES
+from cnnc.definitions import collect_definitions, recursive_blocks
+from cnnc.diagnostics import Diagnostic, Note, did_you_mean, error
+from cnnc.directives import input_shape, network_name, train_recipe
 from cnnc.source import START, Source, Span
-from cnnc.values import BadValue, Symbol, Value, evaluate, show, sizes, whole
+from cnnc.values import BadValue, Value, evaluate, whole
+
+DIRECTIVE_READERS = {"network": network_name, "input": input_shape, "train": train_recipe}
 
 MAX_DEPTH = 100
 """Deepest nesting of blocks and block calls."""
@@ -37,11 +40,6 @@ class _Context:
 
 
 _TOP = _Context({}, (), 0)
-
-
-def _did_you_mean(name: str, candidates) -> str | None:
-    close = get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
 
 
 class _Elaborator:
@@ -70,132 +68,44 @@ class _Elaborator:
     # The whole module -------------------------------------------------------------------
 
     def run(self, module: ast.Module) -> ir.Network:
-        self.collect_definitions(module)
-        self.check_recursion()
-        name, shape, input_span, train = self.name, None, None, None
+        self.definitions, found = collect_definitions(module)
+        self.recursive, cycles = recursive_blocks(self.definitions)
+        self.diagnostics += found + cycles
+        name, shape, train = None, None, None
+        seen: dict[str, Span] = {}  # directive -> where it was first given
         layers: list[ir.Node] = []
         try:
             for statement in module.statements:
                 if isinstance(statement, ast.Definition):
                     continue
-                if isinstance(statement, ast.Call) and statement.op in DIRECTIVES:
-                    op = statement.op
-                    if op == "network":
-                        name = self.network_name(statement, name)
-                    elif op == "input":
-                        if layers:
-                            self.error("E005", "`input` must come before the first layer", statement.span,
-                                       "move the `input` line above the layers")
-                        if input_span is not None:
-                            self.error("E005", "`input` is declared twice", statement.span,
-                                       f"the first declaration is at line {input_span.line}")
-                            continue
-                        shape, input_span = self.input_shape(statement), statement.span
-                    else:
-                        train = self.train_recipe(statement, train)
+                if not (isinstance(statement, ast.Call) and statement.op in DIRECTIVES):
+                    layers += self.statement(statement, _TOP)
                     continue
-                layers += self.statement(statement, _TOP)
+                op = statement.op
+                if op in seen:
+                    self.error("E005", f"`{op}` is declared twice", statement.span,
+                               f"the first declaration is at line {seen[op].line}")
+                    continue
+                seen[op] = statement.span
+                if op == "input" and layers:
+                    self.error("E005", "`input` must come before the first layer", statement.span,
+                               "move the `input` line above the layers")
+                value, problems = DIRECTIVE_READERS[op](statement)
+                self.diagnostics += problems
+                if op == "network":
+                    name = value
+                elif op == "input":
+                    shape = value
+                else:
+                    train = value
         except _Abort:
             pass
         if self.input_override is not None:
             shape = self.input_override
-        elif shape is None and input_span is None:
+        elif "input" not in seen:
             self.error("E105", "no input declared", START,
                        "add a line like `input 224x224x3` (spatial sizes, then channels) before the first layer")
-        return ir.Network(name or self.source.stem, shape, tuple(layers), input_span, train)
-
-    def collect_definitions(self, module: ast.Module) -> None:
-        for statement in module.statements:
-            if not isinstance(statement, ast.Definition):
-                continue
-            if statement.name in RESERVED:
-                self.error("E005", f"`{statement.name}` is a built-in name and cannot name a block",
-                           statement.name_span, f"rename the block, for example `{statement.name}_block`")
-            elif statement.name in self.definitions:
-                first = self.definitions[statement.name]
-                self.error("E005", f"block `{statement.name}` is defined twice", statement.name_span,
-                           f"the first definition is at line {first.span.line}")
-            else:
-                self.definitions[statement.name] = statement
-
-    def check_recursion(self) -> None:
-        """Report every cycle of block calls (the language has no conditionals, so any cycle is infinite)."""
-        calls = {name: list(_calls_in(d.body)) for name, d in self.definitions.items()}
-        state: dict[str, int] = {}  # 1: on the current path, 2: finished
-        for root in self.definitions:
-            if root in state:
-                continue
-            path: list[str] = [root]
-            state[root] = 1
-            pending = [iter(calls[root])]
-            while pending:
-                step = next(pending[-1], None)
-                if step is None:
-                    state[path.pop()] = 2
-                    pending.pop()
-                    continue
-                callee, span = step
-                if callee not in self.definitions:
-                    continue
-                if state.get(callee) == 1:
-                    cycle = path[path.index(callee):] + [callee]
-                    self.recursive.update(cycle)
-                    self.error("E004", f"block `{callee}` calls itself: {' -> '.join(cycle)}", span,
-                               "a block cannot use itself, directly or through other blocks; "
-                               "use `repeat N { ... }` for repetition")
-                elif callee not in state:
-                    state[callee] = 1
-                    path.append(callee)
-                    pending.append(iter(calls[callee]))
-
-    def network_name(self, call: ast.Call, current: str | None) -> str | None:
-        if len(call.items) != 1 or not isinstance(call.items[0], ast.Name) or call.body is not None:
-            self.error("E003", "`network` takes one name", call.span, "write `network my_net`")
-            return current
-        return call.items[0].id
-
-    def input_shape(self, call: ast.Call) -> ir.Shape | None:
-        if len(call.items) != 1 or isinstance(call.items[0], ast.Option) or call.body is not None:
-            self.error("E003", "`input` takes one size: spatial sizes, then channels", call.span,
-                       "write `input 224x224x3` (2-D), `input 2560x12` (1-D) or `input 64x64x64x1` (3-D)")
-            return None
-        expr = call.items[0]
-        try:
-            dims = sizes(1, "sizes of at least 1")(evaluate(expr, {}))
-        except BadValue as problem:
-            self.bad_value(problem, expr.span, _TOP)
-            return None
-        return ir.Shape(dims[:-1], dims[-1])
-
-    def train_recipe(self, call: ast.Call, current: ir.TrainRecipe | None) -> ir.TrainRecipe | None:
-        if current is not None:
-            self.error("E005", "`train` is declared twice", call.span,
-                       f"merge it into the first `train` section (line {current.span.line})")
-            return current
-        if call.items or call.body is None or call.clauses:
-            self.error("E003", "`train` takes a block of settings", call.span,
-                       "write `train { optimizer=sgd lr=0.05 epochs=5 }`")
-            return None
-        settings: dict[str, object] = {}
-        for statement in call.body.statements:
-            if not isinstance(statement, ast.Settings):
-                self.error("E005", "a `train` section holds only settings like `lr=0.05`", statement.span,
-                           "move layers and blocks out of the `train` section")
-                continue
-            for option in statement.options:
-                argument = TRAIN_SETTINGS.get(option.key)
-                if argument is None:
-                    self.error("E002", f"unknown training setting `{option.key}`", option.key_span,
-                               _did_you_mean(option.key, TRAIN_SETTINGS)
-                               or "settings: " + ", ".join(TRAIN_SETTINGS))
-                elif option.key in settings:
-                    self.error("E003", f"setting `{option.key}` is given twice", option.key_span)
-                else:
-                    try:
-                        settings[option.key] = argument.convert(evaluate(option.value, {}))
-                    except BadValue as problem:
-                        self.bad_value(problem, option.value.span, _TOP)
-        return ir.TrainRecipe(settings, call.span)
+        return ir.Network(name or self.name or self.source.stem, shape, tuple(layers), seen.get("input"), train)
 
     # Statements -------------------------------------------------------------------------
 
@@ -253,7 +163,7 @@ class _Elaborator:
                        context=context)
             return []
         candidates = set(LAYERS) | set(self.definitions) | {"repeat", "residual", "concat"}
-        hint = _did_you_mean(op, candidates)
+        hint = did_you_mean(op, candidates)
         if hint is None:
             hint = "layers: " + ", ".join(LAYERS)
         if op in context.scope:
@@ -308,7 +218,7 @@ class _Elaborator:
                 seen_option = True
                 if item.key not in names:
                     self.error("E002", f"`{call.op}` has no option `{item.key}`", item.key_span,
-                               _did_you_mean(item.key, names) or f"usage: {usage}", context)
+                               did_you_mean(item.key, names) or f"usage: {usage}", context)
                     ok = False
                     continue
                 key, expr = item.key, item.value
@@ -404,7 +314,7 @@ class _Elaborator:
             ok = False
         for clause in call.clauses:
             if clause.keyword not in clauses:
-                hint = _did_you_mean(clause.keyword, clauses) if clauses else None
+                hint = did_you_mean(clause.keyword, clauses) if clauses else None
                 self.error("E002" if clauses else "E005",
                            f"`{call.op} {{ }}` cannot be followed by `{clause.keyword} {{ }}`", clause.span,
                            hint or "start the next statement on a new line", context)
@@ -491,19 +401,6 @@ def _subtraction_hint(call: ast.Call) -> str | None:
     if any(isinstance(item, ast.Number) and item.value < 0 for item in call.args):
         return "to subtract, put the arithmetic in parentheses: `stride=(s - 1)`, `conv (c - 1) 3x3`"
     return None
-
-
-def _calls_in(block: ast.Block):
-    """Every call in a block and the blocks nested in it, with its span (iteratively)."""
-    pending = [block]
-    while pending:
-        current = pending.pop()
-        for statement in current.statements:
-            if isinstance(statement, ast.Call):
-                yield statement.op, statement.op_span
-                if statement.body is not None:
-                    pending.append(statement.body)
-                pending.extend(clause.body for clause in statement.clauses)
 
 
 def elaborate(module: ast.Module, source: Source, name: str | None = None,

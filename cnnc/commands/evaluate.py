@@ -8,7 +8,7 @@ import argparse
 import numpy as np
 from rich.console import Console
 
-from cnnc.commands.common import EXIT_OK, open_model, write_json
+from cnnc.commands.common import EXIT_OK, CommandFailure, open_model, write_json
 from cnnc.commands.data import DATA_HELP, load_splits, print_notes
 from cnnc.render.training import confusion_matrix, confusion_table, per_class_table, percent
 
@@ -30,8 +30,6 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     state = model.run_state or {}
     source = args.data or state.get("data")
     if not source:
-        from cnnc.commands.common import CommandFailure
-
         raise CommandFailure(f"{args.model} does not say what data it was trained on", "give --data SOURCE")
     seed = state.get("holdout_seed", state.get("plan", {}).get("seed", 0))
     splits = load_splits(source, model, seed, not args.no_download, err)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from cnnc import optim
 from cnnc.api import Network, Options, check
 from cnnc.catalog import TRAIN_SETTINGS
 from cnnc.commands.check import not_utf8, read_source
@@ -22,7 +23,7 @@ from cnnc.data import Dataset
 from cnnc.render.diagnostics import render_diagnostic, summary_line
 from cnnc.render.training import TrainingDisplay, epoch_table, percent, plot_history, sparkline
 from cnnc.training import Callbacks, NonFiniteLoss, Plan, Progress, train
-from cnnc.values import BadValue
+from cnnc.values import BadValue, Symbol
 
 EXIT_INTERRUPTED = 130
 
@@ -89,8 +90,6 @@ def _number(text: str) -> object:
 
 
 def _symbol(value: object) -> object:
-    from cnnc.values import Symbol
-
     return Symbol(value) if isinstance(value, str) else value
 
 
@@ -195,11 +194,10 @@ def _resumed(args: argparse.Namespace, network: Network, overrides: dict, err: C
 
 
 def _fresh(args: argparse.Namespace, network: Network, overrides: dict):
+    """(model, state) of a new run: the spec's recipe with the flags over it."""
     recipe = {**(network.ir.train.settings if network.ir.train else {}), **overrides}
     model = network.compile(backend=args.backend, seed=recipe.get("seed", 0), dtype=args.dtype,
                             loss=recipe.get("loss"))
-    from cnnc import optim
-
     model.optimizer = optim.from_recipe(recipe)
     plan = Plan(epochs=recipe.get("epochs", 1), batch_size=recipe.get("batch", 32), seed=recipe.get("seed", 0))
     state = {"plan": asdict(plan), "recipe": recipe, "data": args.data, "val_split": recipe.get("val_split", 0.0)}
@@ -284,7 +282,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _diverged(failure: NonFiniteLoss, model, callbacks: Run, err: Console) -> int:
     kept = (f"the last good checkpoint, {callbacks.out} (after epoch {callbacks.saved_epoch}), is intact"
-            if callbacks.saved_epoch else f"no checkpoint was written (the first epoch did not finish)")
+            if callbacks.saved_epoch else f"{callbacks.out} was not written to")
     _log_event(callbacks.log, {"event": "diverged", "epoch": failure.epoch + 1, "batch": failure.batch + 1})
     err.print(f"cnnc: error: training diverged: {failure}; {kept}", markup=False, highlight=False, soft_wrap=True)
     err.print(f"  help: the learning rate ({model.optimizer.lr:g}) is probably too high: try --lr "

@@ -258,3 +258,20 @@ def test_without_matplotlib_a_sparkline_is_printed(spec, tmp_path, monkeypatch):
 def test_an_unwritable_output_fails_before_training(spec, tmp_path):
     code, out, err = run("train", str(spec), "--data", DATA, "--out", str(tmp_path))
     assert code == 2 and "cannot write the model" in err and "epoch" not in out
+
+
+def test_predict_fits_an_image_of_another_size_and_says_so(spec, tmp_path):
+    target = tmp_path / "m.npz"
+    assert run("train", str(spec), "--data", DATA, "--epochs", "1", "--out", str(target))[0] == 0
+    image = tmp_path / "bar.pgm"
+    pixels = np.zeros((24, 24), dtype=np.uint8)
+    pixels[:, 10:14] = 255  # a vertical bar, twice the spec's 12x12
+    image.write_bytes(b"P5\n24 24\n255\n" + pixels.tobytes())
+    code, out, err = run("predict", str(target), str(image), "--top-k", "4")
+    assert code == 0, err
+    assert "24x24" in err and "12x12" in err  # the resize is reported
+    assert str(image) in out and out.count("%") == 4
+    code, out, err = run("predict", str(target), str(image), "--format", "json", "--top-k", "4")
+    scores = [entry["score"] for entry in json.loads(out)[0]["top"]]
+    assert len(scores) == 4 and scores == sorted(scores, reverse=True)
+    assert sum(scores) == pytest.approx(1, abs=1e-5)  # every class of a softmax: probabilities
