@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from cnnc import ir, optim
+from cnnc.errors import CannotRun
 from cnnc.model import Model
 
 FORMAT = "cnnc-model"
 VERSION = 1
 
 
-class ModelFileError(ValueError):
+class ModelFileError(CannotRun, ValueError):
     """A model file that cannot be loaded: not a cnnc model, or arrays that do not fit its spec."""
 
 

@@ -13,8 +13,8 @@ import sys
 from rich.console import Console
 
 from cnnc.commands import check, evaluate, predict, rules, train
-from cnnc.commands.common import EXIT_FAILURE, CommandFailure, Parser, UsageError, package_version, silence_stdout
-from cnnc.data.dataset import DataError
+from cnnc.commands.common import EXIT_FAILURE, Parser, UsageError, package_version, silence_stdout
+from cnnc.errors import CannotRun
 
 COMMANDS = (check, train, evaluate, predict, rules)
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None, out: Console | None = None, err: Console
     except UsageError as problem:  # found after parsing, e.g. a bad --lr
         err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
         return EXIT_FAILURE
-    except (CommandFailure, DataError) as failure:
+    except CannotRun as failure:
         err.print(f"cnnc: error: {failure.message}", markup=False, highlight=False, soft_wrap=True)
         if failure.help:
             err.print(f"  help: {failure.help}", markup=False, highlight=False, soft_wrap=True)

@@ -10,6 +10,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 from cnnc import ir
+from cnnc.errors import CannotRun
 
 EXIT_OK, EXIT_ERRORS, EXIT_FAILURE = 0, 1, 2
 
@@ -18,29 +19,23 @@ class UsageError(Exception):
     """Bad command-line usage: exit code 2."""
 
 
-class CommandFailure(Exception):
-    """The command cannot go on (a file it cannot use, a run it cannot resume): the message and a
-    hint on stderr, exit code 2."""
-
-    def __init__(self, message: str, help: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.help = help
+DATA_HELP = ("mnist[:DIR], fashion-mnist[:DIR], cifar10[:DIR], synthetic[:n=2000,classes=4,seed=0], PATH.npz "
+             "or a folder of class sub-folders")
 
 
 def open_model(path: str):
-    """A model saved by ``cnnc train`` or ``Model.save``; CommandFailure when it cannot be used."""
+    """A model saved by ``cnnc train`` or ``Model.save``; CannotRun when it cannot be used."""
     from cnnc.checkpoint import ModelFileError, load_model
     from cnnc.diagnostics import SpecError
 
     try:
         return load_model(path)
     except FileNotFoundError:
-        raise CommandFailure(f"{path}: no such file") from None
+        raise CannotRun(f"{path}: no such file") from None
     except (ModelFileError, OSError) as problem:
-        raise CommandFailure(str(problem)) from None
+        raise CannotRun(str(problem)) from None
     except SpecError as problem:
-        raise CommandFailure(f"{path}: the spec saved in the model has errors: {problem}") from None
+        raise CannotRun(f"{path}: the spec saved in the model has errors: {problem}") from None
 
 
 class Parser(argparse.ArgumentParser):

@@ -6,8 +6,6 @@ from rich.console import Console
 
 from cnnc.data import Splits, load_source
 
-DATA_HELP = ("mnist[:DIR], fashion-mnist[:DIR], cifar10[:DIR], synthetic[:n=2000,classes=4,seed=0], PATH.npz "
-             "or a folder of class sub-folders")
 HOLDOUT = 0.2
 """The share of a source's only set held out for testing when it has no other (MNIST's t10k alone:
 the first 8,000 train, the last 2,000 test)."""

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 from rich.console import Console
 
-from cnnc.commands.common import EXIT_OK, CommandFailure, open_model, write_json
-from cnnc.commands.data import DATA_HELP, load_splits, print_notes
-from cnnc.render.training import confusion_matrix, confusion_table, per_class_table, percent
+from cnnc.commands.common import DATA_HELP, EXIT_OK, open_model, write_json
+from cnnc.errors import CannotRun
 
 
 def register(commands) -> None:
@@ -26,11 +24,15 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    # NumPy and the backend load here, not when the CLI starts: `cnnc check` never needs them.
+    from cnnc.commands.data import load_splits, print_notes
+    from cnnc.render.training import confusion_matrix, confusion_table, per_class_table, percent
+
     model = open_model(args.model)
     state = model.run_state or {}
     source = args.data or state.get("data")
     if not source:
-        raise CommandFailure(f"{args.model} does not say what data it was trained on", "give --data SOURCE")
+        raise CannotRun(f"{args.model} does not say what data it was trained on", "give --data SOURCE")
     seed = state.get("holdout_seed", state.get("plan", {}).get("seed", 0))
     splits = load_splits(source, model, seed, not args.no_download, err)
     print_notes(splits.notes, err)
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         write_json(out, {
             "model": args.model, "data": source, "examples": len(test), "loss": scores["loss"],
             "accuracy": scores["accuracy"], "classes": names,
-            "per_class_accuracy": [_ratio(counts[i, i], counts[i].sum()) for i in range(classes)],
+            "per_class_accuracy": [_ratio(int(counts[i, i]), int(counts[i].sum())) for i in range(classes)],
             "confusion": counts.tolist()})
         return EXIT_OK
     out.print(f"{model.network.name} on {len(test):,} examples of {test.name}: loss {scores['loss']:.4f}, "
@@ -55,5 +57,5 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
-def _ratio(part: np.integer, whole: np.integer) -> float | None:
-    return float(part) / float(whole) if whole else None
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None

@@ -8,9 +8,6 @@ import argparse
 from rich.console import Console
 
 from cnnc.commands.common import EXIT_OK, open_model, positive, write_json
-from cnnc.commands.data import print_notes
-from cnnc.data import load_inputs
-from cnnc.render.training import top_k_table
 
 
 def register(commands) -> None:
@@ -28,6 +25,11 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    # NumPy and the backend load here, not when the CLI starts: `cnnc check` never needs them.
+    from cnnc.commands.data import print_notes
+    from cnnc.data import load_inputs
+    from cnnc.render.training import top_k_table
+
     model = open_model(args.model)
     x, names, notes = load_inputs(args.inputs, model.network.report.input, args.resize)
     print_notes(tuple(notes), err)

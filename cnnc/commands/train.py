@@ -11,19 +11,22 @@ import signal
 from dataclasses import asdict
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 
-from cnnc import optim
 from cnnc.api import Network, Options, check
 from cnnc.catalog import TRAIN_SETTINGS
 from cnnc.commands.check import not_utf8, read_source
-from cnnc.commands.common import EXIT_ERRORS, EXIT_OK, CommandFailure, UsageError, open_model
-from cnnc.commands.data import DATA_HELP, load_splits, print_notes
-from cnnc.data import Dataset
+from cnnc.commands.common import DATA_HELP, EXIT_ERRORS, EXIT_OK, UsageError, open_model
+from cnnc.errors import CannotRun
 from cnnc.render.diagnostics import render_diagnostic, summary_line
-from cnnc.render.training import TrainingDisplay, epoch_table, percent, plot_history, sparkline
-from cnnc.training import Callbacks, NonFiniteLoss, Plan, Progress, train
 from cnnc.values import BadValue, Symbol
+
+if TYPE_CHECKING:  # NumPy and the backend load when a run starts, not when the CLI does
+    from cnnc.data import Dataset
+    from cnnc.render.training import TrainingDisplay
+    from cnnc.training import NonFiniteLoss, Progress
 
 EXIT_INTERRUPTED = 130
 
@@ -117,9 +120,9 @@ class Interrupt:
             signal.signal(signal.SIGINT, self.previous)
 
 
-class Run(Callbacks):
-    """The command's side of a run: the display, a checkpoint and a log line after every epoch, and
-    stopping on Ctrl-C."""
+class Run:
+    """The command's side of a run (the hooks of ``cnnc.training.Callbacks``): the display, a
+    checkpoint and a log line after every epoch, and stopping on Ctrl-C."""
 
     def __init__(self, model, state: dict, out: Path, log: Path | None, display: TrainingDisplay,
                  interrupt: Interrupt) -> None:
@@ -158,7 +161,7 @@ def _spec(path: str, out: Console) -> Network | int:
     try:
         source = read_source(path)
     except OSError as exc:
-        raise CommandFailure(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise CannotRun(f"cannot read {path}: {exc.strerror or exc}") from None
     checked = not_utf8(source) or check(source, Options())
     if not checked.ok:
         for diagnostic in checked.diagnostics:
@@ -179,10 +182,10 @@ def _resumed(args: argparse.Namespace, network: Network, overrides: dict, err: C
     model = open_model(args.resume)
     state = model.run_state
     if not state:
-        raise CommandFailure(f"{args.resume} holds no training run to resume",
+        raise CannotRun(f"{args.resume} holds no training run to resume",
                        "it was not written by `cnnc train`; train from scratch with --out")
     if not _same_architecture(network, model.network):
-        raise CommandFailure(f"{args.resume} was trained from a different architecture than {args.spec}",
+        raise CannotRun(f"{args.resume} was trained from a different architecture than {args.spec}",
                        "resume with the spec it was trained from, or start a new run")
     ignored = sorted(set(overrides) - {"epochs"})
     if ignored:
@@ -195,6 +198,9 @@ def _resumed(args: argparse.Namespace, network: Network, overrides: dict, err: C
 
 def _fresh(args: argparse.Namespace, network: Network, overrides: dict):
     """(model, state) of a new run: the spec's recipe with the flags over it."""
+    from cnnc import optim
+    from cnnc.training import Plan
+
     recipe = {**(network.ir.train.settings if network.ir.train else {}), **overrides}
     model = network.compile(backend=args.backend, seed=recipe.get("seed", 0), dtype=args.dtype,
                             loss=recipe.get("loss"))
@@ -209,9 +215,9 @@ def _writable(target: Path) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as problem:
-        raise CommandFailure(f"cannot create {target.parent}: {problem.strerror or problem}") from None
+        raise CannotRun(f"cannot create {target.parent}: {problem.strerror or problem}") from None
     if not os.access(target.parent, os.W_OK) or target.is_dir():
-        raise CommandFailure(f"cannot write the model to {target}", "choose another --out")
+        raise CannotRun(f"cannot write the model to {target}", "choose another --out")
 
 
 def _validation(train_set: Dataset, test_set: Dataset, val_split: float) -> tuple[Dataset, Dataset, str]:
@@ -225,6 +231,10 @@ def _validation(train_set: Dataset, test_set: Dataset, val_split: float) -> tupl
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from cnnc.commands.data import load_splits, print_notes
+    from cnnc.render.training import TrainingDisplay
+    from cnnc.training import NonFiniteLoss, Plan, Progress, train
+
     overrides = recipe_overrides(args)
     network = _spec(args.spec, out)
     if isinstance(network, int):
@@ -243,7 +253,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     plan = Plan(**state["plan"])
     progress = Progress.from_json(state["progress"]) if "progress" in state else Progress()
     if progress.epoch >= plan.epochs:
-        raise CommandFailure(f"the run in {args.resume} has already trained {progress.epoch} of {plan.epochs} epochs",
+        raise CannotRun(f"the run in {args.resume} has already trained {progress.epoch} of {plan.epochs} epochs",
                        "give a larger total with --epochs to train on")
     splits = load_splits(source, model, state.get("holdout_seed", plan.seed), not args.no_download, err)
     print_notes(splits.notes, err)
@@ -299,6 +309,8 @@ def _log_event(log: Path | None, event: dict) -> None:
 
 def _finished(model, progress: Progress, test_set: Dataset, validation_name: str, target: Path, log: Path | None,
               out: Console) -> int:
+    from cnnc.render.training import epoch_table, percent, plot_history, sparkline
+
     history = progress.history
     out.print(epoch_table(history, validation_name), end="", soft_wrap=True)
     scores = model.evaluate(test_set.x, test_set.y)

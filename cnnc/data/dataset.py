@@ -16,16 +16,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from cnnc import ir
+from cnnc.errors import CannotRun
 
 
-class DataError(Exception):
+class DataError(CannotRun):
     """The data cannot be used: a missing or damaged file, a bad SOURCE, or examples that do not fit the
     spec. ``help`` says what to do about it."""
-
-    def __init__(self, message: str, help: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.help = help
 
 
 def describe_dims(dims: tuple[int, ...]) -> str:
