@@ -81,10 +81,16 @@ def main() -> int:
         summary(model, input_size=(1, 3, 224, 224), verbose=0)
 
     reference = best_of(5, torch_side)
-    print(f"PyTorch: build VGG-16 + torchinfo.summary (median of 5): {reference * 1000:8.2f} ms")
-    print(f"ratio, cnnc analysis / PyTorch+torchinfo: {analysis / reference:.4f} "
+    print(f"PyTorch: build VGG-16 + torchinfo.summary (in process, median of 5): {reference * 1000:8.2f} ms")
+    script = (f"import sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); import torch; torch.set_num_threads(2); "
+              "from torchinfo import summary; from check_speed import torch_vgg16; "
+              "summary(torch_vgg16(), input_size=(1, 3, 224, 224), verbose=0)")
+    process = best_of(3, lambda: subprocess.run([sys.executable, "-c", script], check=True, capture_output=True))
+    print(f"PyTorch: the same in a new process (median of 3):       {process * 1000:8.2f} ms")
+    print(f"ratio, cnnc analysis / PyTorch+torchinfo, in process: {analysis / reference:.4f} "
           f"({reference / analysis:,.0f}x faster)")
-    print(f"ratio, cnnc check in a new process / PyTorch+torchinfo in process: {cli / reference:.3f}")
+    print(f"ratio, `cnnc check` / PyTorch+torchinfo, each in a new process: {cli / process:.3f} "
+          f"({process / cli:.1f}x faster)")
     return 0
 
 
