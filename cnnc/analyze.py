@@ -7,7 +7,7 @@ from functools import singledispatch
 from math import prod
 
 from cnnc import ir
-from cnnc.diagnostics import Diagnostic, Note, error
+from cnnc.diagnostics import Diagnostic, Note, call_site_notes, error
 from cnnc.memory import totals
 from cnnc.report import Assumptions, LayerReport, Report
 from cnnc.shapes import Window, windows
@@ -28,13 +28,9 @@ class _State:
     jump: tuple[int, ...]
 
 
-def _notes(node: ir.Node) -> tuple[Note, ...]:
-    return tuple(Note(f"in block `{frame.block}`, called here", frame.span) for frame in reversed(node.origin))
-
-
 def _fail(code: str, node: ir.Node, message: str, help: str | None = None,
           notes: tuple[Note, ...] = ()) -> _ShapeError:
-    return _ShapeError(error(code, message, node.span, help, notes + _notes(node)))
+    return _ShapeError(error(code, message, node.span, help, notes + call_site_notes(node.origin)))
 
 
 class _Analyzer:
@@ -170,7 +166,7 @@ def _(node: ir.Conv, state: _State, analyzer: _Analyzer) -> dict:
             analyzer.diagnostics.append(error(
                 "E104", f"groups={node.groups} does not divide the {count} {what}", node.span,
                 f"choose groups that divide both the {channels} input channels and the {node.filters} filters "
-                f"(depthwise: groups={channels} with a multiple of {channels} filters)", _notes(node)))
+                f"(depthwise: groups={channels} with a multiple of {channels} filters)", call_site_notes(node.origin)))
     output = ir.Shape(tuple(w.output for w in found), node.filters)
     weights_per_filter = (channels // node.groups) * prod(w.kernel for w in found)
     rf, jump = _window_figures(state, found)

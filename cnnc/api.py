@@ -24,6 +24,7 @@ class Options:
     `train { }` section, else the default."""
 
     batch: int | None = None
+    default_batch: int | None = None  # below the spec's `train { batch= }`, above DEFAULT_BATCH (a config's)
     dtype: str | None = None
     optimizer: str | None = None
     input: ir.Shape | None = None
@@ -52,7 +53,7 @@ def assumptions_for(network: ir.Network, options: Options) -> Assumptions:
     optimizer = options.optimizer or recipe.get("optimizer")
     if optimizer is None:
         optimizer = "momentum" if recipe.get("momentum") else ("sgd" if recipe else "momentum")
-    return Assumptions(batch=options.batch or recipe.get("batch") or DEFAULT_BATCH,
+    return Assumptions(batch=options.batch or recipe.get("batch") or options.default_batch or DEFAULT_BATCH,
                        dtype=options.dtype or "float32", optimizer=optimizer)
 
 

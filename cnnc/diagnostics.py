@@ -59,6 +59,12 @@ def error(code: str, message: str, span: Span | None, help: str | None = None,
     return Diagnostic(code, Severity.ERROR, message, span, help, notes)
 
 
+def call_site_notes(origin) -> tuple[Note, ...]:
+    """A note at each block call a layer was expanded from (``ir.Frame``s, outermost first), the
+    innermost call first."""
+    return tuple(Note(f"in block `{frame.block}`, called here", frame.span) for frame in reversed(origin))
+
+
 def did_you_mean(name: str, candidates) -> str | None:
     """``did you mean `stride`?`` for the closest candidate, if one is close enough."""
     from difflib import get_close_matches

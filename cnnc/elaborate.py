@@ -9,7 +9,7 @@ from cnnc import ir
 from cnnc import syntax as ast
 from cnnc.catalog import DIRECTIVES, LAYERS, REQUIRED, STRUCTURES
 from cnnc.definitions import collect_definitions, recursive_blocks
-from cnnc.diagnostics import Diagnostic, Note, did_you_mean, error
+from cnnc.diagnostics import Diagnostic, call_site_notes, did_you_mean, error
 from cnnc.directives import input_shape, network_name, train_recipe
 from cnnc.source import START, Source, Span
 from cnnc.values import BadValue, Value, evaluate, whole
@@ -58,9 +58,7 @@ class _Elaborator:
 
     def error(self, code: str, message: str, span: Span | None, help: str | None = None,
               context: _Context = _TOP) -> None:
-        notes = tuple(Note(f"in block `{frame.block}`, called here", frame.span)
-                      for frame in reversed(context.origin))
-        self.diagnostics.append(error(code, message, span, help, notes))
+        self.diagnostics.append(error(code, message, span, help, call_site_notes(context.origin)))
 
     def bad_value(self, problem: BadValue, span: Span, context: _Context) -> None:
         self.error(problem.code, problem.message, problem.span or span, problem.hint, context)

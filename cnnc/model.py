@@ -136,17 +136,26 @@ class Model:
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> dict[str, float | None]:
         """Loss and accuracy (None for targets that are not class labels) in evaluation mode."""
+        return self.evaluate_outputs(x, y, batch_size)[0]
+
+    def evaluate_outputs(self, x: np.ndarray, y: np.ndarray,
+                         batch_size: int = 256) -> tuple[dict[str, float | None], np.ndarray]:
+        """``evaluate``'s scores and the outputs they came from, in one pass (with the cross-entropy
+        loss, the logits before the final softmax: the same ranking of classes)."""
         x, y = self.inputs(x), np.asarray(y)
         run = Pass(False, self.rng, self.buffers, for_backward=False)
         total, correct, counted = 0.0, 0, 0
+        parts = []
         for start in range(0, len(x), batch_size):
             stop = start + batch_size
             loss, _, outputs = self.batch_loss(x[start:stop], y[start:stop], run, grads=False)
+            parts.append(outputs)
             total += loss * len(outputs)
             hits = class_hits(outputs, y[start:stop])
             if hits is not None:
                 correct, counted = correct + hits[0], counted + hits[1]
-        return {"loss": total / max(len(x), 1), "accuracy": correct / counted if counted else None}
+        outputs = np.concatenate(parts) if parts else np.zeros((0, *self.network.report.output.dims), self.dtype)
+        return {"loss": total / max(len(x), 1), "accuracy": correct / counted if counted else None}, outputs
 
     # Training ---------------------------------------------------------------------------
 

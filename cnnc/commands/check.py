@@ -112,13 +112,9 @@ def _check_one(source: Source, args: argparse.Namespace, config: Config, setting
     invalid = not_utf8(source)
     if invalid is not None:
         return invalid
-    options = Options(batch=args.batch, dtype=args.dtype or config.dtype, optimizer=args.optimizer,
-                      input=args.input)
+    options = Options(batch=args.batch, default_batch=config.batch, dtype=args.dtype or config.dtype,
+                      optimizer=args.optimizer, input=args.input)
     checked = check(source, options)
-    network = checked.network
-    if (config.batch and args.batch is None and network is not None
-            and "batch" not in (network.train.settings if network.train else {})):
-        checked = check(source, replace(options, batch=config.batch))
     return replace(checked, diagnostics=checked.diagnostics + lint(checked, settings))
 
 

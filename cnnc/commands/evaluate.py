@@ -37,9 +37,9 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     splits = load_splits(source, model, seed, not args.no_download, err)
     print_notes(splits.notes, err)
     test = splits.test
-    scores = model.evaluate(test.x, test.y)
+    scores, outputs = model.evaluate_outputs(test.x, test.y)
     classes = model.network.report.output.channels
-    predicted = model.predict(test.x).reshape(-1, classes).argmax(axis=1)
+    predicted = outputs.reshape(-1, classes).argmax(axis=1)
     counts = confusion_matrix(predicted, test.y.reshape(-1), classes)
     names = list(test.classes) if len(test.classes) == classes else [str(i) for i in range(classes)]
     if args.format == "json":

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from cnnc.api import Checked
-from cnnc.diagnostics import Diagnostic, Note
+from cnnc.diagnostics import Diagnostic, Note, call_site_notes
 from cnnc.lint import budgets, head, noqa, sequence, windows  # noqa: F401 - registers the rules
 from cnnc.lint.context import Budgets, Finding, LintContext, LintSettings
 from cnnc.lint.registry import RULES, Rule, code_name, rule_named
@@ -20,8 +20,7 @@ def default_settings() -> LintSettings:
 
 
 def _call_sites(finding: Finding) -> tuple[Note, ...]:
-    origin = finding.node.origin if finding.node is not None else ()
-    return tuple(Note(f"in block `{frame.block}`, called here", frame.span) for frame in reversed(origin))
+    return call_site_notes(finding.node.origin if finding.node is not None else ())
 
 
 def lint(checked: Checked, settings: LintSettings | None = None) -> tuple[Diagnostic, ...]:
