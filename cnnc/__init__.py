@@ -14,11 +14,14 @@ if TYPE_CHECKING:
 
 
 def load_model(path: str | Path) -> Model:
-    """A saved model (``Model.save``), rebuilt from the spec embedded in the file; raises
-    ``cnnc.checkpoint.ModelFileError`` for a file whose arrays do not fit its spec."""
+    """A saved model (``Model.save``), rebuilt from the spec embedded in the file. Raises
+    ``cnnc.checkpoint.ModelFileError`` (a ValueError) for a file that is not a cnnc model or whose
+    arrays do not fit its spec, OSError if it cannot be read, ``SpecError`` if the embedded spec has
+    errors, and TypeError for a ``path`` that is not a str or os.PathLike."""
+    from cnnc.arguments import path_argument
     from cnnc.checkpoint import load_model as load_checkpoint
 
-    return load_checkpoint(path)
+    return load_checkpoint(path_argument(path))
 
 
 def __getattr__(name: str) -> object:

@@ -11,6 +11,7 @@ from cnnc.diagnostics import Diagnostic, Note, call_site_notes, error
 from cnnc.memory import totals
 from cnnc.report import Assumptions, LayerReport, Report
 from cnnc.shapes import Window, windows
+from cnnc.source import START
 from cnnc.values import MAX_MAGNITUDE
 
 
@@ -50,9 +51,10 @@ class _Analyzer:
             return self.concat(node, state, depth)
         result = _analyze_layer(node, state, self)
         layer = LayerReport(node=node, depth=depth, input=state.shape, **result)
-        if max(layer.activations, layer.params, layer.macs) > MAX_MAGNITUDE:
-            raise _fail("E006", node, f"`{node.name}` is too large to analyze: its output, parameters or "
-                                      "multiply-accumulates exceed 10**100", "check the sizes")
+        too_large = _too_large(layer)
+        if too_large:
+            raise _fail("E006", node, f"`{node.name}` is too large to analyze: its {too_large} exceeds 10**100",
+                        "check the sizes and strides")
         self.layers.append(layer)
         return _State(layer.output, layer.receptive_field, layer.jump)
 
@@ -93,6 +95,15 @@ class _Analyzer:
         return _State(merged.output, merged.receptive_field, merged.jump)
 
 
+def _too_large(layer: LayerReport) -> str | None:
+    """The first figure of a layer beyond what cnnc reports (10**100), if any: every later figure is
+    a sum, a maximum or a product of two capped ones, so none can outgrow what Python prints."""
+    figures = (("output size", layer.activations), ("parameter count", layer.params),
+               ("multiply-accumulate count", layer.macs), ("receptive field", max(layer.receptive_field, default=0)),
+               ("jump (the input step between adjacent outputs)", max(layer.jump, default=0)))
+    return next((what for what, value in figures if value > MAX_MAGNITUDE), None)
+
+
 def _merge(node: ir.Node, state: _State, shape: ir.Shape, paths: list[_State], depth: int) -> LayerReport:
     """The report row of a residual add or a concat: the largest receptive field of its paths."""
     receptive_field = tuple(max(values) for values in zip(*(p.receptive_field for p in paths)))
@@ -123,7 +134,7 @@ def _analyze_layer(node: ir.Node, state: _State, analyzer: _Analyzer) -> dict:
     return _unchanged(state)  # activations and dropout keep the shape
 
 
-def _spatial_windows(node: ir.Conv | ir.Pool, state: _State, stride, dilation) -> list[Window]:
+def _spatial_windows(node: ir.Conv | ir.Pool, state: _State, stride, dilation) -> tuple[Window, ...]:
     shape = state.shape
     if shape.rank == 0:
         raise _fail("E103", node, f"`{node.kind}` needs a spatial input, but its input is a flat vector of "
@@ -151,7 +162,7 @@ def _spatial_windows(node: ir.Conv | ir.Pool, state: _State, stride, dilation) -
     return result
 
 
-def _window_figures(state: _State, found: list[Window]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _window_figures(state: _State, found: tuple[Window, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     rf = tuple(r + (w.span - 1) * j for r, w, j in zip(state.receptive_field, found, state.jump))
     jump = tuple(j * w.stride for j, w in zip(state.jump, found))
     return rf, jump
@@ -224,7 +235,7 @@ def analyze(network: ir.Network, assumptions: Assumptions = Assumptions()) -> Re
     analyzer = _Analyzer()
     if network.input.size > MAX_MAGNITUDE:
         analyzer.diagnostics.append(error("E006", "the input is too large to analyze: it has more than "
-                                          "10**100 elements", network.input_span, "check the sizes"))
+                                          "10**100 elements", network.input_span or START, "check the sizes"))
         return Report(network.name, network.input, None, (), None, assumptions, tuple(analyzer.diagnostics))
     output: ir.Shape | None
     try:
@@ -234,5 +245,12 @@ def analyze(network: ir.Network, assumptions: Assumptions = Assumptions()) -> Re
         output = None
     layers = tuple(analyzer.layers)
     summary = totals(network, layers, assumptions) if output is not None else None
+    if summary is not None:
+        too_large = [name for name, value in vars(summary).items() if value > MAX_MAGNITUDE]
+        if too_large:
+            analyzer.diagnostics.append(error(
+                "E006", f"the network is too large to report: its {too_large[0].replace('_', ' ')} exceed 10**100",
+                network.input_span or START, "check the input size and the batch"))
+            summary = None
     return Report(network.name, network.input, output, layers, summary, assumptions,
                   tuple(analyzer.diagnostics))

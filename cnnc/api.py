@@ -1,17 +1,22 @@
-"""The pipeline from text to report, and the public Python API (``cnnc.load``, ``cnnc.loads``)."""
+"""The pipeline from text to report, and the public Python API (``cnnc.load``, ``cnnc.loads``)
+with the checks of its arguments."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnc import ir
 from cnnc.analyze import analyze
-from cnnc.diagnostics import Diagnostic, SpecError, has_errors
+from cnnc.collector import collector_paused
+from cnnc.arguments import BACKENDS, MAX_BATCH, bad_argument, choice, flag, input_shape, path_argument, \
+    whole_number
+from cnnc.diagnostics import Diagnostic, SpecError, has_errors, merge_repeats
 from cnnc.elaborate import elaborate
 from cnnc.parser import parse
-from cnnc.report import Assumptions, Report
+from cnnc.report import DTYPE_BYTES, OPTIMIZER_STATES, Assumptions, Report
+from cnnc.reading import decode, not_utf8
 from cnnc.source import Source
 
 if TYPE_CHECKING:
@@ -29,6 +34,7 @@ class Options:
     optimizer: str | None = None
     input: ir.Shape | None = None
     name: str | None = None
+    inplace_activations: bool = False  # count activations and dropout as overwriting their input
 
 
 @dataclass(frozen=True)
@@ -54,11 +60,17 @@ def assumptions_for(network: ir.Network, options: Options) -> Assumptions:
     if optimizer is None:
         optimizer = "momentum" if recipe.get("momentum") else ("sgd" if recipe else "momentum")
     return Assumptions(batch=options.batch or recipe.get("batch") or options.default_batch or DEFAULT_BATCH,
-                       dtype=options.dtype or "float32", optimizer=optimizer)
+                       dtype=options.dtype or "float32", optimizer=optimizer,
+                       inplace_activations=options.inplace_activations)
 
 
 def check(source: Source, options: Options = Options()) -> Checked:
     """Parse, elaborate and analyze one spec."""
+    with collector_paused():
+        return _check(source, options)
+
+
+def _check(source: Source, options: Options) -> Checked:
     module, diagnostics = parse(source)
     if module is None:
         return Checked(source, None, None, tuple(diagnostics))
@@ -67,13 +79,18 @@ def check(source: Source, options: Options = Options()) -> Checked:
     if has_errors(diagnostics) or network.input is None:
         return Checked(source, network, None, tuple(diagnostics))
     report = analyze(network, assumptions_for(network, options))
-    return Checked(source, network, report, tuple(diagnostics) + report.diagnostics)
+    return Checked(source, network, report, merge_repeats(tuple(diagnostics) + report.diagnostics))
 
 
 class Network:
     """A checked spec: its IR and its analysis. ``compile`` lowers it to a backend."""
 
     def __init__(self, checked: Checked) -> None:
+        """From ``check``'s result for a spec without errors (``cnnc.load`` and ``cnnc.loads`` make one)."""
+        if not isinstance(checked, Checked):
+            raise TypeError(bad_argument("checked", "the result of cnnc.api.check", checked))
+        if not checked.ok or checked.report is None:
+            raise ValueError("checked must be a spec without errors; cnnc.loads raises SpecError for one with errors")
         self.source = checked.source
         self.ir = checked.network
         self.report = checked.report
@@ -88,9 +105,10 @@ class Network:
         """A trainable ``cnnc.model.Model``: weights initialised deterministically from ``seed``
         (He before ReLU-family activations, Glorot otherwise). ``loss``: ``crossentropy`` (fused
         with a final softmax) or ``mse``; by default the spec's ``train { loss= }``, else
-        cross-entropy when the spec ends in softmax and mse otherwise."""
-        if backend != "numpy":
-            raise ValueError(f"unknown backend {backend!r}; available: numpy")
+        cross-entropy when the spec ends in softmax and mse otherwise. Raises TypeError or
+        ValueError for an argument it does not accept: ``backend`` numpy, ``seed`` a whole number
+        of at least 0, ``dtype`` float32 or float64."""
+        choice(backend, "backend", BACKENDS)
         from cnnc.model import Model
 
         return Model(self, seed=seed, dtype=dtype, loss=loss)
@@ -99,19 +117,44 @@ class Network:
         return f"<cnnc.Network {self.name}: {self.report.input} -> {self.report.output}>"
 
 
-def loads(text: str, name: str | None = None, **options) -> Network:
-    """A network from spec text; raises ``SpecError`` carrying the diagnostics if it has errors."""
-    source = Source(text, "<string>")
-    checked = check(source, Options(name=name, **options))
+def loads(text: str, name: str | None = None, *, input: ir.Shape | str | tuple[int, ...] | None = None,
+          batch: int | None = None, dtype: str | None = None, optimizer: str | None = None,
+          inplace_activations: bool = False) -> Network:
+    """A network from spec text. ``input`` replaces the spec's input (``"32x32x3"``, a tuple of
+    sizes or an ``ir.Shape``: spatial sizes, then channels); ``batch``, ``dtype``, ``optimizer`` and
+    ``inplace_activations`` change what the memory figures assume. Raises ``SpecError`` carrying the diagnostics if the
+    spec has errors, TypeError or ValueError for an argument it does not accept."""
+    if not isinstance(text, str):
+        raise TypeError(bad_argument("text", "spec text as a str (decode bytes first; cnnc.load reads a file)",
+                                     text))
+    return _network(Source(text, "<string>"), _options(name, input, batch, dtype, optimizer, inplace_activations))
+
+
+def load(path: str | os.PathLike, *, name: str | None = None,
+         input: ir.Shape | str | tuple[int, ...] | None = None, batch: int | None = None,
+         dtype: str | None = None, optimizer: str | None = None, inplace_activations: bool = False) -> Network:
+    """A network from a ``.cnn`` file, read as ``cnnc check`` reads it (options as for ``loads``).
+    Raises ``SpecError`` if the spec has errors (E001 for bytes that are not UTF-8), OSError if the
+    file cannot be read, TypeError or ValueError for an argument it does not accept."""
+    options = _options(name, input, batch, dtype, optimizer, inplace_activations)
+    path = path_argument(path)
+    return _network(decode(path.read_bytes(), str(path)), options)
+
+
+def _network(source: Source, options: Options) -> Network:
+    checked = not_utf8(source) or check(source, options)
     if not checked.ok:
-        raise SpecError(list(checked.diagnostics), source)
+        raise SpecError(list(checked.diagnostics), checked.source)
     return Network(checked)
 
 
-def load(path: str | Path, **options) -> Network:
-    """A network from a ``.cnn`` file; raises ``SpecError`` if it has errors, OSError if unreadable."""
-    source = Source(Path(path).read_text(encoding="utf-8"), str(path))
-    checked = check(source, Options(**options))
-    if not checked.ok:
-        raise SpecError(list(checked.diagnostics), source)
-    return Network(checked)
+def _options(name: object, input: object, batch: object, dtype: object, optimizer: object,
+             inplace_activations: object) -> Options:
+    """``load``'s and ``loads``'s options, each checked."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(bad_argument("name", "a str or None", name))
+    return Options(batch=None if batch is None else whole_number(batch, "batch", maximum=MAX_BATCH),
+                   dtype=None if dtype is None else choice(dtype, "dtype", DTYPE_BYTES),
+                   optimizer=None if optimizer is None else choice(optimizer, "optimizer", OPTIMIZER_STATES),
+                   input=None if input is None else input_shape(input), name=name,
+                   inplace_activations=flag(inplace_activations, "inplace_activations"))

@@ -6,6 +6,7 @@ the grammar never changes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache, cached_property
 from typing import Callable
 
 from cnnc import ir
@@ -34,6 +35,16 @@ class LayerSignature:
     def arguments(self) -> tuple[Argument, ...]:
         return self.positional + self.options
 
+    @cached_property
+    def positional_names(self) -> list[tuple[str, bool]]:
+        """Each positional argument's name and whether it has a default (as elaboration binds them)."""
+        return [(a.name, a.default is not REQUIRED) for a in self.positional]
+
+    @cached_property
+    def names(self) -> list[str]:
+        return [a.name for a in self.arguments]
+
+    @cache  # noqa: B019 - the signatures are module constants: nothing is kept alive that would not be
     def usage(self) -> str:
         positional = " ".join(a.name.upper() if a.default is REQUIRED else f"[{a.name.upper()}]"
                               for a in self.positional)

@@ -4,19 +4,27 @@ and loading it back, rebuilt from the embedded spec."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
-import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, NamedTuple, Union
 
 import numpy as np
 
 from cnnc import ir, optim
+from cnnc.backends.numpy.kernel import UnsupportedLayer
 from cnnc.errors import CannotRun
-from cnnc.model import Model
+from cnnc.model import DTYPES, LOSSES, Model
+from cnnc.npz import NpzError, read_npz
 
 FORMAT = "cnnc-model"
 VERSION = 1
+SMALL_MODEL = 10**6  # weights allocated before the file's arrays are checked against them
+
+if TYPE_CHECKING:
+    from cnnc.api import Network
 
 
 class ModelFileError(CannotRun, ValueError):
@@ -53,26 +61,26 @@ def save_model(model: Model, path: str | Path, training: dict | None = None) -> 
 
 def load_model(path: str | Path) -> Model:
     """A model rebuilt from the spec saved in ``path``, with its weights, buffers and optimizer
-    state. Raises ModelFileError for a file that is not a cnnc model or whose arrays do not match
-    the spec's shapes, OSError if unreadable, and SpecError if the embedded spec has errors."""
+    state. Raises ModelFileError for a file that is not a cnnc model, whose metadata does not fit
+    ``METADATA``, or whose arrays do not match the spec's shapes or hold NaN or infinite values;
+    OSError if unreadable, and SpecError if the embedded spec has errors."""
     from cnnc.api import loads
 
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, ValueError, EOFError) as problem:
+        arrays = read_npz(path)
+    except NpzError as problem:
         raise ModelFileError(f"{path}: not a cnnc model file ({problem})") from None
     if "meta" not in arrays or "source" not in arrays:
         raise ModelFileError(f"{path}: not a cnnc model file (no `meta` or `source` entry)")
-    try:
-        meta = json.loads(str(arrays.pop("meta")))
-    except json.JSONDecodeError as problem:
-        raise ModelFileError(f"{path}: unreadable metadata ({problem})") from None
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise ModelFileError(f"{path}: not a cnnc model file of version {VERSION}")
+    meta = _metadata(path, _text(path, arrays.pop("meta"), "meta"))
     dims = meta["input"]
-    network = loads(str(arrays.pop("source")), name=meta["name"], input=ir.Shape(tuple(dims[:-1]), dims[-1]))
-    model = Model(network, seed=meta["seed"], dtype=meta["dtype"], loss=meta["loss"])
+    network = loads(_text(path, arrays.pop("source"), "source"), name=meta["name"],
+                    input=ir.Shape(tuple(dims[:-1]), dims[-1]))
+    _check_size(path, network, arrays)
+    try:
+        model = Model(network, seed=meta["seed"], dtype=meta["dtype"], loss=meta["loss"])
+    except UnsupportedLayer as problem:
+        raise ModelFileError(f"{path}: {problem}") from None
     model.run_state = meta.get("training")
     _restore(path, "param", arrays, model.params)
     _restore(path, "buffer", arrays, model.buffers)
@@ -85,9 +93,40 @@ def load_model(path: str | Path) -> Model:
             if unknown:
                 raise ModelFileError(f"{path}: optimizer state for unknown parameters: {', '.join(unknown)}")
             for key, value in found.items():
-                _check_shape(path, f"optimizer {slot} of `{key}`", value, model.params[key])
+                _check_array(path, f"optimizer {slot} of `{key}`", value, model.params[key])
                 model.optimizer.state[slot][key] = value.astype(model.dtype)
     return model
+
+
+def _text(path: str | Path, value: np.ndarray, key: str) -> str:
+    if value.dtype.kind != "U" or value.ndim != 0:
+        raise ModelFileError(f"{path}: not a cnnc model file (its `{key}` entry is not a text)")
+    return str(value)
+
+
+def _metadata(path: str | Path, text: str) -> dict:
+    """The metadata, checked against ``METADATA`` so that nothing read from it later can fail."""
+    try:
+        meta = json.loads(text)
+    except (ValueError, RecursionError) as problem:  # ValueError: bad JSON, or an integer of 4,300+ digits
+        raise ModelFileError(f"{path}: unreadable metadata ({problem})") from None
+    if type(meta) is dict and (meta.get("format") != FORMAT or meta.get("version") != VERSION):
+        raise ModelFileError(f"{path}: not a cnnc model file of version {VERSION}")
+    try:
+        validate_metadata(meta)
+    except ValueError as problem:
+        raise ModelFileError(f"{path}: {problem}") from None
+    return meta
+
+
+def _check_size(path: str | Path, network: Network, arrays: dict[str, np.ndarray]) -> None:
+    """Before a large model is allocated, make sure that the file holds as many weights (an edited
+    `input` must not make cnnc allocate gigabytes for a small file)."""
+    totals = network.report.totals
+    expected = totals.params + totals.buffers
+    held = sum(value.size for key, value in arrays.items() if key.startswith(("param/", "buffer/")))
+    if expected > max(held, SMALL_MODEL):
+        raise ModelFileError(f"{path}: the embedded spec has {expected:,} weights, but the file holds {held:,}")
 
 
 def _restore(path: str | Path, prefix: str, arrays: dict[str, np.ndarray], into: dict[str, np.ndarray]) -> None:
@@ -102,13 +141,128 @@ def _restore(path: str | Path, prefix: str, arrays: dict[str, np.ndarray], into:
             parts.append(f"unexpected {', '.join(unexpected)}")
         raise ModelFileError(f"{path}: the {prefix}s do not match the embedded spec: {'; '.join(parts)}")
     for key, value in found.items():
-        _check_shape(path, f"{prefix} `{key}`", value, into[key])
+        _check_array(path, f"{prefix} `{key}`", value, into[key])
     for key, value in found.items():
         into[key][...] = value
 
 
-def _check_shape(path: str | Path, what: str, value: np.ndarray, expected: np.ndarray) -> None:
+def _check_array(path: str | Path, what: str, value: np.ndarray, expected: np.ndarray) -> None:
+    """The spec's shape, real numbers, and no NaN or infinity."""
     if value.shape != expected.shape:
         raise ModelFileError(f"{path}: {what} has shape {value.shape}, but the spec gives it {expected.shape}")
     if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
         raise ModelFileError(f"{path}: {what} holds {value.dtype} values, not numbers")
+    if not np.isfinite(value).all():
+        raise ModelFileError(f"{path}: {what} holds NaN or infinite values")
+
+
+# The metadata's schema -------------------------------------------------------------------------
+# A dict is a JSON object with exactly the keys listed (one ending in "?" may be missing), a one-item
+# list a JSON array of such items, a Rule one value, OrNull a value that may also be null.
+
+
+class Rule(NamedTuple):
+    """A value that ``test`` accepts, ``expected`` in words for the message."""
+
+    expected: str
+    test: Callable[[object], bool]
+
+
+@dataclass(frozen=True)
+class OrNull:
+    schema: Schema
+
+
+Schema = Union[Rule, OrNull, list, dict]
+
+
+def whole(low: int) -> Rule:
+    return Rule(f"a whole number of at least {low}", lambda v: type(v) is int and v >= low)
+
+
+def number(expected: str, within: Callable[[float], bool] = lambda v: True) -> Rule:
+    """A finite number (never a boolean) that ``within`` accepts."""
+    return Rule(expected, lambda v: type(v) in (int, float) and math.isfinite(v) and within(v))
+
+
+def one_of(*names: str) -> Rule:
+    return Rule("one of " + ", ".join(f'"{name}"' for name in names), lambda v: type(v) is str and v in names)
+
+
+TEXT = Rule("a text", lambda v: type(v) is str)
+FLAG = Rule("true or false", lambda v: type(v) is bool)
+OBJECT = Rule("an object", lambda v: type(v) is dict)
+SIZES = Rule("a list of sizes of at least 1 (spatial sizes, then channels)",
+             lambda v: type(v) is list and len(v) > 0 and all(type(d) is int and d >= 1 for d in v))
+FRACTION = number("a number in [0, 1]", lambda v: 0 <= v <= 1)
+BELOW_ONE = number("a number in [0, 1)", lambda v: 0 <= v < 1)
+POSITIVE = number("a number above 0", lambda v: v > 0)
+NOT_NEGATIVE = number("a number of at least 0", lambda v: v >= 0)
+
+OPTIMIZER = {  # ``optim.Optimizer.config()``, read back by ``optim.from_config``
+    "optimizer": one_of("sgd", "adam", "adamw"), "lr": POSITIVE, "weight_decay?": NOT_NEGATIVE,
+    "steps?": whole(0), "epoch?": whole(0), "schedule?": one_of("constant", "step", "cosine"),
+    "step_size?": whole(1), "gamma?": number("a number in (0, 1]", lambda v: 0 < v <= 1),
+    "epochs?": OrNull(whole(1)), "min_factor?": FRACTION, "momentum?": BELOW_ONE, "nesterov?": FLAG,
+    "betas?": Rule("two numbers in [0, 1)", lambda v: type(v) is list and len(v) == 2
+                   and all(BELOW_ONE.test(beta) for beta in v)),
+    "eps?": POSITIVE}
+HISTORY = {"loss": [number("a number")], "accuracy": [OrNull(FRACTION)], "val_loss": [OrNull(number("a number"))],
+           "val_accuracy": [OrNull(FRACTION)], "lr": [NOT_NEGATIVE], "seconds": [NOT_NEGATIVE],
+           "images": [whole(0)]}  # ``training.HISTORY_KEYS``
+TRAINING = {  # the run state of ``cnnc train`` (see ``cnnc.commands.train``)
+    "plan": {"epochs": whole(1), "batch_size": whole(1), "seed?": whole(0), "shuffle?": FLAG},
+    "recipe?": OBJECT, "data?": OrNull(TEXT), "val_split?": BELOW_ONE, "classes?": [TEXT], "holdout_seed?": whole(0),
+    "progress?": {"epoch": whole(0), "batch": whole(0), "loss_sum": NOT_NEGATIVE, "correct": whole(0),
+                  "counted": whole(0), "seen": whole(0), "seconds": NOT_NEGATIVE, "history": HISTORY}}
+METADATA = {"format": TEXT, "version": whole(1), "name": TEXT, "dtype": one_of(*DTYPES), "loss": one_of(*LOSSES),
+            "seed": whole(0), "input": SIZES, "source_path?": OrNull(TEXT), "optimizer?": OrNull(OPTIMIZER),
+            "training?": OrNull(TRAINING)}
+
+
+def validate_metadata(meta: object) -> None:
+    """Raise ValueError naming the first field of ``meta`` that ``METADATA`` does not accept, or a
+    field that disagrees with another."""
+    _validate(meta, METADATA, "")
+    optimizer = meta.get("optimizer") or {}
+    if optimizer.get("schedule") == "step" and not {"step_size", "gamma"} <= set(optimizer):
+        raise ValueError("metadata field `optimizer` has a step schedule without `step_size` and `gamma`")
+    progress = (meta.get("training") or {}).get("progress")
+    if progress:
+        for key, values in progress["history"].items():
+            if len(values) != progress["epoch"]:
+                raise ValueError(f"metadata field `training.progress.history.{key}` must hold one value per "
+                                 f"epoch done ({progress['epoch']}), got {len(values)}")
+
+
+def _validate(value: object, schema: Schema, where: str) -> None:
+    field = f"metadata field `{where}`" if where else "the metadata"
+    if isinstance(schema, OrNull):
+        if value is not None:
+            _validate(value, schema.schema, where)
+    elif isinstance(schema, Rule):
+        if not schema.test(value):
+            raise ValueError(f"{field} must be {schema.expected}, got {_show(value)}")
+    elif isinstance(schema, list):
+        if type(value) is not list:
+            raise ValueError(f"{field} must be a list, got {_show(value)}")
+        for index, item in enumerate(value):
+            _validate(item, schema[0], f"{where}[{index}]")
+    else:
+        if type(value) is not dict:
+            raise ValueError(f"{field} must be an object, got {_show(value)}")
+        fields = {key.removesuffix("?"): part for key, part in schema.items()}
+        inside = f"{where}." if where else ""
+        for key in value:
+            if key not in fields:
+                raise ValueError(f"unknown metadata field `{inside}{key[:60]}`")
+        for key, part in fields.items():
+            if key in value:
+                _validate(value[key], part, inside + key)
+            elif key in schema:  # listed without "?"
+                raise ValueError(f"metadata field `{inside}{key}` is missing")
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

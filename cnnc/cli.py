@@ -28,44 +28,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(console: Console, text: str) -> None:
+    """A message as it is: never markup, emoji codes or highlighting, never wrapped mid-sentence."""
+    console.print(text, markup=False, emoji=False, highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None, out: Console | None = None, err: Console | None = None) -> int:
-    out = out or Console(highlight=False)
-    err = err or Console(stderr=True, highlight=False)
-    parser = build_parser()
+    # File names, spec text and messages are the user's: never read as rich markup or :emoji: codes.
+    out = out or Console(highlight=False, markup=False, emoji=False)
+    err = err or Console(stderr=True, highlight=False, markup=False, emoji=False)
     try:
-        args = parser.parse_args(argv)
-    except UsageError as problem:
-        err.print(parser.format_usage().rstrip(), markup=False)
-        err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
-        return EXIT_FAILURE
-    except SystemExit as exit_:  # --help and --version
-        return int(exit_.code or 0)
-    if args.command is None:
-        err.print(parser.format_help(), markup=False)
-        return EXIT_FAILURE
-    try:
-        return args.run(args, out, err)
+        return _dispatch(argv, out, err)
     except UsageError as problem:  # found after parsing, e.g. a bad --lr
-        err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        _say(err, str(problem))
         return EXIT_FAILURE
     except CannotRun as failure:
-        err.print(f"cnnc: error: {failure.message}", markup=False, highlight=False, soft_wrap=True)
+        _say(err, f"cnnc: error: {failure.message}")
         if failure.help:
-            err.print(f"  help: {failure.help}", markup=False, highlight=False, soft_wrap=True)
+            _say(err, f"  help: {failure.help}")
         return EXIT_FAILURE
     except BrokenPipeError:
         silence_stdout()
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        err.print("cnnc: interrupted")
+        _say(err, "cnnc: interrupted")
         return 130
     except Exception as exc:  # the last line of defence: a bug must not print a traceback
         if os.environ.get("CNNC_DEBUG"):
             raise
-        err.print(f"cnnc: internal error: {type(exc).__name__}: {exc}\n"
-                  "This is a bug in cnnc; set CNNC_DEBUG=1 to see the traceback.", markup=False, highlight=False,
-                  soft_wrap=True)
+        _say(err, f"cnnc: internal error: {type(exc).__name__}: {exc}\n"
+                       "This is a bug in cnnc; set CNNC_DEBUG=1 to see the traceback.")
         return EXIT_FAILURE
+
+
+def _dispatch(argv: list[str] | None, out: Console, err: Console) -> int:
+    """Parse the arguments and run the subcommand (inside ``main``'s handlers, argument types included)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as problem:
+        _say(err, parser.format_usage().rstrip())
+        _say(err, str(problem))
+        return EXIT_FAILURE
+    except SystemExit as exit_:  # --help and --version
+        return int(exit_.code or 0)
+    if args.command is None:
+        _say(err, parser.format_help())
+        return EXIT_FAILURE
+    return args.run(args, out, err)
 
 
 def run() -> None:

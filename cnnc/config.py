@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from difflib import get_close_matches
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
 
@@ -18,9 +19,10 @@ from cnnc.diagnostics import ERROR_CODES, Severity
 from cnnc.lint import RULES, Budgets, LintSettings
 from cnnc.lint.registry import closest_code
 from cnnc.report import DTYPE_BYTES
+from cnnc.values import MAX_MAGNITUDE
 
 KEYS = ("select", "ignore", "severity", "max-params", "max-macs", "max-memory", "min-receptive-field",
-        "dtype", "batch")
+        "dtype", "batch", "inplace-activations")
 
 
 class ConfigError(Exception):
@@ -45,6 +47,7 @@ class Config:
     budgets: Budgets = Budgets()
     dtype: str | None = None
     batch: int | None = None
+    inplace_activations: bool = False
 
 
 # Quantities ------------------------------------------------------------------------------
@@ -63,10 +66,20 @@ def _quantity(text: object, units: dict[str, int], suffix: str, what: str) -> in
                              re.IGNORECASE)
         if match is None or match.group(2).upper() not in units:
             raise ValueError(f"expected {what}, got {text!r}")
-        value = round(float(match.group(1).replace("_", "")) * units[match.group(2).upper()])
+        number = match.group(1).replace("_", "")
+        if len(number.split(".")[0].lstrip("0")) > len(str(MAX_MAGNITUDE)):  # before Python converts it
+            raise ValueError(f"expected {what} of at most 10**100, got {_shortened(text)}")
+        value = round(Fraction(number) * units[match.group(2).upper()])  # exact: no float overflow
     if value < 1:
         raise ValueError(f"expected {what} of at least 1, got {text!r}")
+    if value > MAX_MAGNITUDE:
+        raise ValueError(f"expected {what} of at most 10**100, got {_shortened(text)}")
     return value
+
+
+def _shortened(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:16]}...{text[-16:]} ({len(text):,} characters)"
 
 
 def parse_count(text: object) -> int:
@@ -210,7 +223,11 @@ def parse_config(table: dict, path: Path | None = None) -> Config:
             macs=parse_count(table["max-macs"]) if "max-macs" in table else None,
             memory=parse_bytes(table["max-memory"]) if "max-memory" in table else None,
             receptive_field=parse_count(table["min-receptive-field"]) if "min-receptive-field" in table else None)
-        return Config(path, Selection(select, ignore), _severities(table.get("severity", {})), budgets, dtype, batch)
+        inplace = table.get("inplace-activations", False)
+        if not isinstance(inplace, bool):
+            raise ValueError(f"`inplace-activations` must be true or false, not {inplace!r}")
+        return Config(path, Selection(select, ignore), _severities(table.get("severity", {})), budgets, dtype, batch,
+                      inplace)
     except ValueError as problem:
         raise ConfigError(f"{where}{problem}") from None
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from cnnc.source import Span
@@ -71,6 +72,37 @@ def did_you_mean(name: str, candidates) -> str | None:
 
     close = get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
+
+
+_QUOTED = re.compile(r"`[^`]*`")
+
+
+def repeated(diagnostic: Diagnostic, times: int) -> Diagnostic:
+    """``diagnostic`` standing for ``times`` identical findings: one per iteration of a repeat."""
+    if times == 1:
+        return diagnostic
+    return replace(diagnostic, message=f"{diagnostic.message} (in all {times:,} iterations)")
+
+
+def merge_repeats(diagnostics) -> tuple[Diagnostic, ...]:
+    """One diagnostic per finding and location: a `repeat` expands one line into many layers, and
+    the same finding on each of them is reported once, with the count. The first one's message and
+    notes are kept. Findings are the same when their code, span, the spans of their notes (the call
+    sites of blocks: one block called from two places still gives two diagnostics) and their
+    messages but for the quoted layer names (`conv2` follows `conv1`) are."""
+    first: dict[tuple, int] = {}
+    merged: list[Diagnostic] = []
+    counts: list[int] = []
+    for diagnostic in diagnostics:
+        key = (diagnostic.code, diagnostic.severity, diagnostic.span, tuple(n.span for n in diagnostic.notes),
+               _QUOTED.sub("``", diagnostic.message))
+        if key in first:
+            counts[first[key]] += 1
+            continue
+        first[key] = len(merged)
+        merged.append(diagnostic)
+        counts.append(1)
+    return tuple(repeated(d, n) for d, n in zip(merged, counts))
 
 
 def has_errors(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> bool:

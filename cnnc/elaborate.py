@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from cnnc import ir
 from cnnc import syntax as ast
-from cnnc.catalog import DIRECTIVES, LAYERS, REQUIRED, STRUCTURES
+from cnnc.catalog import DIRECTIVES, LAYERS, STRUCTURES
 from cnnc.definitions import collect_definitions, recursive_blocks
-from cnnc.diagnostics import Diagnostic, call_site_notes, did_you_mean, error
+from cnnc.diagnostics import Diagnostic, call_site_notes, did_you_mean, error, repeated
 from cnnc.directives import input_shape, network_name, train_recipe
 from cnnc.source import START, Source, Span
 from cnnc.values import BadValue, Value, evaluate, whole
@@ -48,6 +48,7 @@ class _Elaborator:
         self.name = name
         self.input_override = input_override
         self.diagnostics: list[Diagnostic] = []
+        self.times: dict[int, int] = {}  # diagnostic index -> how many repeat iterations it stands for
         self.definitions: dict[str, ast.Definition] = {}
         self.recursive: set[str] = set()
         self.counters: Counter[str] = Counter()
@@ -180,8 +181,7 @@ class _Elaborator:
         signature = LAYERS[call.op]
         if not self.no_blocks(call, context, f"`{call.op}`"):
             return []
-        bound = self.bind(call, [(a.name, a.default is not REQUIRED) for a in signature.positional],
-                          [a.name for a in signature.arguments], signature.usage(), context)
+        bound = self.bind(call, signature.positional_names, signature.names, signature.usage(), context)
         if bound is None:
             return []
         arguments = {}
@@ -335,7 +335,14 @@ class _Elaborator:
         nodes: list[ir.Node] = []
         for _ in range(count):
             self.count_iteration(call.span, context)
+            found = len(self.diagnostics)
             nodes += self.statements(call.body, inner)
+            if len(self.diagnostics) > found:
+                # A repeat has no loop variable, so every iteration elaborates alike and would find the
+                # same errors again: report them once, for all the iterations, and stop here.
+                for index in range(found, len(self.diagnostics)):
+                    self.times[index] = self.times.get(index, 1) * count
+                break
         return nodes
 
     def container_name(self, kind: str) -> str:
@@ -406,4 +413,4 @@ def elaborate(module: ast.Module, source: Source, name: str | None = None,
     """The IR of a parsed spec and every error found on the way."""
     elaborator = _Elaborator(source, name, input_override)
     network = elaborator.run(module)
-    return network, elaborator.diagnostics
+    return network, [repeated(d, elaborator.times.get(i, 1)) for i, d in enumerate(elaborator.diagnostics)]

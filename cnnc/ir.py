@@ -4,6 +4,7 @@ evaluated; each node keeps the span it was written at and the block calls it was
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import prod
 from typing import Literal, Union
 
@@ -20,7 +21,7 @@ class Shape:
     spatial: tuple[int, ...]
     channels: int
 
-    @property
+    @cached_property  # frozen, so computed once (the analyzer and the lint ask for sizes often)
     def dims(self) -> tuple[int, ...]:
         return (*self.spatial, self.channels)
 
@@ -28,7 +29,7 @@ class Shape:
     def rank(self) -> int:
         return len(self.spatial)
 
-    @property
+    @cached_property
     def size(self) -> int:
         return prod(self.dims)
 

@@ -1,7 +1,9 @@
 """The memory model: weights, activations per image, peak inference memory and training memory.
 
 Assumptions (printed with every report and documented in docs/language.md):
-- every value takes the dtype's size; no layer runs in place; flatten is a view;
+- every value takes the dtype's size; flatten is a view; no layer runs in place, unless
+  ``inplace_activations`` (PyTorch's ``nn.ReLU(inplace=True)``): then activation functions other than
+  softmax, and dropout, write over their input and own no storage;
 - forward memory keeps the input and every layer output (what backpropagation needs);
 - inference memory frees each tensor after its last use: weights plus the peak of live tensors;
 - training memory for a batch B: B x forward memory x 2 (the activations and their gradients),
@@ -14,7 +16,20 @@ from cnnc import ir
 from cnnc.report import Assumptions, LayerReport, Totals
 
 
-def _live_peak(network: ir.Network, layers: dict[str, LayerReport]) -> int:
+IN_PLACE_KINDS = (ir.Activation, ir.Dropout)
+"""What may overwrite its input (softmax excepted: frameworks keep its input)."""
+
+
+def owns_storage(layer: LayerReport, assumptions: Assumptions) -> bool:
+    """Whether a layer's output is a tensor of its own, rather than its input's storage reused."""
+    if not layer.allocates:
+        return False
+    node = layer.node
+    in_place = isinstance(node, IN_PLACE_KINDS) and getattr(node, "function", None) != "softmax"
+    return not (assumptions.inplace_activations and in_place)
+
+
+def _live_peak(network: ir.Network, layers: dict[str, LayerReport], assumptions: Assumptions) -> int:
     """The largest number of elements alive at once when the layers run one after another and each
     tensor is freed after its last use. Views (flatten) share their source's storage."""
     sizes: list[int] = [network.input.size]  # tensor id -> elements it owns
@@ -38,7 +53,7 @@ def _live_peak(network: ir.Network, layers: dict[str, LayerReport]) -> int:
                 outputs = [run(branch, tensor) for branch in node.branches]
                 tensor = emit(report.activations, outputs)
             else:
-                tensor = emit(report.activations, [tensor], None if report.allocates else tensor)
+                tensor = emit(report.activations, [tensor], None if owns_storage(report, assumptions) else tensor)
         return tensor
 
     final = run(network.layers, 0)
@@ -61,7 +76,7 @@ def totals(network: ir.Network, layers: tuple[LayerReport, ...], assumptions: As
     width = assumptions.bytes_per_value
     params = sum(layer.params for layer in layers)
     buffers = sum(layer.buffers for layer in layers)
-    stored = network.input.size + sum(layer.activations for layer in layers if layer.allocates)
+    stored = network.input.size + sum(layer.activations for layer in layers if owns_storage(layer, assumptions))
     weights_bytes = (params + buffers) * width
     training_bytes = (assumptions.batch * stored * 2 * width
                       + params * width * (2 + assumptions.optimizer_states) + buffers * width)
@@ -72,6 +87,6 @@ def totals(network: ir.Network, layers: tuple[LayerReport, ...], assumptions: As
         activations=sum(layer.activations for layer in layers),
         weights_bytes=weights_bytes,
         forward_bytes=stored * width,
-        inference_bytes=weights_bytes + _live_peak(network, by_name) * width,
+        inference_bytes=weights_bytes + _live_peak(network, by_name, assumptions) * width,
         training_bytes=training_bytes,
     )

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
+import math
+import os
 
 import numpy as np
 
 from cnnc import optim
+from cnnc.api import Network
+from cnnc.arguments import bad_argument, choice, flag, path_argument, positive_number, whole_number
 from cnnc.backends.numpy import Pass, Program
 from cnnc.backends.numpy.losses import mean_squared_error, softmax_cross_entropy
 from cnnc.training import Callbacks, Plan, Progress, class_hits, train
-
-if TYPE_CHECKING:
-    from cnnc.api import Network
 
 LOSSES = ("crossentropy", "mse")
 DTYPES = ("float32", "float64")
@@ -22,23 +21,27 @@ DTYPES = ("float32", "float64")
 class Model:
     """A network lowered to a backend, with its parameters (``params``: the live arrays, named
     ``<layer>.<what>`` such as ``conv1.weight``) and buffers (batchnorm's running statistics).
-    Arrays are channels-last, as the spec's input: (N, *spatial, channels)."""
+    Arrays are channels-last, as the spec's input: (N, *spatial, channels).
+
+    Every method raises TypeError for an argument of the wrong type and ValueError for one of the
+    right type that it cannot use (a wrong shape, no examples, NaN or infinite values, class labels
+    outside [0, classes)); each message names the argument and says what it accepts."""
 
     def __init__(self, network: Network, seed: int = 0, dtype: str = "float32", loss: str | None = None) -> None:
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        if not isinstance(network, Network):
+            raise TypeError(bad_argument("network", "a cnnc.Network (from cnnc.load or cnnc.loads)", network))
         self.network = network
+        self.dtype = np.dtype(choice(dtype, "dtype", DTYPES))
+        self.seed = whole_number(seed, "seed", minimum=0)
+        if loss is not None:
+            choice(loss, "loss", LOSSES)
         self.program = Program(network.ir, network.report)
-        self.dtype = np.dtype(dtype)
-        self.seed = seed
         recipe = self.recipe
         self.loss = loss or recipe.get("loss") or ("crossentropy" if self.program.ends_in_softmax else "mse")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
-        self.params, self.buffers = self.program.init(seed, self.dtype)
+        self.params, self.buffers = self.program.init(self.seed, self.dtype)
         self.optimizer: optim.Optimizer | None = None
-        self.rng = np.random.default_rng([seed, 1])  # dropout masks outside fit
-        self._saved: tuple[list, bool] | None = None
+        self.rng = np.random.default_rng([self.seed, 1])  # dropout masks outside fit
+        self._saved: tuple[list, bool, tuple[int, ...]] | None = None
         self.run_state: dict | None = None  # an unfinished training run, as saved in a checkpoint
 
     @property
@@ -53,43 +56,74 @@ class Model:
 
     # Inputs and targets -----------------------------------------------------------------
 
-    def inputs(self, x: np.ndarray) -> np.ndarray:
-        """``x`` as a contiguous array of the model's dtype; a clear error for a wrong shape."""
-        x = np.asarray(x)
+    def inputs(self, x: np.ndarray, argument: str = "x") -> np.ndarray:
+        """``x`` as a contiguous array of the model's dtype, checked: numbers of the input's shape,
+        none NaN or infinite. ``argument``: the name errors give it."""
+        x = _numbers(x, argument)
         expected = self.network.report.input.dims
         if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != tuple(expected):
-            shape = "x".join(map(str, expected))
-            raise ValueError(f"expected inputs of shape (N, {', '.join(map(str, expected))}) for input {shape}, "
-                             f"got {x.shape}")
-        return np.ascontiguousarray(x, dtype=self.dtype)
+            raise ValueError(f"expected inputs of shape (N, {', '.join(map(str, expected))}) for input "
+                             f"{self.network.report.input} in {argument}, got an array of shape {x.shape}")
+        x = _finite(x, argument)
+        with np.errstate(over="ignore"):  # float64 values beyond float32's range become inf
+            cast = np.ascontiguousarray(x, dtype=self.dtype)
+        if cast.dtype != x.dtype and not _all_finite(cast):
+            raise ValueError(f"{argument} holds values too large for {self.dtype}")
+        return cast
+
+    def targets(self, y: np.ndarray, count: int, argument: str = "y") -> np.ndarray:
+        """``y`` checked as the targets of ``count`` examples: integer class labels in [0, classes)
+        (one per output position), or for mse, real targets shaped like the outputs."""
+        y = _finite(_numbers(y, argument), argument)
+        shape = (count, *self.network.report.output.dims)
+        if y.ndim == 0 or len(y) != count:
+            raise ValueError(f"expected {count:,} targets in {argument} (one per example), "
+                             f"got an array of shape {y.shape}")
+        classes = shape[-1]
+        if self._labels(y, shape):
+            if y.size and (y.min() < 0 or y.max() >= classes):
+                raise ValueError(f"class labels must lie in [0, {classes}), but {argument} holds {y.min()}..{y.max()}")
+        elif self.loss == "crossentropy":
+            raise ValueError(f"expected {math.prod(shape[:-1]):,} integer class labels in {argument} for the "
+                             f"crossentropy loss, got {y.dtype} values of shape {y.shape}")
+        elif y.shape != shape:
+            raise ValueError(f"expected targets of shape {shape} in {argument} for the mse loss, got {y.shape}")
+        return y
+
+    def _labels(self, y: np.ndarray, shape: tuple[int, ...]) -> bool:
+        """Whether ``y`` holds class labels (an integer per output position) for outputs of
+        ``shape``, rather than mse targets shaped like them."""
+        if self.loss == "mse" and y.shape == shape:
+            return False
+        return np.issubdtype(y.dtype, np.integer) and y.size * shape[-1] == math.prod(shape)
 
     def _targets(self, y: np.ndarray, outputs: np.ndarray) -> np.ndarray:
-        """Class labels for cross-entropy; for mse, targets shaped like the outputs (class labels
-        become one-hot vectors)."""
-        y = np.asarray(y)
-        classes = outputs.shape[-1]
-        if self.loss == "mse" and y.shape == outputs.shape:
+        """One batch of ``targets`` as the loss takes them: class labels for cross-entropy; for mse,
+        targets shaped like the outputs (class labels become one-hot vectors)."""
+        if not self._labels(y, outputs.shape):
             return y.astype(self.dtype, copy=False)
-        labels = np.issubdtype(y.dtype, np.integer) and y.size * classes == outputs.size
-        if self.loss == "mse" and not labels:
-            if y.shape != outputs.shape:
-                raise ValueError(f"expected targets of shape {outputs.shape} for the mse loss, got {y.shape}")
-            return y.astype(self.dtype, copy=False)
-        if not labels:
-            raise ValueError(f"expected {outputs.size // classes} integer class labels, got {y.dtype} {y.shape}")
-        if y.size and (y.min() < 0 or y.max() >= classes):
-            raise ValueError(f"class labels must lie in [0, {classes}), found {y.min()}..{y.max()}")
         if self.loss == "crossentropy":
             return y.reshape(-1)
-        return np.eye(classes, dtype=self.dtype)[y.reshape(outputs.shape[:-1])]
+        return np.eye(outputs.shape[-1], dtype=self.dtype)[y.reshape(outputs.shape[:-1])]
+
+    def _examples(self, x: np.ndarray, y: np.ndarray,
+                  names: tuple[str, str] = ("x", "y")) -> tuple[np.ndarray, np.ndarray]:
+        """Checked inputs and targets of at least one example; ``names``: what errors call them."""
+        x = self.inputs(x, names[0])
+        if not len(x):
+            raise ValueError(f"{names[0]} holds no examples; at least one is needed")
+        return x, self.targets(y, len(x), names[1])
+
+    def _generator(self, seed: int | None) -> np.random.Generator:
+        return self.rng if seed is None else np.random.default_rng(whole_number(seed, "seed", minimum=0))
 
     # Forward and backward ---------------------------------------------------------------
 
     def forward(self, x: np.ndarray, training: bool = False, seed: int | None = None) -> np.ndarray:
         """The network's outputs; keeps what ``backward`` needs. ``seed`` fixes dropout's masks."""
-        rng = self.rng if seed is None else np.random.default_rng(seed)
-        outputs, caches = self.program.forward(self.inputs(x), self.params, Pass(training, rng, self.buffers))
-        self._saved = (caches, False)
+        run = Pass(flag(training, "training"), self._generator(seed), self.buffers)
+        outputs, caches = self.program.forward(self.inputs(x), self.params, run)
+        self._saved = (caches, False, outputs.shape)
         return outputs
 
     def backward(self, doutputs: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -97,8 +131,11 @@ class Model:
         ``doutputs``: (d input, d params)."""
         if self._saved is None:
             raise RuntimeError("backward needs a forward pass first")
-        caches, logits = self._saved
-        doutputs = np.asarray(doutputs, dtype=self.dtype)
+        caches, logits, shape = self._saved
+        doutputs = _numbers(doutputs, "doutputs")
+        if doutputs.shape != shape:
+            raise ValueError(f"expected doutputs of the last forward's output shape {shape}, got {doutputs.shape}")
+        doutputs = doutputs.astype(self.dtype, copy=False)
         dx, grads = self.program.backward(doutputs, caches, self.params, need_dx=True, logits=logits)
         return (dx if dx.flags.writeable else dx.copy()), grads
 
@@ -118,14 +155,17 @@ class Model:
         """The loss on one batch and its gradient for every parameter (same keys as ``params``).
         Training mode by default: dropout active, batchnorm on batch statistics (and its running
         statistics updated). ``seed`` fixes dropout's masks."""
-        rng = self.rng if seed is None else np.random.default_rng(seed)
-        loss, grads, _ = self.batch_loss(self.inputs(x), y, Pass(training, rng, self.buffers), grads=True)
+        run = Pass(flag(training, "training"), self._generator(seed), self.buffers)
+        x, y = self._examples(x, y)
+        loss, grads, _ = self.batch_loss(x, y, run, grads=True)
         return loss, grads
 
     # Inference --------------------------------------------------------------------------
 
     def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """The network's outputs in evaluation mode (probabilities if the spec ends in softmax)."""
+        """The network's outputs in evaluation mode (probabilities if the spec ends in softmax); no
+        rows for no examples."""
+        batch_size = whole_number(batch_size, "batch_size")
         x = self.inputs(x)
         run = Pass(False, self.rng, self.buffers, for_backward=False)
         parts = [self.program.forward(x[start:start + batch_size], self.params, run)[0]
@@ -135,14 +175,16 @@ class Model:
         return np.concatenate(parts)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> dict[str, float | None]:
-        """Loss and accuracy (None for targets that are not class labels) in evaluation mode."""
+        """Loss and accuracy (None for targets that are not class labels) in evaluation mode, over
+        at least one example."""
         return self.evaluate_outputs(x, y, batch_size)[0]
 
     def evaluate_outputs(self, x: np.ndarray, y: np.ndarray,
                          batch_size: int = 256) -> tuple[dict[str, float | None], np.ndarray]:
         """``evaluate``'s scores and the outputs they came from, in one pass (with the cross-entropy
         loss, the logits before the final softmax: the same ranking of classes)."""
-        x, y = self.inputs(x), np.asarray(y)
+        batch_size = whole_number(batch_size, "batch_size")
+        x, y = self._examples(x, y)
         run = Pass(False, self.rng, self.buffers, for_backward=False)
         total, correct, counted = 0.0, 0, 0
         parts = []
@@ -154,8 +196,8 @@ class Model:
             hits = class_hits(outputs, y[start:stop])
             if hits is not None:
                 correct, counted = correct + hits[0], counted + hits[1]
-        outputs = np.concatenate(parts) if parts else np.zeros((0, *self.network.report.output.dims), self.dtype)
-        return {"loss": total / max(len(x), 1), "accuracy": correct / counted if counted else None}, outputs
+        scores = {"loss": total / len(x), "accuracy": correct / counted if counted else None}
+        return scores, np.concatenate(parts)
 
     # Training ---------------------------------------------------------------------------
 
@@ -165,29 +207,71 @@ class Model:
         """Train with minibatches; settings not given come from the spec's ``train { }`` section.
         Returns the history: per epoch ``loss``, ``accuracy`` (training, as measured during the
         epoch), ``val_loss``, ``val_accuracy`` (with ``validation`` or the recipe's ``val_split``),
-        ``lr``, ``seconds`` and ``images`` (examples seen). ``val_split`` holds out the last part of ``x``. A schedule counts
-        epochs across calls with the same optimizer (a resumed run stays on its schedule)."""
+        ``lr``, ``seconds`` and ``images`` (examples seen). ``val_split`` holds out the last part of
+        ``x`` (one example at least). A schedule counts epochs across calls with the same optimizer (a
+        resumed run stays on its schedule). Raises ValueError for no examples or an optimizer whose
+        ``lr`` is not above 0, before training starts."""
         recipe = self.recipe
-        epochs = epochs or recipe.get("epochs", 1)
-        batch_size = batch_size or recipe.get("batch", 32)
-        seed = recipe.get("seed", 0) if seed is None else seed
-        self.optimizer = optimizer or self.optimizer or optim.from_recipe(recipe)
-        x, y = self.inputs(x), np.asarray(y)
-        if len(x) != len(y):
-            raise ValueError(f"{len(x)} inputs but {len(y)} targets")
-        if validation is None and recipe.get("val_split"):
-            keep = len(x) - int(round(len(x) * recipe["val_split"]))
-            x, y, validation = x[:keep], y[:keep], (x[keep:], y[keep:])
+        epochs = whole_number(recipe.get("epochs", 1) if epochs is None else epochs, "epochs")
+        batch_size = whole_number(recipe.get("batch", 32) if batch_size is None else batch_size, "batch_size")
+        seed = whole_number(recipe.get("seed", 0) if seed is None else seed, "seed", minimum=0)
+        shuffle, verbose = flag(shuffle, "shuffle"), flag(verbose, "verbose")
+        if optimizer is not None and not isinstance(optimizer, optim.Optimizer):
+            raise TypeError(bad_argument("optimizer", "a cnnc.optim optimizer (SGD, Adam, AdamW) or None", optimizer))
+        optimizer = optimizer or self.optimizer or optim.from_recipe(recipe)
+        positive_number(optimizer.lr, "optimizer.lr")
+        x, y = self._examples(x, y)
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise TypeError(bad_argument("validation", "a pair (x, y) of arrays, or None", validation))
+            validation = self._examples(*validation, names=("validation[0]", "validation[1]"))
+        elif recipe.get("val_split"):
+            x, y, validation = _hold_out(x, y, recipe["val_split"])
+        self.optimizer = optimizer
         first = self.optimizer.epoch
         plan = Plan(first + epochs, batch_size, seed, shuffle)
         progress, _ = train(self, x, y, plan, validation, Progress(epoch=first),
                             _PrintEpochs() if verbose else None)
         return progress.history
 
-    def save(self, path: str | Path) -> None:
-        """Write weights, buffers, optimizer state, the spec's text and metadata to one ``.npz``."""
+    def save(self, path: str | os.PathLike) -> None:
+        """Write weights, buffers, optimizer state, the spec's text and metadata to one ``.npz``;
+        OSError if it cannot be written."""
         from cnnc.checkpoint import save_model
-        save_model(self, path, self.run_state)
+        save_model(self, path_argument(path), self.run_state)
+
+
+def _numbers(values: object, argument: str) -> np.ndarray:
+    """``values`` as an array of numbers (booleans, integers or reals)."""
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as problem:  # ragged nested lists
+        raise ValueError(f"{bad_argument(argument, 'an array of numbers', values)} ({problem})") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(bad_argument(argument, "an array of numbers", values))
+    return array
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """Whether ``array`` holds no NaN or infinite value (its min and max: no temporary as large as it)."""
+    return array.dtype.kind != "f" or not array.size or bool(np.isfinite(array.min()) and np.isfinite(array.max()))
+
+
+def _finite(array: np.ndarray, argument: str) -> np.ndarray:
+    if not _all_finite(array):
+        raise ValueError(f"{argument} holds NaN or infinite values")
+    return array
+
+
+def _hold_out(x: np.ndarray, y: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """(x, y, validation): the last ``fraction`` of the examples held out, one at least, as
+    ``cnnc train`` does."""
+    held = max(1, round(len(x) * fraction))
+    if held >= len(x):
+        raise ValueError(f"x holds {len(x)} example{'s' if len(x) > 1 else ''}: too few to hold out the recipe's "
+                         f"val_split={fraction} and train on the rest")
+    keep = len(x) - held
+    return x[:keep], y[:keep], (x[keep:], y[keep:])
 
 
 def _epoch_line(epoch: int, history: dict[str, list]) -> str:

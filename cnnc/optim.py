@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from cnnc.arguments import bad_argument, flag, number_in, positive_number, whole_number
+
 Arrays = dict[str, np.ndarray]
 
 
@@ -27,8 +29,8 @@ class Step(Schedule):
     """Multiply the rate by ``gamma`` every ``step_size`` epochs (PyTorch's StepLR)."""
 
     def __init__(self, step_size: int, gamma: float = 0.1) -> None:
-        self.step_size = step_size
-        self.gamma = gamma
+        self.step_size = whole_number(step_size, "step_size")
+        self.gamma = number_in(gamma, "gamma", "a decay factor in (0, 1]", lambda g: 0 < g <= 1)
 
     def factor(self, epoch: int, epochs: int) -> float:
         return self.gamma ** (epoch // self.step_size)
@@ -43,8 +45,8 @@ class Cosine(Schedule):
     the current ``fit``; give the total when training is split over several calls."""
 
     def __init__(self, epochs: int | None = None, min_factor: float = 0.0) -> None:
-        self.epochs = epochs
-        self.min_factor = min_factor
+        self.epochs = None if epochs is None else whole_number(epochs, "epochs")
+        self.min_factor = number_in(min_factor, "min_factor", "a factor in [0, 1]", lambda f: 0 <= f <= 1)
 
     def factor(self, epoch: int, epochs: int) -> float:
         span = self.epochs or epochs
@@ -71,9 +73,11 @@ class Optimizer:
     state_names: tuple[str, ...] = ()
 
     def __init__(self, lr: float, weight_decay: float = 0.0, schedule: Schedule | None = None) -> None:
-        self.lr = lr
-        self.rate = lr
-        self.weight_decay = weight_decay
+        self.lr = positive_number(lr, "lr")
+        self.rate = self.lr
+        self.weight_decay = number_in(weight_decay, "weight_decay", "a weight decay of 0 or more", lambda w: w >= 0)
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise TypeError(bad_argument("schedule", "a cnnc.optim.Schedule or None", schedule))
         self.schedule = schedule or Schedule()
         self.state: dict[str, Arrays] = {name: {} for name in self.state_names}
         self.steps = 0
@@ -112,8 +116,8 @@ class SGD(Optimizer):
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, schedule: Schedule | None = None) -> None:
         super().__init__(lr, weight_decay, schedule)
-        self.momentum = momentum
-        self.nesterov = nesterov
+        self.momentum = number_in(momentum, "momentum", "a momentum in [0, 1)", lambda m: 0 <= m < 1)
+        self.nesterov = flag(nesterov, "nesterov")
 
     def update(self, key: str, param: np.ndarray, grad: np.ndarray) -> None:
         if self.weight_decay:
@@ -139,8 +143,10 @@ class Adam(Optimizer):
     def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, schedule: Schedule | None = None) -> None:
         super().__init__(lr, weight_decay, schedule)
-        self.betas = tuple(betas)
-        self.eps = eps
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(bad_argument("betas", "two numbers in [0, 1)", betas))
+        self.betas = tuple(number_in(beta, "betas", "two numbers in [0, 1)", lambda b: 0 <= b < 1) for beta in betas)
+        self.eps = positive_number(eps, "eps")
 
     def update(self, key: str, param: np.ndarray, grad: np.ndarray) -> None:
         beta1, beta2 = self.betas

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from lark import Lark, Token, Transformer_NonRecursive, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from cnnc import syntax as ast
 from cnnc.diagnostics import Diagnostic, error
@@ -21,14 +21,39 @@ class _NumberTooLarge(Exception):
         self.span = span
 
 
-def _span(meta) -> Span:
-    if getattr(meta, "empty", True):
-        return START
-    return Span(meta.line, meta.column, meta.end_line, meta.end_column)
-
-
 def _token_span(token: Token) -> Span:
     return Span(token.line, token.column, token.end_line, token.end_column)
+
+
+def _outer(part) -> Span:
+    """Where a child of a rule was written: a token's span, a parenthesised expression with its
+    parentheses, or an AST node's span."""
+    if isinstance(part, Token):
+        return _token_span(part)
+    if isinstance(part, _Parenthesized):
+        return part.outer
+    return part.span
+
+
+def _extent(first, last) -> Span:
+    """The span from the start of ``first`` to the end of ``last`` (tokens or nodes)."""
+    return _outer(first).to(_outer(last))
+
+
+def _inner(part):
+    """The expression a value stands for (without its parentheses)."""
+    return part.expression if isinstance(part, _Parenthesized) else part
+
+
+class _Parenthesized:
+    """``(expression)`` while parsing: the expression keeps its own span, but the call or option
+    around it ends at the closing parenthesis."""
+
+    __slots__ = ("expression", "outer")
+
+    def __init__(self, expression: ast.Expr, outer: Span) -> None:
+        self.expression = expression
+        self.outer = outer
 
 
 def _whole_number(text: str, token: Token) -> int:
@@ -39,73 +64,96 @@ def _whole_number(text: str, token: Token) -> int:
     return int(text)
 
 
-@v_args(meta=True)
-class _ToAst(Transformer_NonRecursive):
-    """One method per grammar rule, each returning an AST node. Non-recursive, so arbitrarily
-    deep nesting never exhausts Python's stack."""
+def _real_number(token: Token) -> float:
+    """A decimal literal, refused above ``MAX_MAGNITUDE`` as whole numbers are (``1e300`` would
+    otherwise become a 301-digit stride)."""
+    value = float(token)
+    if not abs(value) <= float(MAX_MAGNITUDE):  # also catches `1e999`, which is infinite
+        raise _NumberTooLarge(str(token), _token_span(token))
+    return value
 
-    def start(self, meta, statements):
-        return ast.Module(tuple(statements), _span(meta))
 
-    def definition(self, meta, children):
-        name, *parameters, body = children
+_PUNCTUATION = {"LPAR", "RPAR", "COMMA"}
+
+
+class _ToAst(Transformer):
+    """One method per grammar rule, each returning an AST node. The parser calls them as it reduces
+    (Lark's inline transformer: no parse tree is built), so spans come from the tokens kept for the
+    purpose rather than from Lark's position propagation."""
+
+    def start(self, statements):
+        span = _extent(statements[0], statements[-1]) if statements else START
+        return ast.Module(tuple(statements), span)
+
+    def definition(self, children):
+        keyword, name, *rest = (c for c in children if not (isinstance(c, Token) and c.type in _PUNCTUATION))
+        *parameters, body = rest
         parameters = tuple(p for p in parameters if p is not None)
-        return ast.Definition(str(name), parameters, body, _span(meta), _token_span(name))
+        return ast.Definition(str(name), parameters, body, _extent(keyword, body), _token_span(name))
 
-    def parameter(self, meta, children):
+    def parameter(self, children):
         name, default = children
-        return ast.Parameter(str(name), default, _span(meta))
+        return ast.Parameter(str(name), _inner(default), _extent(name, default if default is not None else name))
 
-    def call(self, meta, children):
+    def call(self, children):
         name, *items = children
+        last = next((item for item in reversed(items) if item is not None), name)
         body = None
         clauses: list[ast.Clause] = []
         # maybe_placeholders leaves a None where the optional `body clause*` is absent.
         while items and isinstance(items[-1], (ast.Clause, type(None))):
-            last = items.pop()
-            if last is not None:
-                clauses.insert(0, last)
+            item = items.pop()
+            if item is not None:
+                clauses.insert(0, item)
         if items and isinstance(items[-1], ast.Block):
             body = items.pop()
-        return ast.Call(str(name), tuple(items), body, tuple(clauses), _span(meta), _token_span(name))
+        return ast.Call(str(name), tuple(_inner(item) for item in items), body, tuple(clauses),
+                        _extent(name, last), _token_span(name))
 
-    def clause(self, meta, children):
+    def clause(self, children):
         keyword, body = children
-        return ast.Clause(str(keyword), body, _span(meta))
+        return ast.Clause(str(keyword), body, _extent(keyword, body))
 
-    def body(self, meta, statements):
-        return ast.Block(tuple(statements), _span(meta))
+    def body(self, children):
+        opening, *statements, closing = children
+        return ast.Block(tuple(statements), _extent(opening, closing))
 
-    def settings(self, meta, options):
-        return ast.Settings(tuple(options), _span(meta))
+    def settings(self, options):
+        return ast.Settings(tuple(options), _extent(options[0], options[-1]))
 
-    def option(self, meta, children):
+    def option(self, children):
         key, value = children
-        return ast.Option(str(key), value, _span(meta), _token_span(key))
+        return ast.Option(str(key), _inner(value), _extent(key, value), _token_span(key))
 
-    def integer(self, meta, children):
+    def integer(self, children):
         return ast.Number(_whole_number(children[0], children[0]), _token_span(children[0]))
 
-    def real(self, meta, children):
-        return ast.Number(float(children[0]), _token_span(children[0]))
+    def real(self, children):
+        return ast.Number(_real_number(children[0]), _token_span(children[0]))
 
-    def negative_integer(self, meta, children):
-        return ast.Number(-_whole_number(children[0], children[0]), _span(meta))
+    def negative_integer(self, children):
+        minus, number = children
+        return ast.Number(-_whole_number(number, number), _extent(minus, number))
 
-    def negative_real(self, meta, children):
-        return ast.Number(-float(children[0]), _span(meta))
+    def negative_real(self, children):
+        minus, number = children
+        return ast.Number(-_real_number(number), _extent(minus, number))
 
-    def dims(self, meta, children):
+    def dims(self, children):
         token = children[0]
         return ast.Dims(tuple(_whole_number(part, token) for part in str(token).split("x")), _token_span(token))
 
-    def name(self, meta, children):
+    def name(self, children):
         return ast.Name(str(children[0]), _token_span(children[0]))
 
+    def parenthesized(self, children):
+        opening, expression, closing = children
+        return _Parenthesized(_inner(expression), _extent(opening, closing))
+
     def _binary(op):  # noqa: N805 - a factory used in the class body
-        def method(self, meta, children):
-            left, right = children
-            return ast.BinaryOp(op, left, right, _span(meta))
+        def method(self, children):
+            left, right = children[0], children[-1]  # `-` is kept as a token between them
+            return ast.BinaryOp(op, _inner(left), _inner(right), _extent(left, right))
         return method
 
     add = _binary("+")
@@ -113,18 +161,19 @@ class _ToAst(Transformer_NonRecursive):
     multiply = _binary("*")
     floor_divide = _binary("//")
 
-    def negate(self, meta, children):
-        return ast.Negate(children[0], _span(meta))
+    def negate(self, children):
+        minus, operand = children
+        return ast.Negate(_inner(operand), _extent(minus, operand))
 
 
 @cache
 def _parser(strict: bool = False) -> Lark:
     """The LALR parser, built once per process (and its tables once per grammar version, cached by
-    Lark). ``strict`` (needs ``interegular``) also rejects colliding terminals; the test suite builds
-    the grammar that way."""
+    Lark), with the AST built as it parses. ``strict`` (needs ``interegular``) also rejects colliding
+    terminals; the test suite builds the grammar that way."""
     return Lark.open_from_package(
         "cnnc.grammar", "cnnc.lark", ("",),
-        parser="lalr", propagate_positions=True, maybe_placeholders=True, strict=strict,
+        parser="lalr", maybe_placeholders=True, strict=strict, transformer=_ToAst(),
         cache=not strict,  # Lark keeps the parse tables in a temp file keyed by the grammar's hash
     )
 
@@ -241,7 +290,7 @@ def _end_position(text: str) -> Span:
 
 
 def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
-    text = _strip_bom(source.text)  # the text that was parsed: positions count from after a BOM
+    text = source.parsed_text
     label = _mistake_label(exc)
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
@@ -292,27 +341,32 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
     return error("E001", message, span, hint)
 
 
-def _strip_bom(text: str) -> str:
-    return text[1:] if text.startswith("\ufeff") else text
+MAX_SOURCE_CHARACTERS = 512 * 1024
+"""The longest spec cnnc parses (E006 beyond): some 20,000 lines, far past any network written by hand,
+and short enough that any spec within the limits is checked in seconds (bench/check_limits.py)."""
 
 
 def parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
     """Parse a spec. Returns the module, or None and the syntax error."""
-    text = _strip_bom(source.text)
+    text = source.parsed_text
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         column = text.index("\x00") - (text.rfind("\n", 0, text.index("\x00")) + 1) + 1
         return None, [error("E001", "the file contains a NUL byte: it is not a text spec",
                             Span.point(line, column), "is this a binary file? cnnc reads `.cnn` text")]
+    if len(text) > MAX_SOURCE_CHARACTERS:
+        line = text.count("\n", 0, MAX_SOURCE_CHARACTERS) + 1
+        column = MAX_SOURCE_CHARACTERS - text.rfind("\n", 0, MAX_SOURCE_CHARACTERS)
+        return None, [error("E006", f"the spec is {len(text):,} characters long, more than the "
+                                    f"{MAX_SOURCE_CHARACTERS:,} cnnc reads", Span.point(line, column),
+                            "a network this long is better written with `def` blocks and `repeat`")]
     try:
-        return _ToAst().transform(_parser().parse(text)), []
+        return _parser().parse(text), []
     except UnexpectedInput as exc:
         return None, [_syntax_error(exc, source)]
-    except VisitError as exc:
-        if not isinstance(exc.orig_exc, _NumberTooLarge):
-            raise
-        return None, [error("E006", f"the number `{_abbreviated(exc.orig_exc.text)}` is too large",
-                            exc.orig_exc.span, "numbers and sizes may be at most 10**100")]
+    except _NumberTooLarge as exc:
+        return None, [error("E006", f"the number `{_abbreviated(exc.text)}` is too large", exc.span,
+                            "numbers and sizes may be at most 10**100")]
 
 
 def _abbreviated(text: str) -> str:

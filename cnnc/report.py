@@ -20,6 +20,7 @@ class Assumptions:
     batch: int = 1
     dtype: str = "float32"
     optimizer: str = "momentum"
+    inplace_activations: bool = False  # activations (not softmax) and dropout overwrite their input
 
     @property
     def bytes_per_value(self) -> int:
@@ -74,7 +75,7 @@ class Totals:
     macs: int
     activations: int  # elements of every layer's output, per image
     weights_bytes: int  # parameters and buffers
-    forward_bytes: int  # per image: the input and every layer output that allocates
+    forward_bytes: int  # per image: the input and every layer output that owns storage
     inference_bytes: int  # per image: weights plus the peak of live activations, freed after last use
     training_bytes: int  # for the batch: stored activations and their gradients, weights, grads, optimizer
 

@@ -5,6 +5,7 @@ the backends."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 from cnnc.ir import Padding, Sizes
 
@@ -42,7 +43,7 @@ class Window:
     dilation: int = 1
     ceil_mode: bool = False
 
-    @property
+    @cached_property  # a Window is frozen and shared (``windows`` is cached)
     def span(self) -> int:
         return effective_kernel(self.kernel, self.dilation)
 
@@ -50,7 +51,7 @@ class Window:
     def padded(self) -> int:
         return self.size + self.pad_before + self.pad_after
 
-    @property
+    @cached_property
     def output(self) -> int:
         """PyTorch's rule: floor((n + pads - span) / s) + 1, or with ceil_mode the ceiling, minus
         the extra window if it would start inside the right padding. Ceil never gives fewer windows
@@ -73,10 +74,12 @@ class Window:
         return (f"{rounding}(({self.size} - {kernel} + {pads}) / {self.stride}) + 1 = {self.output}")
 
 
+@lru_cache(maxsize=4096)
 def windows(sizes: tuple[int, ...], kernel: Sizes, stride: Sizes, pad: Padding, dilation: Sizes,
-            ceil_mode: bool) -> list[Window] | None:
+            ceil_mode: bool) -> tuple[Window, ...] | None:
     """The per-dimension windows of a conv or pool over ``sizes``; None when a setting's rank does
-    not match (the caller reports which)."""
+    not match (the caller reports which). Cached: the analyzer and several lint rules ask for the
+    same layer's windows, and a repeated block asks for the same windows over and over."""
     rank = len(sizes)
     kernels, strides, dilations = (per_dimension(v, rank) for v in (kernel, stride, dilation))
     if kernels is None or strides is None or dilations is None:
@@ -88,5 +91,5 @@ def windows(sizes: tuple[int, ...], kernel: Sizes, stride: Sizes, pad: Padding, 
         if explicit is None:
             return None
         pads = [(p, p) for p in explicit]
-    return [Window(n, k, s, before, after, d, ceil_mode)
-            for n, k, s, (before, after), d in zip(sizes, kernels, strides, pads, dilations)]
+    return tuple(Window(n, k, s, before, after, d, ceil_mode)
+                 for n, k, s, (before, after), d in zip(sizes, kernels, strides, pads, dilations))

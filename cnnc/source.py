@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Span:
-    """A region of a source file: 1-based line and column of its start and end (end exclusive)."""
+class Span(NamedTuple):
+    """A region of a source file: 1-based line and column of its start and end (end exclusive).
+    A named tuple, not a dataclass: the parser makes one per token, and a tuple is made fastest."""
 
     line: int
     column: int
@@ -40,12 +41,18 @@ class Source:
         return "network" if self.path in ("<string>", "<stdin>") else Path(self.path).stem
 
     @cached_property
+    def parsed_text(self) -> str:
+        """The text as the parser reads it: without a byte-order mark, and with every line ending
+        (``\r\n``, and the lone ``\r`` of old Mac files) written as ``\n``. Columns are unchanged."""
+        return self.text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+    @cached_property
     def lines(self) -> list[str]:
-        """The lines as the parser counts them: a byte-order mark is not part of line 1."""
-        return self.text.removeprefix("\ufeff").split("\n")
+        """The lines as the parser counts them."""
+        return self.parsed_text.split("\n")
 
     def line_text(self, line: int) -> str:
         """The text of a 1-based line without its line ending ('' past the end)."""
         if 1 <= line <= len(self.lines):
-            return self.lines[line - 1].rstrip("\r")
+            return self.lines[line - 1]
         return ""

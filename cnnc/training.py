@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from cnnc.arguments import flag, whole_number
 from cnnc.backends.numpy import Pass
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "images")
@@ -17,12 +18,19 @@ HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds",
 
 @dataclass
 class Plan:
-    """How to train: the total number of epochs, the batch size, the seed of the data order."""
+    """How to train: the total number of epochs, the batch size, the seed of the data order.
+    TypeError or ValueError for a setting it cannot use."""
 
     epochs: int
     batch_size: int
     seed: int = 0
     shuffle: bool = True
+
+    def __post_init__(self) -> None:
+        self.epochs = whole_number(self.epochs, "epochs", minimum=0)
+        self.batch_size = whole_number(self.batch_size, "batch_size")
+        self.seed = whole_number(self.seed, "seed", minimum=0)
+        self.shuffle = flag(self.shuffle, "shuffle")
 
 
 @dataclass
@@ -97,7 +105,11 @@ def train(model, x: np.ndarray, y: np.ndarray, plan: Plan, validation: tuple[np.
           progress: Progress | None = None, callbacks: Callbacks | None = None) -> tuple[Progress, bool]:
     """Train ``model`` (a ``cnnc.model.Model`` with an optimizer) from ``progress`` to ``plan.epochs``.
     Returns the progress and whether ``callbacks.should_stop`` ended the run early (after a whole
-    batch). Raises NonFiniteLoss before taking a step with a NaN or infinite loss or gradient."""
+    batch). Raises NonFiniteLoss before taking a step with a NaN or infinite loss or gradient, and
+    ValueError for no examples or targets that do not fit the model (``Model.targets``)."""
+    if not len(x):
+        raise ValueError("x holds no examples; at least one is needed")
+    y = model.targets(y, len(x))
     progress = progress or Progress()
     callbacks = callbacks or Callbacks()
     optimizer = model.optimizer

@@ -93,10 +93,7 @@ def _arithmetic(node: ast.BinaryOp, left: Value, right: Value) -> Value:
     if node.op == "-":
         return a - b
     if node.op == "*":
-        result = a * b
-        if isinstance(result, float) and not math.isfinite(result):
-            raise BadValue("the product is too large", node.span)
-        return result
+        return a * b
     if b == 0:
         raise BadValue("division by zero", node.right.span)
     return a // b
@@ -104,7 +101,7 @@ def _arithmetic(node: ast.BinaryOp, left: Value, right: Value) -> Value:
 
 def _arithmetic_bounded(node: ast.BinaryOp, left: Value, right: Value) -> Value:
     result = _arithmetic(node, left, right)
-    if isinstance(result, int) and abs(result) > MAX_MAGNITUDE:
+    if not abs(result) <= MAX_MAGNITUDE:  # also catches an infinite float
         raise BadValue("the value is too large (more than 10**100)", node.span, code="E006")
     return result
 

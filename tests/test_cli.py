@@ -355,7 +355,7 @@ def totals(cnnc, *argv: str) -> tuple[dict, dict]:
 def test_defaults(cnnc, spec):
     figures, assumptions = totals(cnnc, spec(TINY))
     assert assumptions == {"batch": 32, "dtype": "float32", "bytes_per_value": 4, "optimizer": "momentum",
-                           "optimizer_states_per_param": 1}
+                           "optimizer_states_per_param": 1, "inplace_activations": False}
     assert figures == {"params": 123, "buffers": 4, "macs": 16 * 2 * 9 + 32 * 3, "flops": 2 * (288 + 96),
                        "activations": 131, "weights_bytes": 127 * 4, "forward_bytes_per_image": 115 * 4,
                        "inference_bytes_per_image": (127 + 64) * 4,

@@ -102,7 +102,7 @@ def test_nul_bytes(checked, content, line, column):
     (b"input 8x8x3\nconv 8 3 # caf\xe9\n", 2, 15),   # Latin-1, in a comment
     (b"\xff\xfei\x00n\x00", 1, 1),                   # UTF-16
     (b"input 8x8x3\n\xc3\x28\n", 2, 1),              # a broken two-byte sequence
-    (bytes(range(256)), 2, 118),                     # 0x80 after the newline at 0x0a: not UTF-8 comes first
+    (bytes(range(256)), 3, 115),                     # 0x80 after line breaks at 0x0a and 0x0d (a lone \r)
 ])
 def test_invalid_utf8(checked, content, line, column):
     code, document = checked(content)

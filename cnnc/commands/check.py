@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from cnnc.api import Checked, Options, check
+from cnnc.reading import not_utf8, read_source
+from cnnc.collector import collector_paused
 from cnnc.commands.common import EXIT_ERRORS, EXIT_FAILURE, EXIT_OK, package_version, positive, quantity, shape, \
     silence_stdout, write_json, write_text
 from cnnc.config import Config, ConfigError, ConfigFinder, Selection, check_selectors, lint_settings, parse_bytes, \
     parse_count
-from cnnc.diagnostics import Severity, error
+from cnnc.diagnostics import Severity
 from cnnc.lint import Budgets, LintSettings, lint
 from cnnc.render.diagnostics import render_diagnostic, summary_line
 from cnnc.render.github import github_command
@@ -22,7 +24,7 @@ from cnnc.render.json import report_json
 from cnnc.render.sarif import sarif_log
 from cnnc.render.text import render_report
 from cnnc.report import DTYPE_BYTES, OPTIMIZER_STATES
-from cnnc.source import Source, Span
+from cnnc.source import Source
 
 
 def register(commands) -> None:
@@ -42,6 +44,9 @@ def register(commands) -> None:
     parser.add_argument("--optimizer", choices=tuple(OPTIMIZER_STATES),
                         help="optimizer state in training memory (default: the spec's, else momentum)")
     parser.add_argument("--input", type=shape, metavar="SIZE", help="override the spec's input, e.g. 32x32x3")
+    parser.add_argument("--inplace-activations", action="store_true",
+                        help="count activation functions (not softmax) and dropout as overwriting their input, as "
+                             "PyTorch's inplace=True does (default: every layer output is a tensor of its own)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print diagnostics only, no report")
     lint_options = parser.add_argument_group("lint", "design checks on specs without errors (see `cnnc rules`)")
     lint_options.add_argument("--select", action="append", metavar="CODES",
@@ -79,31 +84,11 @@ def _expand(paths: list[str], err: Console) -> list[str]:
         if name != "-" and path.is_dir():
             specs = sorted(str(p) for p in path.rglob("*.cnn"))
             if not specs:
-                err.print(f"cnnc: warning: no .cnn files under {name}", markup=False, highlight=False)
+                err.print(f"cnnc: warning: no .cnn files under {name}", markup=False, highlight=False, soft_wrap=True)
             found += specs
         else:
             found.append(name)
     return found
-
-
-def read_source(name: str) -> Source:
-    """A spec's text; OSError when it cannot be read. Undecodable bytes are kept as surrogates for
-    ``not_utf8`` to locate."""
-    data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-    return Source(data.decode("utf-8", errors="surrogateescape"), "<stdin>" if name == "-" else name)
-
-
-def not_utf8(source: Source) -> Checked | None:
-    """An E001 at the first byte that is not UTF-8, if any."""
-    for number, line in enumerate(source.lines, start=1):
-        for column, char in enumerate(line, start=1):
-            if "\udc80" <= char <= "\udcff":
-                diagnostic = error("E001", "the file is not UTF-8 text", Span.point(number, column),
-                                   "is this a binary file? cnnc reads `.cnn` text encoded as UTF-8")
-                shown = Source(source.text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
-                               source.path)
-                return Checked(shown, None, None, (diagnostic,))
-    return None
 
 
 def _check_one(source: Source, args: argparse.Namespace, config: Config, settings: LintSettings) -> Checked:
@@ -113,7 +98,8 @@ def _check_one(source: Source, args: argparse.Namespace, config: Config, setting
     if invalid is not None:
         return invalid
     options = Options(batch=args.batch, default_batch=config.batch, dtype=args.dtype or config.dtype,
-                      optimizer=args.optimizer, input=args.input)
+                      optimizer=args.optimizer, input=args.input,
+                      inplace_activations=args.inplace_activations or config.inplace_activations)
     checked = check(source, options)
     return replace(checked, diagnostics=checked.diagnostics + lint(checked, settings))
 
@@ -133,12 +119,22 @@ def _print_results(results: list[Checked], args: argparse.Namespace, one_documen
         for result in results:
             if result.report is not None and not args.quiet:
                 for part in render_report(result.report):
-                    out.print(part, end="", soft_wrap=True)  # never wrapped: a terminal wraps long lines
+                    print_text(out, part)
             for diagnostic in result.diagnostics:
-                out.print(render_diagnostic(diagnostic, result.source), end="", soft_wrap=True)
+                print_text(out, render_diagnostic(diagnostic, result.source))
         summary = summary_line([d for r in results for d in r.diagnostics])
         if summary is not None:
             out.print(summary, soft_wrap=True)
+
+
+def print_text(out: Console, text: Text) -> None:
+    """Styled text as it is, never wrapped (a terminal wraps long lines itself). Without colours
+    (a pipe, a file, NO_COLOR) the plain text is written directly: rich would split a 100,000-line
+    report into segments only to drop their styles."""
+    if out.color_system is None or out.no_color:
+        out.file.write(text.plain)
+    else:
+        out.print(text, end="", soft_wrap=True)
 
 
 def _exit_code(results: list[Checked], args: argparse.Namespace) -> int:
@@ -155,7 +151,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         check_selectors(command_line.select or (), "--select")
         check_selectors(command_line.ignore, "--ignore")
     except ValueError as problem:
-        err.print(f"cnnc: {problem}", markup=False, highlight=False)
+        err.print(f"cnnc: {problem}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_FAILURE
     results: list[Checked] = []
     failed = False
@@ -165,18 +161,20 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             try:
                 source = read_source(name)
             except OSError as exc:
-                err.print(f"cnnc: cannot read {name}: {exc.strerror or exc}", markup=False, highlight=False)
+                err.print(f"cnnc: cannot read {name}: {exc.strerror or exc}", markup=False, highlight=False,
+                          soft_wrap=True)
                 failed = True
                 continue
             config = configs.for_spec(name)
             results.append(_check_one(source, args, config, lint_settings(config, command_line, budgets)))
     except ConfigError as problem:
-        err.print(f"cnnc: {problem}", markup=False, highlight=False)
+        err.print(f"cnnc: {problem}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_FAILURE
     code = EXIT_FAILURE if failed else _exit_code(results, args)
     one_document = len(args.files) == 1 and len(results) == 1 and not Path(args.files[0]).is_dir()
     try:
-        _print_results(results, args, one_document, out)
+        with collector_paused():
+            _print_results(results, args, one_document, out)
     except BrokenPipeError:  # `cnnc check ... | head`: the reader has what it wanted
         silence_stdout()
     return code

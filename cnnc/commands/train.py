@@ -17,7 +17,7 @@ from rich.console import Console
 
 from cnnc.api import Network, Options, check
 from cnnc.catalog import TRAIN_SETTINGS
-from cnnc.commands.check import not_utf8, read_source
+from cnnc.reading import not_utf8, read_source
 from cnnc.commands.common import DATA_HELP, EXIT_ERRORS, EXIT_OK, UsageError, open_model
 from cnnc.errors import CannotRun
 from cnnc.render.diagnostics import render_diagnostic, summary_line
@@ -181,7 +181,7 @@ def _resumed(args: argparse.Namespace, network: Network, overrides: dict, err: C
     """(model, state) from ``--resume``, after checking that it fits the spec."""
     model = open_model(args.resume)
     state = model.run_state
-    if not state:
+    if not state or model.optimizer is None:
         raise CannotRun(f"{args.resume} holds no training run to resume",
                        "it was not written by `cnnc train`; train from scratch with --out")
     if not _same_architecture(network, model.network):
@@ -248,7 +248,9 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         model, state = _fresh(args, network, overrides)
         target = Path(args.out or f"{Path(args.spec).stem}.npz")
     _writable(target)
-    source = args.data or state["data"]
+    source = args.data or state.get("data")
+    if not source:
+        raise CannotRun(f"{args.resume} does not say what data it was trained on", "give --data SOURCE")
     state["data"] = source
     plan = Plan(**state["plan"])
     progress = Progress.from_json(state["progress"]) if "progress" in state else Progress()
@@ -258,7 +260,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     splits = load_splits(source, model, state.get("holdout_seed", plan.seed), not args.no_download, err)
     print_notes(splits.notes, err)
     state["classes"] = list(splits.train.classes)
-    train_set, validation_set, validation_name = _validation(splits.train, splits.test, state["val_split"])
+    val_split = state.get("val_split", 0.0)
+    train_set, validation_set, validation_name = _validation(splits.train, splits.test, val_split)
     out.print(f"Training {network.name} on {len(train_set):,} examples ({splits.train.name}), validating on "
               f"{len(validation_set):,} ({validation_name}); {plan.epochs} epochs of batch {plan.batch_size}, "
               f"{model.optimizer.name} lr {model.optimizer.lr:g}; checkpoints in {target}", highlight=False,

@@ -3,7 +3,6 @@ sub-folder per class (PNG, PGM/PPM images or ``.npy`` arrays)."""
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,11 @@ from cnnc import ir
 from cnnc.data.dataset import DataError, Dataset, Splits, describe_dims
 from cnnc.data.decode import IMAGE_SUFFIXES, read_image
 from cnnc.data.images import conform
+from cnnc.npz import NpzError, read_npy, read_npz
 
 ARRAY_SUFFIX = ".npy"
 SPLIT_FOLDERS = ("train", "test")
+MAX_CLASSES = 100_000  # when neither the spec nor a `classes` array says how many
 
 
 def as_examples(x: np.ndarray, where: str) -> tuple[np.ndarray, list[str]]:
@@ -29,17 +30,24 @@ def as_examples(x: np.ndarray, where: str) -> tuple[np.ndarray, list[str]]:
     return x.astype(np.float32), []
 
 
-def as_labels(y: np.ndarray, where: str) -> np.ndarray:
-    """Class indices as int64 (N,); a column (N, 1) is accepted, whole-valued floats too."""
+def as_labels(y: np.ndarray, where: str, classes: int | None = None, whose: str = "") -> np.ndarray:
+    """Class indices as int64 (N,); a column (N, 1) is accepted, whole-valued floats too. Every label
+    must lie in [0, ``classes``) (``whose`` says where that number comes from), else at most
+    ``MAX_CLASSES``: checked before anything is sized by the labels."""
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
         raise DataError(f"{where}: labels of shape {y.shape}", "y must hold one class index per example, "
                                                                  "shape (N,), not one-hot rows")
-    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-        y = y.astype(np.int64)
-    if y.dtype.kind not in "biu":
+    whole = y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y))
+    if y.dtype.kind not in "biu" and not whole:
         raise DataError(f"{where}: labels of type {y.dtype}", "y must hold integer class indices")
+    if classes is None:
+        classes, whose = MAX_CLASSES, f"cnnc reads at most {MAX_CLASSES:,} classes"
+    if y.size and (y.min() < 0 or y.max() >= classes):
+        bad = int(y.min() if y.min() < 0 else y.max())
+        raise DataError(f"{where}: label {bad:,} is outside [0, {classes:,})" + (f" ({whose})" if whose else ""),
+                        f"the labels must be class indices 0 to {classes - 1:,}")
     return y.astype(np.int64)
 
 
@@ -51,15 +59,17 @@ def _add_channel_axis(x: np.ndarray, shape: ir.Shape | None, where: str) -> tupl
     return x, []
 
 
-def load_npz(path: Path, shape: ir.Shape | None = None) -> Splits:
+def load_npz(path: Path, shape: ir.Shape | None = None, num_classes: int | None = None) -> Splits:
     """Arrays ``x`` (N, *spatial, C) and ``y`` (N,) for training; optional ``x_test``/``y_test`` for
-    testing and ``classes`` (names, one per class)."""
+    testing and ``classes`` (names, one per class). With ``num_classes`` (the spec's outputs), labels
+    must lie in [0, num_classes) and ``classes`` must not name more."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        arrays = read_npz(path)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except NpzError as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})",
                         "save it with numpy.savez(path, x=..., y=...) and no object arrays") from None
     missing = [key for key in ("x", "y") if key not in arrays]
@@ -67,9 +77,16 @@ def load_npz(path: Path, shape: ir.Shape | None = None) -> Splits:
         raise DataError(f"{path}: no array {' or '.join(missing)} (found {', '.join(sorted(arrays)) or 'none'})",
                         "the .npz needs x (N, *spatial, channels) and y (N,) class indices")
     notes: list[str] = []
-    labels = {key: as_labels(arrays[key], f"{path}:{key}") for key in ("y", "y_test") if key in arrays}
-    if "classes" in arrays:
-        classes = tuple(str(name) for name in arrays["classes"].ravel())
+    names = tuple(str(name) for name in arrays["classes"].ravel()) if "classes" in arrays else None
+    if names is not None and num_classes is not None and len(names) > num_classes:
+        raise DataError(f"{path}: the `classes` array names {len(names)} classes but the spec's output has "
+                        f"{num_classes}", f"make the last layer `fc {len(names)}`, or name {num_classes} classes")
+    limit, whose = num_classes, f"the spec's output has {num_classes} classes"  # the labels' bound, and why
+    if names is not None and (num_classes is None or len(names) < num_classes):
+        limit, whose = len(names), f"the `classes` array names {len(names)}"
+    labels = {key: as_labels(arrays[key], f"{path}:{key}", limit, whose) for key in ("y", "y_test") if key in arrays}
+    if names is not None:
+        classes = names
     else:
         highest = max((int(y.max()) for y in labels.values() if y.size), default=0)
         classes = tuple(str(k) for k in range(highest + 1))
@@ -90,8 +107,10 @@ def _read_example(path: Path) -> np.ndarray:
     if path.suffix.lower() != ARRAY_SUFFIX:
         return read_image(path)
     try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+        array = read_npy(path)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except NpzError as exc:
         raise DataError(f"{path}: not a readable .npy file ({exc})") from None
     return as_examples(array, str(path))[0]
 

@@ -12,14 +12,17 @@ from cnnc.data.dataset import DataError, describe_dims
 from cnnc.data.decode import IMAGE_SUFFIXES
 from cnnc.data.files import as_examples
 from cnnc.data.images import load_image
+from cnnc.npz import NpzError, read_npy
 
 
 def _array_examples(path: Path, shape: ir.Shape) -> tuple[np.ndarray, list[str]]:
     try:
-        array = np.load(path, allow_pickle=False)
+        array = read_npy(path)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except NpzError as exc:
         raise DataError(f"{path}: not a readable .npy file ({exc})") from None
     array, notes = as_examples(array, str(path))
     dims = shape.dims

@@ -117,7 +117,8 @@ def load_source(source: str | DataSource, input_shape: ir.Shape | None = None, n
     """The examples a SOURCE names.
 
     ``input_shape`` and ``num_classes`` are the spec's: they size ``synthetic`` data, fit images in class
-    folders (with a note for each kind of change), and, when both are given, the result is validated
+    folders (with a note for each kind of change), bound an ``.npz``'s labels (checked before anything is
+    sized by them), and, when both are given, the result is validated
     against them (``DataError`` before any training; warnings become notes). ``download=False`` never
     touches the network; ``console`` shows download progress.
     """
@@ -133,7 +134,7 @@ def load_source(source: str | DataSource, input_shape: ir.Shape | None = None, n
     elif parsed.kind == "cifar10":
         splits = load_cifar10(parsed.path, download, console)
     elif parsed.kind == "npz":
-        splits = load_npz(parsed.path, input_shape)
+        splits = load_npz(parsed.path, input_shape, num_classes)
     else:
         splits = load_folder(parsed.path, input_shape, resize)
     if input_shape is not None and num_classes is not None:

@@ -57,8 +57,12 @@ def idx_dataset(images_path: Path, labels_path: Path, classes: tuple[str, ...], 
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataError(f"{labels_path}: {labels.shape[0] if labels.ndim else 0:,} labels for "
                         f"{len(images):,} images in {images_path.name}")
-    if labels.size and int(labels.max()) >= len(classes):
-        raise DataError(f"{labels_path}: label {int(labels.max())} but {name} has {len(classes)} classes")
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{labels_path}: labels of type {labels.dtype}, not class indices")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
+        bad = int(labels.min() if labels.min() < 0 else labels.max())
+        raise DataError(f"{labels_path}: label {bad} is outside [0, {len(classes)}) ({name} has "
+                        f"{len(classes)} classes)")
     return Dataset(images[..., None].astype(np.float32) / 255, labels, classes, name)
 
 

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 from cnnc.api import Checked
-from cnnc.diagnostics import Diagnostic, Note, call_site_notes
+from cnnc.collector import collector_paused
+from cnnc.diagnostics import Diagnostic, Note, call_site_notes, merge_repeats
 from cnnc.lint import budgets, head, noqa, sequence, windows  # noqa: F401 - registers the rules
 from cnnc.lint.context import Budgets, Finding, LintContext, LintSettings
 from cnnc.lint.registry import RULES, Rule, code_name, rule_named
@@ -29,6 +30,11 @@ def lint(checked: Checked, settings: LintSettings | None = None) -> tuple[Diagno
     settings = settings or default_settings()
     if not checked.ok or checked.network is None or checked.report is None or checked.report.totals is None:
         return ()
+    with collector_paused():
+        return _lint(checked, settings)
+
+
+def _lint(checked: Checked, settings: LintSettings) -> tuple[Diagnostic, ...]:
     context = LintContext(checked.source, checked.network, checked.report, settings.budgets)
     comments = noqa.directives(checked.source)
     found: list[Diagnostic] = []
@@ -44,7 +50,8 @@ def lint(checked: Checked, settings: LintSettings | None = None) -> tuple[Diagno
                 continue
             found.append(Diagnostic(code, severity, finding.message, span, finding.help,
                                     finding.notes + call_sites))
-    return tuple(sorted(found, key=lambda d: (d.span.line, d.span.column, d.code) if d.span else (0, 0, d.code)))
+    found.sort(key=lambda d: (d.span.line, d.span.column, d.code) if d.span else (0, 0, d.code))
+    return merge_repeats(found)
 
 
 __all__ = ["ALL_CODES", "Budgets", "Finding", "LintContext", "LintSettings", "RULES", "Rule", "code_name",

@@ -81,7 +81,7 @@ def branches(node: ir.Node) -> tuple[tuple[ir.Node, ...], ...]:
     return ()
 
 
-def layer_windows(row: LayerReport) -> list[Window] | None:
+def layer_windows(row: LayerReport) -> tuple[Window, ...] | None:
     """The per-dimension windows of a conv or pool as analyzed; None for other layers."""
     node = row.node
     if isinstance(node, ir.Conv):

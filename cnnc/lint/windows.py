@@ -15,7 +15,7 @@ from cnnc.report import LayerReport
 from cnnc.shapes import Window
 
 
-def _windowed(context: LintContext) -> Iterator[tuple[LayerReport, list[Window]]]:
+def _windowed(context: LintContext) -> Iterator[tuple[LayerReport, tuple[Window, ...]]]:
     for row in context.report.layers:
         found = layer_windows(row)
         if found:
@@ -98,7 +98,7 @@ def _last(lost: int, plural: str) -> str:
     return f"the last {_singular(plural)}" if lost == 1 else f"the last {lost} {plural}"
 
 
-def _fixes(node: ir.Node, found: list[Window], lossy: list[int]) -> str:
+def _fixes(node: ir.Node, found: tuple[Window, ...], lossy: list[int]) -> str:
     """Settings that lose nothing: a padding, a stride, or ceil rounding for a pool."""
     options = []
     pads = [fitting_pad(w) if axis in lossy else w.pad_before for axis, w in enumerate(found)]

@@ -9,6 +9,8 @@ from cnnc.source import Source, Span
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 TAB_WIDTH = 4
+MAX_SHOWN = 160  # characters of a source line shown; a longer line is cut around the span
+CONTEXT = 40  # characters shown before the span in a cut line
 
 
 def _snippet(source: Source, span: Span, style: str) -> Text:
@@ -19,6 +21,7 @@ def _snippet(source: Source, span: Span, style: str) -> Text:
     start = max(span.column - 1, 0)
     end = span.end_column - 1 if span.end_line == span.line else len(raw)
     end = max(end, start + 1)
+    raw, start, end = _window(raw, start, end)
     before = raw[:start].expandtabs(TAB_WIDTH)
     marked = raw[start:end].expandtabs(TAB_WIDTH)
     text = Text()
@@ -29,6 +32,19 @@ def _snippet(source: Source, span: Span, style: str) -> Text:
     text.append(" " * len(before) + "^" * max(len(marked), 1), style=style)
     text.append("\n")
     return text
+
+
+def _window(line: str, start: int, end: int) -> tuple[str, int, int]:
+    """A long line cut to the part around the span, with `...` where text was left out, and the
+    span's start and end in the cut line."""
+    if len(line) <= MAX_SHOWN:
+        return line, start, end
+    first = max(0, min(start - CONTEXT, len(line) - MAX_SHOWN))
+    last = min(len(line), first + MAX_SHOWN)
+    before = "..." if first else ""
+    after = "..." if last < len(line) else ""
+    offset = len(before) - first
+    return before + line[first:last] + after, start + offset, min(end, last) + offset
 
 
 def render_diagnostic(diagnostic: Diagnostic, source: Source) -> Text:

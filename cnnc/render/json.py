@@ -64,7 +64,8 @@ def report_json(source: Source, report: Report | None, diagnostics: tuple[Diagno
             "layers": [layer_json(layer) for layer in report.layers],
             "assumptions": {"batch": assumptions.batch, "dtype": assumptions.dtype,
                             "bytes_per_value": assumptions.bytes_per_value, "optimizer": assumptions.optimizer,
-                            "optimizer_states_per_param": assumptions.optimizer_states},
+                            "optimizer_states_per_param": assumptions.optimizer_states,
+                            "inplace_activations": assumptions.inplace_activations},
         })
         if totals is not None:
             document["totals"] = {

@@ -34,14 +34,20 @@ def aligned(columns: tuple[Column, ...], rows: list[tuple[str, ...]], gap: int =
     spacer = " " * gap
 
     def add_line(cells: tuple[str, ...], header: bool = False) -> None:
+        """One row; neighbouring cells of the same style are appended as one piece (a 100,000-row
+        table is 100,000 rows of text, not a million styled fragments)."""
+        pieces: list[tuple[str, str]] = []
         for i, (column, cell, width) in enumerate(zip(columns, cells, widths)):
-            if i:
-                text.append(spacer)
-            padded = cell.rjust(width) if column.right else cell.ljust(width)
-            if i == len(columns) - 1:
-                padded = padded.rstrip()
-            text.append(padded, style="bold" if header else column.style)
-        text.append("\n")
+            padded = (spacer if i else "") + (cell.rjust(width) if column.right else cell.ljust(width))
+            style = "bold" if header else column.style
+            if pieces and pieces[-1][1] == style:
+                pieces[-1] = (pieces[-1][0] + padded, style)
+            else:
+                pieces.append((padded, style))
+        last, style = pieces.pop()
+        pieces.append((last.rstrip() + "\n", style))
+        for piece, style in pieces:
+            text.append(piece, style=style)
 
     if header:
         add_line(tuple(c.header for c in columns), header=True)
@@ -103,7 +109,9 @@ def render_report(report: Report) -> list[Text]:
     parts = [header, layer_table(report)]
     if report.totals is not None:
         parts.append(totals_table(report))
+        in_place = ("activations and dropout in place" if report.assumptions.inplace_activations
+                    else "no in-place layers")
         parts.append(Text(f"Assumes {report.assumptions.dtype} ({report.assumptions.bytes_per_value} bytes a "
-                          "value), no in-place layers; flatten is a view. See docs/language.md, 'Counting'.\n",
+                          f"value), {in_place}; flatten is a view. See docs/language.md, 'Memory'.\n",
                           style="dim"))
     return parts
