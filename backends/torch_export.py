@@ -35,6 +35,15 @@ _AVGPOOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}
 _GLOBAL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
 _BATCHNORM = {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 
+ACTIVATIONS = {
+    "relu": lambda node: nn.ReLU(), "sigmoid": lambda node: nn.Sigmoid(), "tanh": lambda node: nn.Tanh(),
+    "leakyrelu": lambda node: nn.LeakyReLU(node.slope), "softmax": lambda node: nn.Softmax(dim=1),
+    "relu6": lambda node: nn.ReLU6(), "silu": lambda node: nn.SiLU(), "hardswish": lambda node: nn.Hardswish(),
+    "hardsigmoid": lambda node: nn.Hardsigmoid(), "mish": lambda node: nn.Mish(), "selu": lambda node: nn.SELU(),
+    "gelu": lambda node: nn.GELU(approximate=node.approximate), "elu": lambda node: nn.ELU(node.alpha),
+}
+"""The torch module of each activation function, made from its IR node."""
+
 
 class Pad(nn.Module):
     """Constant padding given per spatial dimension as (before, after), first dimension first."""
@@ -134,8 +143,12 @@ def _module(node: ir.Node, layers: dict[str, LayerReport], arrays: dict) -> nn.M
     if isinstance(node, ir.Flatten):
         return ChannelsLastFlatten()
     if isinstance(node, ir.Activation):
-        return {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
-                "leakyrelu": lambda: nn.LeakyReLU(node.slope), "softmax": lambda: nn.Softmax(dim=1)}[node.function]()
+        return ACTIVATIONS[node.function](node)
+    if isinstance(node, ir.PReLU):
+        prelu = nn.PReLU(1 if node.shared else layer.input.channels, init=0.25).double()
+        with torch.no_grad():
+            prelu.weight.copy_(_tensor(arrays[f"{node.name}.weight"]))
+        return prelu
     if isinstance(node, ir.Dropout):
         return nn.Dropout(node.p)
     if isinstance(node, ir.BatchNorm):

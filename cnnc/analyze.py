@@ -227,6 +227,11 @@ def _(node: ir.BatchNorm, state: _State, analyzer: _Analyzer) -> dict:
     return _unchanged(state, params=2 * channels, buffers=2 * channels)
 
 
+@_analyze_layer.register
+def _(node: ir.PReLU, state: _State, analyzer: _Analyzer) -> dict:
+    return _unchanged(state, params=1 if node.shared else state.shape.channels)
+
+
 def analyze(network: ir.Network, assumptions: Assumptions = Assumptions()) -> Report:
     """Analyze a network whose input is known. Shape errors end the walk at the failing layer; the
     layers before it are still reported."""

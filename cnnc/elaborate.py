@@ -201,7 +201,9 @@ class _Elaborator:
         self.count_layer(call.span, context)
         kind = call.op
         self.counters[kind] += 1
-        common = {"name": f"{kind}{self.counters[kind]}", "span": call.span, "origin": context.origin}
+        # `relu6` ends in a digit: `relu6_1`, never `relu61` (the 61st relu's name)
+        separator = "_" if kind[-1].isdigit() else ""
+        common = {"name": f"{kind}{separator}{self.counters[kind]}", "span": call.span, "origin": context.origin}
         return [signature.build(common, **arguments)]
 
     def bind(self, call: ast.Call, positional: list[tuple[str, bool]], names: list[str], usage: str,

@@ -157,20 +157,43 @@ class Flatten(Layer):
     kind = "flatten"
 
 
-ActivationFunction = Literal["relu", "leakyrelu", "sigmoid", "tanh", "softmax"]
+ActivationFunction = Literal["relu", "leakyrelu", "sigmoid", "tanh", "softmax", "relu6", "silu", "hardswish",
+                             "hardsigmoid", "mish", "selu", "gelu", "elu"]
 
 
 @dataclass(frozen=True)
 class Activation(Layer):
+    """A parameter-free elementwise function (softmax: over the channels)."""
+
     function: ActivationFunction
     slope: float = 0.01  # leakyrelu only
+    alpha: float = 1.0  # elu only
+    approximate: Literal["none", "tanh"] = "none"  # gelu only
 
     @property
     def kind(self) -> str:  # type: ignore[override]
         return self.function
 
     def describe(self) -> str:
-        return f"{self.slope:g}" if self.function == "leakyrelu" else ""
+        if self.function == "leakyrelu":
+            return f"{self.slope:g}"
+        if self.function == "elu" and self.alpha != 1.0:
+            return f"alpha {self.alpha:g}"
+        if self.function == "gelu" and self.approximate != "none":
+            return f"{self.approximate} approximation"
+        return ""
+
+
+@dataclass(frozen=True)
+class PReLU(Layer):
+    """x for x > 0, a * x otherwise, with a learned slope per channel (one if ``shared``)."""
+
+    shared: bool = False
+
+    kind = "prelu"
+
+    def describe(self) -> str:
+        return "shared slope" if self.shared else ""
 
 
 @dataclass(frozen=True)
@@ -216,7 +239,7 @@ class Concat(Layer):
         return f"{len(self.branches)} branches"
 
 
-Node = Union[Conv, Pool, GlobalAvgPool, Dense, Flatten, Activation, Dropout, BatchNorm, Residual, Concat]
+Node = Union[Conv, Pool, GlobalAvgPool, Dense, Flatten, Activation, PReLU, Dropout, BatchNorm, Residual, Concat]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Assumptions (printed with every report and documented in docs/language.md):
 - every value takes the dtype's size; flatten is a view; no layer runs in place, unless
   ``inplace_activations`` (PyTorch's ``nn.ReLU(inplace=True)``): then activation functions other than
-  softmax, and dropout, write over their input and own no storage;
+  softmax, and dropout, write over their input and own no storage (prelu does not: PyTorch's
+  nn.PReLU has no inplace option);
 - forward memory keeps the input and every layer output (what backpropagation needs);
 - inference memory frees each tensor after its last use: weights plus the peak of live tensors;
 - training memory for a batch B: B x forward memory x 2 (the activations and their gradients),
@@ -17,7 +18,8 @@ from cnnc.report import Assumptions, LayerReport, Totals
 
 
 IN_PLACE_KINDS = (ir.Activation, ir.Dropout)
-"""What may overwrite its input (softmax excepted: frameworks keep its input)."""
+"""What may overwrite its input (softmax excepted: frameworks keep its input). Not ir.PReLU: PyTorch's
+nn.PReLU has no inplace option."""
 
 
 def owns_storage(layer: LayerReport, assumptions: Assumptions) -> bool:

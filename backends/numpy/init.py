@@ -1,8 +1,16 @@
-"""Weight initialisation: He (normal) before ReLU-family activations, Glorot (uniform) otherwise."""
+"""Weight initialisation: He (normal) before ReLU-family activations, Glorot (uniform) otherwise.
+
+The ReLU family, and the negative slope ``a`` of He's N(0, 2 / ((1 + a^2) fan_in)): relu, relu6,
+and the smooth ReLU-like functions (silu, gelu, mish, hardswish, elu: what torchvision's
+EfficientNet and MobileNetV3 and timm's ConvNeXt init with kaiming_normal) with a = 0; leakyrelu
+with its slope; prelu with its initial slope 0.25 (He et al. 2015 derived the rule for PReLU);
+selu with a = 1, which is LeCun's N(0, 1 / fan_in) that self-normalising networks need (Klambauer et
+al. 2017). Glorot after sigmoid, tanh, hardsigmoid and softmax, and when no activation follows."""
 
 from __future__ import annotations
 
 import math
+from typing import Callable, Union
 
 import numpy as np
 
@@ -23,8 +31,11 @@ def weights(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_o
 _PASS_THROUGH = (ir.BatchNorm, ir.Dropout, ir.Pool, ir.GlobalAvgPool, ir.Flatten)
 
 
-def following_activations(layers: tuple[ir.Node, ...], after: ir.Activation | None = None,
-                          found: dict[str, ir.Activation | None] | None = None) -> dict[str, ir.Activation | None]:
+Nonlinearity = Union[ir.Activation, ir.PReLU]
+
+
+def following_activations(layers: tuple[ir.Node, ...], after: Nonlinearity | None = None,
+                          found: dict[str, Nonlinearity | None] | None = None) -> dict[str, Nonlinearity | None]:
     """For every conv and fc, the activation that its output reaches before the next weighted layer
     (looking through batchnorm, dropout, pooling and flatten, and out of enclosing blocks)."""
     found = {} if found is None else found
@@ -42,21 +53,25 @@ def following_activations(layers: tuple[ir.Node, ...], after: ir.Activation | No
     return found
 
 
-def _next_activation(rest: tuple[ir.Node, ...], after: ir.Activation | None) -> ir.Activation | None:
+def _next_activation(rest: tuple[ir.Node, ...], after: Nonlinearity | None) -> Nonlinearity | None:
     for node in rest:
-        if isinstance(node, ir.Activation):
+        if isinstance(node, (ir.Activation, ir.PReLU)):
             return node
         if not isinstance(node, _PASS_THROUGH):
             return None
     return after
 
 
-def relu_slope(activation: ir.Activation | None) -> float | None:
+HE_SLOPES: dict[str, Callable[[Nonlinearity], float]] = {
+    "relu": lambda node: 0.0, "relu6": lambda node: 0.0, "silu": lambda node: 0.0, "gelu": lambda node: 0.0,
+    "mish": lambda node: 0.0, "hardswish": lambda node: 0.0, "elu": lambda node: 0.0,
+    "leakyrelu": lambda node: node.slope, "prelu": lambda node: 0.25, "selu": lambda node: 1.0,
+}
+"""The He slope ``a`` for each activation that gets He's initialisation (by its kind)."""
+
+
+def relu_slope(activation: Nonlinearity | None) -> float | None:
     """The negative slope of a ReLU-family activation (0 for ReLU); None for anything else."""
-    if activation is None:
+    if activation is None or activation.kind not in HE_SLOPES:
         return None
-    if activation.function == "relu":
-        return 0.0
-    if activation.function == "leakyrelu":
-        return activation.slope
-    return None
+    return HE_SLOPES[activation.kind](activation)

@@ -1,4 +1,4 @@
-"""Rules on the order of layers along a path: W204, W205, W206, I302."""
+"""Rules on the order of layers along a path: W204, W205, W206, W209, I302."""
 
 from __future__ import annotations
 
@@ -179,6 +179,41 @@ def softmax_not_last(context: LintContext) -> Iterator[Finding]:
 
 def _is_softmax(node: ir.Node) -> bool:
     return isinstance(node, ir.Activation) and node.function == "softmax"
+
+
+@rule("W209", "softmax-single-channel", Severity.WARNING)
+def softmax_single_channel(context: LintContext) -> Iterator[Finding]:
+    """A softmax over a single channel, whose output is always 1.
+
+    ## What it does
+    Finds a `softmax` whose input has one channel (a flat vector of 1, or a spatial input with one
+    channel): softmax runs over the channels, so it normalises each value against itself alone.
+
+    ## Why is this bad?
+    exp(x) / exp(x) is 1 whatever x is: the output is a constant, no gradient flows back through
+    it, and nothing before it can learn. This is usually a binary classifier written with one
+    output unit, which wants a `sigmoid` (the probability of the positive class), or a softmax over
+    two units.
+
+    ## Example
+    ```cnn
+    input 100
+    fc 1
+    softmax
+    ```
+
+    ## Use instead
+    ```cnn
+    input 100
+    fc 1
+    sigmoid
+    ```
+    """
+    for node in ir.walk(context.network.layers):
+        if _is_softmax(node) and context.row(node).input.channels == 1:
+            yield Finding(f"`{node.name}` is a softmax over a single channel: its output is always 1", node,
+                          help="use `sigmoid` for one output unit, or give the layer before it two or more "
+                               "outputs")
 
 
 def _merged_maxpool(context: LintContext, first: ir.Node, second: ir.Node) -> tuple[list[int], list[int]] | None:

@@ -22,7 +22,8 @@ def _code_blocks(section: str) -> list[str]:
 def test_registry_holds_every_rule_of_the_issue():
     expected = {"W201": "stride-drops-input", "W202": "pool-gaps", "W203": "even-kernel-same",
                 "W204": "linear-stack", "W205": "bias-before-batchnorm", "W206": "softmax-not-last",
-                "W207": "small-receptive-field", "W208": "kernel-exceeds-input", "I301": "dominant-layer",
+                "W207": "small-receptive-field", "W208": "kernel-exceeds-input", "W209": "softmax-single-channel",
+                "I301": "dominant-layer",
                 "I302": "stacked-maxpool", "I303": "implicit-flatten", "B401": "params-budget",
                 "B402": "macs-budget", "B403": "memory-budget", "B404": "receptive-field-budget"}
     assert {code: RULES[code].name for code in expected} == expected
