@@ -50,6 +50,19 @@ LAYERS = {
     "tanh": "input 5x5x3\ntanh",
     "softmax": "input 5\nfc 4\nsoftmax",
     "softmax-spatial": "input 3x3x4\nsoftmax",
+    "relu6": "input 5x5x3\nrelu6",
+    "silu": "input 5x5x3\nsilu",
+    "hardswish": "input 5x5x3\nhardswish",
+    "hardsigmoid": "input 5x5x3\nhardsigmoid",
+    "mish": "input 5x5x3\nmish",
+    "selu": "input 5x5x3\nselu",
+    "gelu": "input 5x5x3\ngelu",
+    "gelu-tanh": "input 5x5x3\ngelu approximate=tanh",
+    "elu": "input 5x5x3\nelu",
+    "elu-alpha": "input 5x5x3\nelu 0.4",
+    "prelu": "input 5x5x3\nconv 4 1\nprelu",
+    "prelu-shared": "input 5x5x3\nconv 4 1\nprelu shared=true",
+    "prelu-flat": "input 6\nfc 5\nprelu\nfc 2\nprelu shared=true",
     "dropout": "input 6x6x2\ndropout 0.5",
     "batchnorm": "input 4x4x3\nbatchnorm",
     "batchnorm-flat": "input 6\nbatchnorm eps=0.001 momentum=0.5",
@@ -109,6 +122,22 @@ def assert_gradients_match(model, x: np.ndarray, training: bool = True, limit: i
 def test_layer_gradients(spec: str) -> None:
     model = cnnc.loads(spec).compile(dtype="float64", seed=3)
     x = np.random.default_rng(0).standard_normal((3, *model.network.report.input.dims))
+    assert assert_gradients_match(model, x) > 0
+
+
+ACTIVATIONS = ["relu6", "silu", "hardswish", "hardsigmoid", "mish", "selu", "gelu", "gelu-tanh", "elu", "elu-alpha",
+               "prelu", "prelu-shared"]
+
+
+@pytest.mark.parametrize("spec", [LAYERS[name] for name in ACTIVATIONS], ids=ACTIVATIONS)
+def test_activation_gradients_over_a_wide_range(spec: str) -> None:
+    """Inputs spread over [-9, 9], across every kink (relu6's 6, hardswish's and hardsigmoid's +-3)
+    and into the saturated tails; prelu's slopes moved off their initial 0.25."""
+    model = cnnc.loads(spec).compile(dtype="float64", seed=3)
+    for name, slopes in model.params.items():
+        if name.startswith("prelu"):
+            slopes[...] = np.random.default_rng(2).uniform(-1, 2, slopes.shape)
+    x = np.random.default_rng(0).uniform(-9, 9, (3, *model.network.report.input.dims))
     assert assert_gradients_match(model, x) > 0
 
 

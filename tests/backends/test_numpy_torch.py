@@ -67,6 +67,19 @@ FIXED = {
     "flatten-then-fc": "input 4x3x5\nflatten\nbatchnorm\nfc 6",
     "batchnorm-1d": "input 9x3\nbatchnorm momentum=0.3 eps=0.01",
     "softmax-spatial": "input 3x3x4\nconv 3 1\nsoftmax",
+    "relu6": "input 6x6x3\nconv 4 3 pad=1\nrelu6\nfc 3",
+    "silu": "input 6x6x3\nconv 4 3 pad=1\nsilu",
+    "hardswish": "input 6x6x3\nconv 4 3 pad=1\nhardswish",
+    "hardsigmoid": "input 6x6x3\nconv 4 3 pad=1\nhardsigmoid",
+    "mish": "input 6x6x3\nconv 4 3 pad=1\nmish",
+    "selu": "input 6x6x3\nconv 4 3 pad=1\nselu",
+    "gelu": "input 6x6x3\nconv 4 3 pad=1\ngelu",
+    "gelu-tanh": "input 6x6x3\nconv 4 3 pad=1\ngelu approximate=tanh",
+    "elu": "input 6x6x3\nconv 4 3 pad=1\nelu\nelu 0.3",
+    "prelu": "input 6x6x3\nconv 4 3 pad=1\nprelu\nconv 2 1\nprelu shared=true",
+    "prelu-flat": "input 4x3x5\nfc 6\nprelu\nfc 3\nprelu shared=true",
+    "prelu-1d-3d": "input 9x2\nprelu\nconv 3 3\nprelu\nfc 2",
+    "activations-3d": "input 4x4x3x2\nconv 3 1\nhardswish\nmish\nprelu\ngelu",
     "residual": "input 6x6x3\nresidual {\n conv 4 3 stride=2 pad=1\n batchnorm\n relu\n}"
                 " shortcut {\n conv 4 1 stride=2 bias=false\n}\nrelu",
     "concat": "input 6x6x3\nconcat {\n branch {\n conv 2 1\n }\n branch {\n maxpool 3 stride=1 pad=1\n }\n"
@@ -77,6 +90,53 @@ FIXED = {
 @pytest.mark.parametrize("spec", FIXED.values(), ids=FIXED.keys())
 def test_matches_torch(spec: str) -> None:
     compare(spec)
+
+
+KINKS = {"relu6": (0.0, 6.0), "hardswish": (-3.0, 3.0), "hardsigmoid": (-3.0, 3.0), "elu": (0.0,), "selu": (0.0,),
+         "relu": (0.0,), "leakyrelu 0.1": (0.0,), "prelu": (0.0,), "prelu shared=true": (0.0,)}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("function", KINKS, ids=KINKS.keys())
+def test_activation_gradients_at_kinks_are_torchs(function: str, dtype: str) -> None:
+    """Exactly at a kink the derivative is a convention: torch's (relu6: 0 at 0 and 6; hardswish: 0
+    at -3 and 1 at 3; hardsigmoid: 0 at both; elu, selu, leakyrelu, prelu: the negative piece at 0)."""
+    model = cnnc.loads(f"input 40x3\n{function}").compile(dtype=dtype)
+    points = np.array([*KINKS[function], -1.0, 0.5, 7.0, -4.0])
+    x = np.resize(points, (2, 40, 3)).astype(dtype)
+    outputs = model.forward(x, training=True)
+    weights = np.random.default_rng(1).standard_normal(outputs.shape).astype(dtype)
+    dx, grads = model.backward(weights)
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    module = to_torch(model)
+    (module(tx) * torch.from_numpy(weights)).sum().backward()
+    tolerance = {"rtol": 1e-12, "atol": 1e-14} if dtype == "float64" else {"rtol": 1e-5, "atol": 1e-6}
+    np.testing.assert_allclose(outputs, module(tx).detach().numpy(), **tolerance)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), **tolerance)
+    assert len(grads) == len(list(module.parameters()))  # prelu's slopes
+    for (name, theirs), ours in zip(module.named_parameters(), grads.values()):
+        np.testing.assert_allclose(ours, theirs.grad.numpy(), err_msg=name, **tolerance)
+
+
+def test_gelu_erf_is_torchs_to_float64_precision() -> None:
+    """GELU's exact form needs erf, which NumPy lacks: cnnc applies C's erf (math.erf) to every value."""
+    from cnnc.backends.numpy.activations import erf
+
+    x = np.concatenate([np.linspace(-8, 8, 20001), [-1e-300, 0.0, 1e-300, 30.0, -30.0, 1e-8]])
+    np.testing.assert_allclose(erf(x), torch.special.erf(torch.from_numpy(x)).numpy(), rtol=1e-15, atol=1e-16)
+    assert erf(x.astype(np.float32)).dtype == np.float32
+
+
+def test_exported_activation_modules() -> None:
+    spec = "input 4x4x3\nrelu6\nsilu\nhardswish\nhardsigmoid\nmish\nselu\ngelu\ngelu approximate=tanh\nelu 0.7\n" \
+           "prelu\nprelu shared=true"
+    body = to_torch(cnnc.loads(spec).compile()).body
+    nn = torch.nn
+    assert [type(m) for m in body] == [nn.ReLU6, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.SELU, nn.GELU,
+                                       nn.GELU, nn.ELU, nn.PReLU, nn.PReLU]
+    assert (body[6].approximate, body[7].approximate, body[8].alpha) == ("none", "tanh", 0.7)
+    assert (body[9].num_parameters, body[10].num_parameters) == (3, 1)
+    assert body[9].weight.tolist() == [0.25] * 3 and body[10].weight.tolist() == [0.25]
 
 
 @pytest.mark.parametrize("spec", ["input 8x8x3\nmaxpool 2", "input 7x7x2\nmaxpool 3 stride=2 pad=1 round=ceil"])
@@ -254,7 +314,10 @@ def random_specs(draw) -> str:
         elif kind == "batchnorm":
             lines.append("batchnorm momentum=0.2")
         elif kind == "activation":
-            lines.append(draw(st.sampled_from(["relu", "leakyrelu 0.1", "sigmoid", "tanh"])))
+            lines.append(draw(st.sampled_from(["relu", "leakyrelu 0.1", "sigmoid", "tanh", "relu6", "silu",
+                                               "hardswish", "hardsigmoid", "mish", "selu", "gelu",
+                                               "gelu approximate=tanh", "elu", "elu 0.5", "prelu",
+                                               "prelu shared=true"])))
         elif kind == "residual":
             lines.append(f"residual {{\n conv {channels} 3 pad=same\n batchnorm\n relu\n}}")
         else:
