@@ -256,6 +256,15 @@ KINDS = [
     ((nn.Flatten,), "flatten"),
     ((nn.ReLU,), "relu"),
     ((nn.Softmax,), "softmax"),
+    ((nn.ReLU6,), "relu6"),
+    ((nn.SiLU,), "silu"),
+    ((nn.Hardswish,), "hardswish"),
+    ((nn.Hardsigmoid,), "hardsigmoid"),
+    ((nn.Mish,), "mish"),
+    ((nn.SELU,), "selu"),
+    ((nn.GELU,), "gelu"),
+    ((nn.ELU,), "elu"),
+    ((nn.PReLU,), "prelu"),
     ((nn.Dropout,), "dropout"),
     ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), "batchnorm"),
     ((Residual,), "residual"),
@@ -328,6 +337,59 @@ def test_example_matches_torch(name):
     assert rows == cnnc_rows(report)
     assert report.totals.params == sum(p.numel() for p in model.parameters())
     assert report.totals.buffers == sum(statistics_buffers(m) for m in model.modules())
+    assert report.totals.macs == sum(row[4] for row in rows)
+
+
+ACTIVATIONS_SPEC = """input 32x32x3
+conv 16 3 stride=2 pad=1
+prelu
+conv 16 3 pad=1 groups=16 bias=false
+prelu shared=true
+conv 24 1
+relu6
+conv 24 3 pad=1
+silu
+conv 32 3 stride=2
+hardswish
+conv 32 1
+hardsigmoid
+conv 32 3 pad=same
+mish
+conv 48 3
+selu
+conv 48 1
+gelu
+conv 64 1
+gelu approximate=tanh
+conv 64 3
+elu
+conv 64 1
+elu 0.5
+globalavgpool
+fc 10
+prelu
+"""
+
+
+def activations_net():
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, 2, 1), nn.PReLU(16), nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False), nn.PReLU(),
+        nn.Conv2d(16, 24, 1), nn.ReLU6(), nn.Conv2d(24, 24, 3, padding=1), nn.SiLU(),
+        nn.Conv2d(24, 32, 3, 2), nn.Hardswish(), nn.Conv2d(32, 32, 1), nn.Hardsigmoid(),
+        nn.Conv2d(32, 32, 3, padding="same"), nn.Mish(), nn.Conv2d(32, 48, 3), nn.SELU(), nn.Conv2d(48, 48, 1),
+        nn.GELU(), nn.Conv2d(48, 64, 1), nn.GELU(approximate="tanh"), nn.Conv2d(64, 64, 3), nn.ELU(),
+        nn.Conv2d(64, 64, 1), nn.ELU(0.5), nn.AdaptiveAvgPool2d(1), ImplicitFlatten(), nn.Linear(64, 10),
+        nn.PReLU(10))
+
+
+def test_activations_match_torch():
+    """Every activation of language v2 in one network, row for row against the same torch modules:
+    prelu's C slopes (nn.PReLU(C)) or one (nn.PReLU()), no parameters for the others."""
+    report = check(Source(ACTIVATIONS_SPEC)).report
+    model = activations_net()
+    rows = torch_rows(model, report.input.dims)
+    assert rows == cnnc_rows(report)
+    assert report.totals.params == sum(p.numel() for p in model.parameters())
     assert report.totals.macs == sum(row[4] for row in rows)
 
 

@@ -197,6 +197,35 @@ def test_batchnorm_parameters_and_buffers():
     assert found.totals.params == (6 * 4 + 6) + 12 + (384 * 2 + 2) + 4
 
 
+ACTIVATIONS = ("relu6", "silu", "hardswish", "hardsigmoid", "mish", "selu", "gelu", "gelu approximate=tanh", "elu",
+               "elu 0.5")
+
+
+@pytest.mark.parametrize("function", ACTIVATIONS)
+def test_activations_keep_the_shape_and_count_nothing_but_their_output(function):
+    found = report(f"input 8x8x4\nconv 6 3\n{function}\nfc 3\n{function}")
+    row, flat = found.layers[1], found.layers[3]
+    assert (row.output.dims, row.params, row.buffers, row.macs) == ((6, 6, 6), 0, 0, 0)
+    assert row.receptive_field == found.layers[0].receptive_field == (3, 3) and row.jump == (1, 1)
+    assert (flat.output.dims, flat.params) == ((3,), 0)
+    assert found.totals.activations == 216 * 2 + 3 * 2
+
+
+def test_prelu_has_a_slope_per_channel_or_one():
+    found = report("input 8x8x4\nconv 6 3\nprelu\nprelu shared=true\nfc 3\nprelu")
+    assert [(r.name, r.output.dims, r.params, r.buffers, r.macs) for r in found.layers[1:]] == [
+        ("prelu1", (6, 6, 6), 6, 0, 0), ("prelu2", (6, 6, 6), 1, 0, 0), ("fc1", (3,), 216 * 3 + 3, 0, 216 * 3),
+        ("prelu3", (3,), 3, 0, 0)]
+    assert found.totals.params == (6 * 4 * 9 + 6) + 6 + 1 + (216 * 3 + 3) + 3
+
+
+def test_inplace_activations_cover_the_new_functions_but_not_prelu():
+    # stored: input 64 + conv 64 (+ 64 for an activation that keeps its own output)
+    for function, stored in (("relu6", 128), ("gelu", 128), ("elu 0.5", 128), ("prelu", 192), ("softmax", 192)):
+        totals = report(f"input 4x4x4\nconv 4 1\n{function}", inplace_activations=True).totals
+        assert totals.forward_bytes == stored * 4, function
+
+
 def test_totals_sum_the_layers():
     found = report("input 8x8x4\nconv 8 3 pad=1\nrelu\nmaxpool 2\nfc 10")
     assert found.totals.params == (8 * 4 * 9 + 8) + (128 * 10 + 10)

@@ -125,6 +125,42 @@ def test_other_layers():
         "relu", "sigmoid", "tanh", "softmax", "flatten", "globalavgpool"]
 
 
+def test_activations_of_language_v2():
+    kinds = ("relu6", "silu", "hardswish", "hardsigmoid", "mish", "selu", "gelu", "elu", "prelu")
+    assert [one(kind).kind for kind in kinds] == list(kinds)
+    assert one("gelu").approximate == "none"
+    assert one("gelu approximate=tanh").approximate == "tanh"
+    assert one("elu").alpha == 1.0
+    assert one("elu 0.5").alpha == one("elu alpha=0.5").alpha == 0.5
+    assert one("elu (1 - 3)").alpha == -2.0  # any number, as nn.ELU
+    assert isinstance(one("prelu"), ir.PReLU) and one("prelu").shared is False
+    assert one("prelu shared=true").shared is True
+    assert [one(text).describe() for text in ("elu", "elu 0.5", "gelu", "gelu approximate=tanh", "prelu",
+                                              "prelu shared=true")] == [
+        "", "alpha 0.5", "", "tanh approximation", "", "shared slope"]
+
+
+def test_a_kind_ending_in_a_digit_is_named_with_an_underscore():
+    names = [node.name for node in layers("input 8x8x4\n" + "relu\n" * 61 + "relu6\nrelu6")]
+    assert names[-3:] == ["relu61", "relu6_1", "relu6_2"]
+
+
+@pytest.mark.parametrize("text, code, column, message", [
+    ("gelu approximate=exact", "E002", 18, "unknown value `exact`"),
+    ("gelu approximate=1", "E003", 18, "expected one of `none`, `tanh`, got `1`"),
+    ("gelu tanh", "E003", 6, "`gelu` takes 0 positional arguments"),
+    ("elu big", "E002", 5, "unknown name `big`; expected an alpha"),
+    ("elu 3x3", "E003", 5, "expected an alpha, got `3x3`"),
+    ("prelu shared=1", "E003", 14, "expected one of `true`, `false`, got `1`"),
+    ("prelu shared=yes", "E002", 14, "unknown boolean `yes`"),
+    ("relu6 6", "E003", 7, "`relu6` takes 0 positional arguments"),
+])
+def test_bad_activation_arguments(text, code, column, message):
+    diagnostic = the_error("input 8x8x4\n" + text)
+    assert where(diagnostic) == (code, 2, column)
+    assert message in diagnostic.message
+
+
 def test_whole_floats_are_accepted_as_counts():
     assert one("conv 8.0 3").filters == 8
     assert type(one("conv 8.0 3").filters) is int

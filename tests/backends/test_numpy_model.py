@@ -72,6 +72,25 @@ def test_he_initialisation_looks_past_batchnorm_and_out_of_blocks() -> None:
     assert np.std(weight) == pytest.approx(math.sqrt(2 / (1.25 * 9 * 32)), rel=0.05)
 
 
+@pytest.mark.parametrize("activation, slope", [
+    ("relu6", 0.0), ("silu", 0.0), ("gelu", 0.0), ("gelu approximate=tanh", 0.0), ("mish", 0.0), ("hardswish", 0.0),
+    ("elu 0.5", 0.0), ("prelu", 0.25), ("prelu shared=true", 0.25), ("selu", 1.0), ("hardsigmoid", None)])
+def test_initialisation_before_the_activations_of_language_v2(activation: str, slope: float | None) -> None:
+    """He with the slope of the ReLU family (prelu: its initial 0.25; selu: 1, LeCun's N(0, 1/fan_in));
+    Glorot before hardsigmoid. PReLU's slopes start at 0.25."""
+    model = cnnc.loads(f"input 8x8x32\nconv 64 3\nbatchnorm\n{activation}\nfc 4").compile(seed=0)
+    weight = model.params["conv1.weight"]
+    fan_in, fan_out = 9 * 32, 9 * 64
+    if slope is None:
+        limit = math.sqrt(6 / (fan_in + fan_out))
+        assert np.abs(weight).max() <= limit and np.std(weight) == pytest.approx(limit / math.sqrt(3), rel=0.05)
+    else:
+        assert np.std(weight) == pytest.approx(math.sqrt(2 / ((1 + slope ** 2) * fan_in)), rel=0.05)
+    slopes = [value for key, value in model.params.items() if key.startswith("prelu")]
+    assert all(np.all(value == 0.25) and value.shape == ((1,) if "shared" in activation else (64,))
+               for value in slopes)
+
+
 def test_predict_batches_internally_and_keeps_the_dtype() -> None:
     model = cnnc.loads(LENET).compile()
     x = np.random.default_rng(0).random((23, 28, 28, 1))

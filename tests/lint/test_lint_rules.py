@@ -150,6 +150,28 @@ def test_softmax_at_the_end_is_fine():
     assert _only("input 100\nfc 10\nsoftmax\n", "W206") == []
 
 
+@pytest.mark.parametrize("between", ["relu6", "silu", "hardswish", "hardsigmoid", "mish", "selu", "gelu",
+                                     "gelu approximate=tanh", "elu", "elu 0.5", "prelu", "prelu shared=true"])
+def test_linear_stack_sees_every_activation_as_a_nonlinearity(between):
+    spec = f"input 16x16x8\nconv 8 3x3 pad=1\nbatchnorm\n{between}\nconv 8 3x3 pad=1\n{between}\nfc 4\n"
+    assert _only(spec, "W204") == []
+
+
+# W209 -----------------------------------------------------------------------------------------
+
+def test_softmax_single_channel_message_and_places():
+    (found,) = _only("input 100\nfc 1\nsoftmax\n", "W209")
+    assert found.message == "`softmax1` is a softmax over a single channel: its output is always 1"
+    assert "sigmoid" in found.help
+    nested = "input 8x8x3\nconcat {\n branch {\n conv 1 1\n softmax\n }\n branch {\n conv 2 1\n softmax\n }\n}\n"
+    assert [d.message.split("`")[1] for d in _only(nested, "W209")] == ["softmax1"]
+
+
+def test_softmax_over_two_channels_or_one_position_is_fine():
+    assert _only("input 100\nfc 2\nsoftmax\n", "W209") == []
+    assert _only("input 1x1x5\nsoftmax\n", "W209") == []
+
+
 # W207, I301, I302, I303 -----------------------------------------------------------------------
 
 def test_small_receptive_field_ignores_a_plain_mlp():
