@@ -20,7 +20,8 @@ def weights(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_o
     return rng.uniform(-limit, limit, size=shape)
 
 
-_PASS_THROUGH = (ir.BatchNorm, ir.Dropout, ir.Pool, ir.GlobalAvgPool, ir.Flatten)
+_PASS_THROUGH = (ir.BatchNorm, ir.Dropout, ir.Pool, ir.GlobalAvgPool, ir.Flatten, ir.LayerNorm, ir.GroupNorm,
+                 ir.InstanceNorm, ir.DropPath, ir.GlobalMaxPool, ir.AdaptivePool)
 
 
 def following_activations(layers: tuple[ir.Node, ...], after: ir.Activation | None = None,
