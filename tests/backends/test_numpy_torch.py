@@ -67,6 +67,24 @@ FIXED = {
     "flatten-then-fc": "input 4x3x5\nflatten\nbatchnorm\nfc 6",
     "batchnorm-1d": "input 9x3\nbatchnorm momentum=0.3 eps=0.01",
     "softmax-spatial": "input 3x3x4\nconv 3 1\nsoftmax",
+    "layernorm": "input 5x4x6\nconv 6 3 pad=1\nlayernorm eps=0.001\nfc 3\nlayernorm affine=false",
+    "groupnorm": "input 5x4x6\ngroupnorm 3\nconv 4 1\ngroupnorm 2 affine=false eps=0.01",
+    "groupnorm-flat": "input 6\ngroupnorm 2",
+    "instancenorm": "input 5x4x3\ninstancenorm\nconv 4 1\ninstancenorm affine=true",
+    "instancenorm-1d": "input 9x3\ninstancenorm affine=true",
+    "instancenorm-3d": "input 3x4x3x2\ninstancenorm affine=true",
+    "lrn": "input 5x4x7\nlrn 3 alpha=0.5 beta=0.9 k=2",
+    "lrn-even-1d": "input 6x7\nlrn 4 alpha=1 beta=0.75",
+    "lrn-3d": "input 3x3x3x5\nlrn 2 alpha=0.3",
+    "layerscale": "input 5x4x3\nlayerscale init=0.5\nfc 2\nlayerscale",
+    "globalmaxpool": "input 5x4x3\nglobalmaxpool",
+    "globalmaxpool-1d": "input 7x3\nglobalmaxpool\nfc 2",
+    "adaptiveavgpool": "input 9x7x3\nadaptiveavgpool 4x3",
+    "adaptiveavgpool-larger": "input 3x5x2\nadaptiveavgpool 5x7",
+    "adaptiveavgpool-3d": "input 5x4x3x2\nadaptiveavgpool 2x3x2",
+    "adaptivemaxpool": "input 9x7x3\nadaptivemaxpool 4x3",
+    "adaptivemaxpool-larger-1d": "input 3x2\nadaptivemaxpool 7",
+    "adaptivemaxpool-3d": "input 5x4x3x2\nadaptivemaxpool 2x3x2",
     "residual": "input 6x6x3\nresidual {\n conv 4 3 stride=2 pad=1\n batchnorm\n relu\n}"
                 " shortcut {\n conv 4 1 stride=2 bias=false\n}\nrelu",
     "concat": "input 6x6x3\nconcat {\n branch {\n conv 2 1\n }\n branch {\n maxpool 3 stride=1 pad=1\n }\n"
@@ -79,7 +97,9 @@ def test_matches_torch(spec: str) -> None:
     compare(spec)
 
 
-@pytest.mark.parametrize("spec", ["input 8x8x3\nmaxpool 2", "input 7x7x2\nmaxpool 3 stride=2 pad=1 round=ceil"])
+@pytest.mark.parametrize("spec", ["input 8x8x3\nmaxpool 2", "input 7x7x2\nmaxpool 3 stride=2 pad=1 round=ceil",
+                                  "input 7x5x2\nglobalmaxpool", "input 9x7x2\nadaptivemaxpool 4x3",
+                                  "input 3x4x2\nadaptivemaxpool 5x6", "input 4x3x3x2\nadaptivemaxpool 3x2x2"])
 def test_max_pool_ties_send_the_gradient_where_torch_does(spec: str) -> None:
     model = cnnc.loads(spec).compile(dtype="float64")
     x = np.random.default_rng(0).integers(0, 3, (4, *model.network.report.input.dims)).astype(np.float64)
@@ -115,6 +135,24 @@ def test_dropout_matches_torch_in_evaluation_and_scales_as_torch_in_training() -
     ones = cnnc.loads("input 2000\ndropout 0.4").compile(dtype="float64").forward(np.ones((3, 2000)), True)
     torch_ones = torch.nn.Dropout(0.4).train()(torch.ones(3, 2000, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(np.unique(ones), np.unique(torch_ones))
+
+
+def test_droppath_matches_torch_in_evaluation_and_drops_whole_examples_in_training() -> None:
+    model = cnnc.loads("input 4x4x3\nconv 5 3 pad=1\ndroppath 0.4\nfc 3").compile(dtype="float64")
+    x = np.random.default_rng(0).standard_normal((2, 4, 4, 3))
+    np.testing.assert_allclose(model.predict(x), to_torch(model).eval()(torch.from_numpy(x)).detach().numpy(),
+                               **CLOSE)
+    dropping = cnnc.loads("input 3x2\ndroppath 0.4").compile(dtype="float64")
+    ones = dropping.forward(np.ones((4000, 3, 2)), training=True, seed=1)
+    theirs = to_torch(dropping).train()(torch.ones(4000, 3, 2, dtype=torch.float64)).numpy()
+    for values in (ones, theirs):  # each example all dropped or all kept, at 1 / (1 - p)
+        assert np.all(values.min(axis=(1, 2)) == values.max(axis=(1, 2)))
+        np.testing.assert_allclose(np.unique(values), [0.0, 1 / 0.6])
+        assert abs(np.mean(values[:, 0, 0] == 0) - 0.4) < 0.04
+    # The gradient follows the same mask as the output; another seed draws another mask.
+    dx, _ = dropping.backward(np.ones_like(ones))
+    np.testing.assert_array_equal(dx, ones)
+    assert not np.array_equal(ones, dropping.forward(np.ones((4000, 3, 2)), training=True, seed=2))
 
 
 def test_cross_entropy_loss_and_gradients_match_torch() -> None:
@@ -221,15 +259,16 @@ def _window_fits(spatial, kernel, stride, pad, dilation, ceil) -> tuple[int, ...
 
 @st.composite
 def random_specs(draw) -> str:
-    """A valid spec: conv, pool, batchnorm, activation, residual and concat layers in any order on a
-    1-D, 2-D or 3-D input, then an optional head (fc, flatten + fc, or global pooling + fc)."""
+    """A valid spec: conv, pool, adaptive pool, batchnorm and the other norms, activation, residual and
+    concat layers in any order on a 1-D, 2-D or 3-D input, then an optional head (fc, flatten + fc,
+    or global average or max pooling + fc)."""
     rank = draw(st.sampled_from([1, 2, 2, 3]))
     spatial = [draw(st.integers(4, 7 if rank == 3 else 12)) for _ in range(rank)]
     channels = draw(st.integers(1, 4))
     lines = [f"input {'x'.join(map(str, spatial))}x{channels}"]
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["conv", "conv", "maxpool", "avgpool", "batchnorm", "activation",
-                                     "residual", "concat"]))
+                                     "residual", "concat", "norm", "adaptive"]))
         if kind == "conv":
             kernel, stride, dilation = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
             pad = draw(st.sampled_from(["same", 0, 1, 2]))
@@ -253,6 +292,17 @@ def random_specs(draw) -> str:
             spatial = list(found)
         elif kind == "batchnorm":
             lines.append("batchnorm momentum=0.2")
+        elif kind == "norm":
+            affine = draw(st.sampled_from(["true", "false"]))
+            groups = draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))
+            lines.append(draw(st.sampled_from([
+                f"layernorm affine={affine}", f"groupnorm {groups} affine={affine} eps=0.01",
+                f"instancenorm affine={affine}", f"lrn {draw(st.integers(1, 4))} alpha=0.5 beta=0.6 k=1.5",
+                "layerscale init=0.7"])))
+        elif kind == "adaptive":
+            output = [draw(st.integers(1, n + 2)) for n in spatial]
+            lines.append(f"adaptive{draw(st.sampled_from(['avg', 'max']))}pool {'x'.join(map(str, output))}")
+            spatial = output
         elif kind == "activation":
             lines.append(draw(st.sampled_from(["relu", "leakyrelu 0.1", "sigmoid", "tanh"])))
         elif kind == "residual":
@@ -261,13 +311,15 @@ def random_specs(draw) -> str:
             width = draw(st.integers(1, 3))
             lines.append(f"concat {{\n branch {{\n conv {width} 1\n }}\n branch {{\n maxpool 3 stride=1 pad=1\n }}\n}}")
             channels += width
-    head = draw(st.sampled_from(["none", "fc", "flatten", "global"]))
+    head = draw(st.sampled_from(["none", "fc", "flatten", "global", "globalmax"]))
     if head == "fc":
         lines.append(f"fc {draw(st.integers(1, 5))}")
     elif head == "flatten":
         lines += ["flatten", f"fc {draw(st.integers(1, 5))}"]
     elif head == "global":
         lines += ["globalavgpool", f"fc {draw(st.integers(1, 5))}"]
+    elif head == "globalmax":
+        lines += ["globalmaxpool", f"fc {draw(st.integers(1, 5))}", draw(st.sampled_from(["layernorm", "layerscale"]))]
     if draw(st.booleans()):
         lines.append("softmax")
     return "\n".join(lines)
