@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import cnnc  # noqa: E402
+from cnnc.backends import torch_export  # noqa: E402
 from cnnc.backends.torch_export import export, to_torch  # noqa: E402
 from cnnc.shapes import windows  # noqa: E402
 
@@ -153,6 +154,27 @@ def test_droppath_matches_torch_in_evaluation_and_drops_whole_examples_in_traini
     dx, _ = dropping.backward(np.ones_like(ones))
     np.testing.assert_array_equal(dx, ones)
     assert not np.array_equal(ones, dropping.forward(np.ones((4000, 3, 2)), training=True, seed=2))
+
+
+def test_exporter_maps_norms_and_pools_to_torch_modules() -> None:
+    spec = ("input 9x8x4\nlayernorm\ngroupnorm 2\ninstancenorm affine=true\nlrn 3\nlayerscale\ndroppath 0.1\n"
+            "adaptiveavgpool 4x3\nadaptivemaxpool 2\nglobalmaxpool\nfc 6\nlayernorm affine=false")
+    model = cnnc.loads(spec).compile(dtype="float64")
+    modules = list(to_torch(model).body)
+    nn = torch.nn
+    expected = [torch_export.ChannelLayerNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.LocalResponseNorm,
+                torch_export.LayerScale, torch_export.DropPath, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d,
+                nn.AdaptiveMaxPool2d, nn.Sequential, torch_export.ChannelLayerNorm]
+    assert [type(m) for m in modules] == expected
+    assert isinstance(modules[0], nn.LayerNorm) and modules[0].normalized_shape == (4,)
+    assert (modules[1].num_groups, modules[2].affine, modules[2].track_running_stats) == (2, True, False)
+    assert (modules[3].size, modules[3].alpha, modules[3].beta, modules[3].k) == (3, 1e-4, 0.75, 1.0)
+    assert (modules[6].output_size, modules[7].output_size, modules[8].output_size) == ((4, 3), (2, 2), 1)
+    assert modules[10].weight is None
+    report = model.network.report
+    assert sum(p.numel() for p in to_torch(model).parameters()) == report.totals.params == 4 * (2 + 2 + 2 + 1) + 30
+    assert sum(b.numel() for b in to_torch(model).buffers()) == report.totals.buffers == 0
+    np.testing.assert_array_equal(modules[4].gamma.detach().numpy(), np.full(4, 1e-6))
 
 
 def test_cross_entropy_loss_and_gradients_match_torch() -> None:
