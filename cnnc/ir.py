@@ -220,6 +220,9 @@ class LayerNorm(Layer):
 
     kind = "layernorm"
 
+    def describe(self) -> str:
+        return "" if self.affine else "no affine"
+
 
 @dataclass(frozen=True)
 class GroupNorm(Layer):
@@ -232,7 +235,7 @@ class GroupNorm(Layer):
     kind = "groupnorm"
 
     def describe(self) -> str:
-        return f"{self.groups} groups"
+        return f"{self.groups} groups" + ("" if self.affine else ", no affine")
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,9 @@ class InstanceNorm(Layer):
     affine: bool = False
 
     kind = "instancenorm"
+
+    def describe(self) -> str:
+        return "affine" if self.affine else ""
 
 
 @dataclass(frozen=True)
