@@ -7,7 +7,10 @@ channels to torch's axis 1 inside. Every layer uses torch's own option where tor
 `same` padding, pooling padding above half the kernel (or around an input smaller than the kernel),
 and a conv's ``round=ceil`` become an explicit ``F.pad`` first. An fc after a spatial input gets
 its weight permuted from cnnc's (*spatial, C) flattening order to torch's (C, *spatial); cnnc's
-`flatten` keeps cnnc's order, so whatever follows it sees the same vector.
+`flatten` keeps cnnc's order, so whatever follows it sees the same vector. `layernorm` is torch's
+LayerNorm applied with the channels moved last (ConvNeXt's LayerNorm2d); `layerscale` and `droppath`
+are small modules of their own (ConvNeXt's gamma, timm's DropPath); `globalmaxpool` is
+AdaptiveMaxPool(1); the other norms and adaptive pools are torch's own modules.
 
 Not expressible: an avg pool with ``round=ceil`` whose window exceeds the padded input (an error),
 or with asymmetric (`same`) padding whose last ceil-mode window would start inside the right

@@ -132,8 +132,8 @@ ODD_BLOCK_NAMES = ("conv", "relu", "repeat", "input", "train", "branch", "f[bold
 PARAMETERS = ("c", "k", "s", "p", "n")
 SYMBOLS = ("same", "valid", "true", "false", "floor", "ceil", "x", "c")
 OPS = ("+", "-", "*", "//")
-SPATIAL = ("conv", "maxpool", "avgpool", "globalavgpool", "globalmaxpool", "adaptiveavgpool", "adaptivemaxpool",
-           "instancenorm", "lrn")
+SPATIAL = ("conv", "maxpool", "avgpool", "globalavgpool", "globalmaxpool", "adaptiveavgpool",
+           "adaptivemaxpool", "instancenorm", "lrn")
 WORDS = (*LAYERS, "repeat", "residual", "shortcut", "concat", "branch", "network", "input", "train", "def", "cnov",
          "Conv", "dense", "lstm", "stride", "pad", "same", "relu[bold]", "conv:smile:", "😀", "ünï", "_")
 ODDITIES = (
