@@ -7,7 +7,10 @@ channels to torch's axis 1 inside. Every layer uses torch's own option where tor
 `same` padding, pooling padding above half the kernel (or around an input smaller than the kernel),
 and a conv's ``round=ceil`` become an explicit ``F.pad`` first. An fc after a spatial input gets
 its weight permuted from cnnc's (*spatial, C) flattening order to torch's (C, *spatial); cnnc's
-`flatten` keeps cnnc's order, so whatever follows it sees the same vector.
+`flatten` keeps cnnc's order, so whatever follows it sees the same vector. `layernorm` is torch's
+LayerNorm applied with the channels moved last (ConvNeXt's LayerNorm2d); `layerscale` and `droppath`
+are small modules of their own (ConvNeXt's gamma, timm's DropPath); `globalmaxpool` is
+AdaptiveMaxPool(1); the other norms and adaptive pools are torch's own modules.
 
 Not expressible: an avg pool with ``round=ceil`` whose window exceeds the padded input (an error),
 or with asymmetric (`same`) padding whose last ceil-mode window would start inside the right
@@ -34,6 +37,9 @@ _MAXPOOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
 _AVGPOOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}
 _GLOBAL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
 _BATCHNORM = {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+_INSTANCENORM = {1: nn.InstanceNorm1d, 2: nn.InstanceNorm2d, 3: nn.InstanceNorm3d}
+_ADAPTIVE_AVG = _GLOBAL
+_ADAPTIVE_MAX = {1: nn.AdaptiveMaxPool1d, 2: nn.AdaptiveMaxPool2d, 3: nn.AdaptiveMaxPool3d}
 
 ACTIVATIONS = {
     "relu": lambda node: nn.ReLU(), "sigmoid": lambda node: nn.Sigmoid(), "tanh": lambda node: nn.Tanh(),
@@ -74,6 +80,40 @@ class Concat(nn.Module):
 
     def forward(self, x):
         return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channels at every position (ConvNeXt's LayerNorm2d): torch's LayerNorm
+    normalises the last axis, so the channels move there and back."""
+
+    def forward(self, x):
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1) if x.dim() > 2 else super().forward(x)
+
+
+class LayerScale(nn.Module):
+    """ConvNeXt's gamma: one learned multiplier per channel."""
+
+    def __init__(self, channels: int, init: float) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), init))
+
+    def forward(self, x):
+        return x * self.gamma.reshape(-1, *(1,) * (x.dim() - 2))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth (timm's DropPath): in training, each example kept with probability 1 - p
+    and scaled by 1 / (1 - p); the identity in evaluation."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1 - self.p)
+        return x * keep / (1 - self.p)
 
 
 class ChannelsLastFlatten(nn.Module):
@@ -151,6 +191,9 @@ def _module(node: ir.Node, layers: dict[str, LayerReport], arrays: dict) -> nn.M
         return prelu
     if isinstance(node, ir.Dropout):
         return nn.Dropout(node.p)
+    if isinstance(node, (ir.LayerNorm, ir.GroupNorm, ir.InstanceNorm, ir.LocalResponseNorm, ir.LayerScale,
+                         ir.DropPath, ir.GlobalMaxPool, ir.AdaptivePool)):
+        return _v2_module(node, layer, arrays)
     if isinstance(node, ir.BatchNorm):
         norm = _BATCHNORM[rank](layer.input.channels, eps=node.eps, momentum=node.momentum).double()
         with torch.no_grad():
@@ -158,6 +201,35 @@ def _module(node: ir.Node, layers: dict[str, LayerReport], arrays: dict) -> nn.M
                 getattr(norm, what).copy_(_tensor(arrays[f"{node.name}.{what}"]))
         return norm
     raise NotImplementedError(f"no torch export for `{node.kind}` layer `{node.name}`")
+
+
+def _v2_module(node: ir.Node, layer: LayerReport, arrays: dict) -> nn.Module:
+    """Normalisations, layer scale, drop path and the adaptive and global max pools."""
+    rank, channels = layer.input.rank, layer.input.channels
+    if isinstance(node, ir.GlobalMaxPool):
+        return _ADAPTIVE_MAX[rank](1)
+    if isinstance(node, ir.AdaptivePool):
+        return (_ADAPTIVE_MAX if node.mode == "max" else _ADAPTIVE_AVG)[rank](layer.output.spatial)
+    if isinstance(node, ir.LocalResponseNorm):
+        return nn.LocalResponseNorm(node.size, alpha=node.alpha, beta=node.beta, k=node.k)
+    if isinstance(node, ir.DropPath):
+        return DropPath(node.p)
+    if isinstance(node, ir.LayerScale):
+        module: nn.Module = LayerScale(channels, node.init).double()
+        names = ("gamma",)
+    elif isinstance(node, ir.LayerNorm):
+        module = ChannelLayerNorm(channels, eps=node.eps, elementwise_affine=node.affine).double()
+        names = ("weight", "bias") if node.affine else ()
+    elif isinstance(node, ir.GroupNorm):
+        module = nn.GroupNorm(node.groups, channels, eps=node.eps, affine=node.affine).double()
+        names = ("weight", "bias") if node.affine else ()
+    else:
+        module = _INSTANCENORM[rank](channels, eps=node.eps, affine=node.affine).double()
+        names = ("weight", "bias") if node.affine else ()
+    with torch.no_grad():
+        for what in names:
+            getattr(module, what).copy_(_tensor(arrays[f"{node.name}.{what}"]))
+    return module
 
 
 def _symmetric(geo: Geometry) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import singledispatch
-from math import prod
+from math import gcd, prod
 
 from cnnc import ir
 from cnnc.diagnostics import Diagnostic, Note, call_site_notes, error
@@ -230,6 +230,77 @@ def _(node: ir.BatchNorm, state: _State, analyzer: _Analyzer) -> dict:
 @_analyze_layer.register
 def _(node: ir.PReLU, state: _State, analyzer: _Analyzer) -> dict:
     return _unchanged(state, params=1 if node.shared else state.shape.channels)
+
+
+def _needs_spatial(node: ir.Node, state: _State) -> None:
+    if state.shape.rank == 0:
+        raise _fail("E103", node, f"`{node.kind}` needs a spatial input, but its input is a flat vector of "
+                                  f"{state.shape.channels}", f"move `{node.kind}` before the `fc`/`flatten` that "
+                                                             "removes the spatial dimensions")
+
+
+@_analyze_layer.register
+def _(node: ir.LayerNorm, state: _State, analyzer: _Analyzer) -> dict:
+    return _unchanged(state, params=2 * state.shape.channels if node.affine else 0)
+
+
+@_analyze_layer.register
+def _(node: ir.GroupNorm, state: _State, analyzer: _Analyzer) -> dict:
+    channels = state.shape.channels
+    if channels % node.groups:
+        analyzer.diagnostics.append(error(
+            "E104", f"groupnorm's {node.groups} groups do not divide the {channels} channels", node.span,
+            f"choose a number of groups that divides {channels} (32 is common; 1 normalises every channel "
+            f"together, {channels} each channel alone)", call_site_notes(node.origin)))
+    return _unchanged(state, params=2 * channels if node.affine else 0)
+
+
+@_analyze_layer.register
+def _(node: ir.InstanceNorm, state: _State, analyzer: _Analyzer) -> dict:
+    _needs_spatial(node, state)
+    return _unchanged(state, params=2 * state.shape.channels if node.affine else 0)
+
+
+@_analyze_layer.register
+def _(node: ir.LocalResponseNorm, state: _State, analyzer: _Analyzer) -> dict:
+    _needs_spatial(node, state)
+    return _unchanged(state)
+
+
+@_analyze_layer.register
+def _(node: ir.LayerScale, state: _State, analyzer: _Analyzer) -> dict:
+    return _unchanged(state, params=state.shape.channels)
+
+
+@_analyze_layer.register
+def _(node: ir.GlobalMaxPool, state: _State, analyzer: _Analyzer) -> dict:
+    _needs_spatial(node, state)
+    rf, jump = _whole_input(state)
+    return _unchanged(state, output=ir.Shape((1,) * state.shape.rank, state.shape.channels),
+                      receptive_field=rf, jump=jump)
+
+
+def adaptive_windows(size: int, output: int) -> tuple[int, int]:
+    """The largest window of an adaptive pool from ``size`` to ``output`` positions, and the step
+    between windows cnnc counts for it: size // output (at least 1), exact when output divides size."""
+    whole, rest = divmod(size, output)  # window i is whole + ceil(((i n) mod o + rest) / o) long
+    largest = whole if rest == 0 else whole + (2 if rest > gcd(size, output) else 1)
+    return largest, max(1, whole)
+
+
+@_analyze_layer.register
+def _(node: ir.AdaptivePool, state: _State, analyzer: _Analyzer) -> dict:
+    _needs_spatial(node, state)
+    rank = state.shape.rank
+    if len(node.size) not in (1, rank):
+        raise _fail("E103", node, f"size {'x'.join(map(str, node.size))} has {len(node.size)} dimensions, but the "
+                                  f"input {state.shape} has {rank} spatial dimension{'s' if rank != 1 else ''}",
+                    "give one size per spatial dimension, or a single number for all of them")
+    output = node.size * rank if len(node.size) == 1 else node.size
+    found = [adaptive_windows(n, o) for n, o in zip(state.shape.spatial, output)]
+    rf = tuple(r + (window - 1) * j for r, (window, _), j in zip(state.receptive_field, found, state.jump))
+    jump = tuple(j * step for j, (_, step) in zip(state.jump, found))
+    return _unchanged(state, output=ir.Shape(tuple(output), state.shape.channels), receptive_field=rf, jump=jump)
 
 
 def analyze(network: ir.Network, assumptions: Assumptions = Assumptions()) -> Report:

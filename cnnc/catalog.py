@@ -83,6 +83,20 @@ def _activation(function):
 
 _KERNEL = Argument("kernel", sizes(1, "a kernel size of at least 1"), doc="window size: `3` or `3x3`")
 
+
+def _adaptive(mode):
+    def build(common, size):
+        return ir.AdaptivePool(**common, mode=mode, size=size)
+    return build
+
+
+_OUTPUT_SIZE = Argument("size", sizes(1, "an output size of at least 1"), doc="output size: `7` or `7x7`")
+_EPS = Argument("eps", real(0.0, open_minimum=True, what="an eps above 0"), 1e-5, "added to the variance")
+
+
+def _affine(default: bool) -> Argument:
+    return Argument("affine", boolean, default, "learn a scale and shift per channel")
+
 LAYERS: dict[str, LayerSignature] = {s.op: s for s in (
     LayerSignature(
         "conv",
@@ -98,6 +112,12 @@ LAYERS: dict[str, LayerSignature] = {s.op: s for s in (
                    "Average pooling (padding counts as zeros); the stride defaults to the kernel."),
     LayerSignature("globalavgpool", (), (), lambda common: ir.GlobalAvgPool(**common),
                    "Average over every spatial position: output 1x..x1xC."),
+    LayerSignature("globalmaxpool", (), (), lambda common: ir.GlobalMaxPool(**common),
+                   "Maximum over every spatial position: output 1x..x1xC."),
+    LayerSignature("adaptiveavgpool", (_OUTPUT_SIZE,), (), _adaptive("avg"),
+                   "Average pooling to a given output size, with PyTorch's adaptive windows."),
+    LayerSignature("adaptivemaxpool", (_OUTPUT_SIZE,), (), _adaptive("max"),
+                   "Max pooling to a given output size, with PyTorch's adaptive windows."),
     LayerSignature("fc", (Argument("units", whole(1, "a number of units of at least 1"), doc="outputs"),),
                    (_BIAS,), lambda common, units, bias: ir.Dense(**common, units=units, bias=bias),
                    "Fully connected; flattens a spatial input first."),
@@ -138,6 +158,35 @@ LAYERS: dict[str, LayerSignature] = {s.op: s for s in (
                              "weight of the new batch in the running statistics (PyTorch's convention)")),
                    lambda common, eps, momentum: ir.BatchNorm(**common, eps=eps, momentum=momentum),
                    "Batch normalisation over channels, with learned scale and shift."),
+    LayerSignature("layernorm", (), (_EPS, _affine(True)),
+                   lambda common, eps, affine: ir.LayerNorm(**common, eps=eps, affine=affine),
+                   "Layer normalisation over the channels at every position (a flat vector: its features)."),
+    LayerSignature("groupnorm",
+                   (Argument("groups", whole(1, "a number of groups of at least 1"),
+                             doc="channel groups; must divide the channels"),),
+                   (_EPS, _affine(True)),
+                   lambda common, groups, eps, affine: ir.GroupNorm(**common, groups=groups, eps=eps, affine=affine),
+                   "Group normalisation: each group of channels over its channels and positions."),
+    LayerSignature("instancenorm", (), (_EPS, _affine(False)),
+                   lambda common, eps, affine: ir.InstanceNorm(**common, eps=eps, affine=affine),
+                   "Instance normalisation: each channel over its positions; no running statistics."),
+    LayerSignature("lrn", (Argument("size", whole(1, "a window of at least 1 channel"), doc="channels in the window"),),
+                   (Argument("alpha", real(0.0, what="an alpha of 0 or more"), 1e-4,
+                             "scale of the sum of squares (divided by the size, as PyTorch)"),
+                    Argument("beta", real(what="an exponent"), 0.75, "exponent"),
+                    Argument("k", real(0.0, open_minimum=True, what="a k above 0"), 1.0, "additive constant")),
+                   lambda common, size, alpha, beta, k: ir.LocalResponseNorm(**common, size=size, alpha=alpha,
+                                                                             beta=beta, k=k),
+                   "Local response normalisation across channels (PyTorch's LocalResponseNorm)."),
+    LayerSignature("layerscale", (), (Argument("init", real(what="an initial scale"), 1e-6,
+                                               "initial value of every multiplier"),),
+                   lambda common, init: ir.LayerScale(**common, init=init),
+                   "A learned multiplier per channel (ConvNeXt's gamma)."),
+    LayerSignature("droppath",
+                   (Argument("p", real(0.0, 1.0, open_maximum=True, what="a drop probability in [0, 1)"),
+                             doc="probability of zeroing a whole example in training"),),
+                   (), lambda common, p: ir.DropPath(**common, p=p),
+                   "Stochastic depth: drops a whole example's value in training (scaled by 1/(1-p))."),
 )}
 
 # Structural forms: they take blocks, and elaboration handles each one itself.

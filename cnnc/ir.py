@@ -142,6 +142,26 @@ class GlobalAvgPool(Layer):
 
 
 @dataclass(frozen=True)
+class GlobalMaxPool(Layer):
+    kind = "globalmaxpool"
+
+
+@dataclass(frozen=True)
+class AdaptivePool(Layer):
+    """PyTorch's adaptive pooling: output i of n inputs to o outputs reads [floor(i n/o), ceil((i+1) n/o))."""
+
+    mode: Literal["max", "avg"]
+    size: Sizes
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return f"adaptive{self.mode}pool"
+
+    def describe(self) -> str:
+        return _sizes(self.size)
+
+
+@dataclass(frozen=True)
 class Dense(Layer):
     units: int
     bias: bool = True
@@ -215,6 +235,83 @@ class BatchNorm(Layer):
 
 
 @dataclass(frozen=True)
+class LayerNorm(Layer):
+    """Normalise the channels at every position (ConvNeXt's LayerNorm2d; a flat vector's features)."""
+
+    eps: float = 1e-5
+    affine: bool = True
+
+    kind = "layernorm"
+
+    def describe(self) -> str:
+        return "" if self.affine else "no affine"
+
+
+@dataclass(frozen=True)
+class GroupNorm(Layer):
+    """Normalise each group of channels over its channels and every position, per example."""
+
+    groups: int
+    eps: float = 1e-5
+    affine: bool = True
+
+    kind = "groupnorm"
+
+    def describe(self) -> str:
+        return f"{self.groups} groups" + ("" if self.affine else ", no affine")
+
+
+@dataclass(frozen=True)
+class InstanceNorm(Layer):
+    """Normalise each channel over the positions, per example; no running statistics."""
+
+    eps: float = 1e-5
+    affine: bool = False
+
+    kind = "instancenorm"
+
+    def describe(self) -> str:
+        return "affine" if self.affine else ""
+
+
+@dataclass(frozen=True)
+class LocalResponseNorm(Layer):
+    """PyTorch's LocalResponseNorm: x / (k + alpha/size * sum of x^2 over a window of channels)^beta."""
+
+    size: int
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+    kind = "lrn"
+
+    def describe(self) -> str:
+        return f"{self.size}"
+
+
+@dataclass(frozen=True)
+class LayerScale(Layer):
+    """A learned multiplier per channel (ConvNeXt's gamma)."""
+
+    init: float = 1e-6
+
+    kind = "layerscale"
+
+
+@dataclass(frozen=True)
+class DropPath(Layer):
+    """Stochastic depth: in training, zero each example with probability p and scale the rest by
+    1 / (1 - p); the identity in evaluation."""
+
+    p: float
+
+    kind = "droppath"
+
+    def describe(self) -> str:
+        return f"{self.p:g}"
+
+
+@dataclass(frozen=True)
 class Residual(Layer):
     """``body(x) + shortcut(x)``; an empty shortcut is the identity."""
 
@@ -239,7 +336,8 @@ class Concat(Layer):
         return f"{len(self.branches)} branches"
 
 
-Node = Union[Conv, Pool, GlobalAvgPool, Dense, Flatten, Activation, PReLU, Dropout, BatchNorm, Residual, Concat]
+Node = Union[Conv, Pool, GlobalAvgPool, GlobalMaxPool, AdaptivePool, Dense, Flatten, Activation, PReLU, Dropout, BatchNorm,
+             LayerNorm, GroupNorm, InstanceNorm, LocalResponseNorm, LayerScale, DropPath, Residual, Concat]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from cnnc.report import Assumptions, LayerReport, Totals
 
 IN_PLACE_KINDS = (ir.Activation, ir.Dropout)
 """What may overwrite its input (softmax excepted: frameworks keep its input). Not ir.PReLU: PyTorch's
-nn.PReLU has no inplace option."""
+nn.PReLU has no inplace option; not droppath: timm's DropPath and torchvision's StochasticDepth have no
+in-place mode and always allocate their output."""
 
 
 def owns_storage(layer: LayerReport, assumptions: Assumptions) -> bool:

@@ -93,8 +93,13 @@ VALUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "eps": (("1e-5", "0.001", "1"), ("0", "-1e-5", "tiny")),
     "momentum": (("0.1", "0", "0.9", "0.99"), ("1", "1.5", "-0.1", "fast")),
     "approximate": (("none", "tanh"), ("exact", "1", "true", "Tanh")),
-    "alpha": (("1.0", "0.5", "2", "-0.5", "0"), ("big", "3x3", "true")),
+    "alpha": (("1e-4", "0", "0.5", "1"), ("big", "1x1", "3x3", "true")),  # elu's and lrn's
     "shared": (("false", "true"), ("1", "0", "yes", "all")),
+    "affine": (("true", "false"), ("1", "yes", "none", "2x2")),
+    "size": (("1", "3", "5", "2x2", "7x7", "1x1x1"), ("0", "-1", "1.5", "same", "0x2")),
+    "beta": (("0.75", "0", "1", "-0.5"), ("steep", "1x1", "true")),
+    "k": (("1", "2", "1e-3"), ("0", "-1", "one", "1x1")),
+    "init": (("1e-6", "0.1", "1", "0", "-1"), ("small", "1x1", "true")),
     "optimizer": (("sgd", "momentum", "adam", "adamw"), ("rmsprop", "1", "Adam", "sgd2")),
     "lr": (("0.1", "0.05", "1e-3", "1"), ("0", "-0.1", "fast", "1x1")),
     "nesterov": (("true", "false"), ("1", "maybe")),
@@ -129,7 +134,8 @@ ODD_BLOCK_NAMES = ("conv", "relu", "repeat", "input", "train", "branch", "f[bold
 PARAMETERS = ("c", "k", "s", "p", "n")
 SYMBOLS = ("same", "valid", "true", "false", "floor", "ceil", "x", "c")
 OPS = ("+", "-", "*", "//")
-SPATIAL = ("conv", "maxpool", "avgpool", "globalavgpool")
+SPATIAL = ("conv", "maxpool", "avgpool", "globalavgpool", "globalmaxpool", "adaptiveavgpool",
+           "adaptivemaxpool", "instancenorm", "lrn")
 WORDS = (*LAYERS, "repeat", "residual", "shortcut", "concat", "branch", "network", "input", "train", "def", "cnov",
          "Conv", "dense", "lstm", "stride", "pad", "same", "relu[bold]", "conv:smile:", "😀", "ünï", "_")
 ODDITIES = (

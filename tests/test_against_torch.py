@@ -481,6 +481,72 @@ def test_one_and_three_dimensional_receptive_fields():
     assert measured_receptive_field(layers[:6], (16, 40, 40, 3)) == video.layer("maxpool2").receptive_field
 
 
+# The normalisations, drop path and adaptive pools of issue 9 -------------------------------------
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """ConvNeXt's LayerNorm2d: LayerNorm over the channels at every position."""
+
+    def forward(self, x):
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1) if x.dim() > 2 else super().forward(x)
+
+
+class LayerScale(nn.Module):
+    """ConvNeXt's gamma."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), 1e-6))
+
+    def forward(self, x):
+        return x * self.gamma.reshape(-1, *(1,) * (x.dim() - 2))
+
+
+NORMS_AND_POOLS = {
+    "input 9x7x8\nlayernorm": [ChannelLayerNorm(8)],
+    "input 9x7x8\nlayernorm affine=false": [ChannelLayerNorm(8, elementwise_affine=False)],
+    "input 10\nlayernorm": [nn.LayerNorm(10)],
+    "input 9x7x8\ngroupnorm 4": [nn.GroupNorm(4, 8)],
+    "input 9x7x8\ngroupnorm 2 affine=false": [nn.GroupNorm(2, 8, affine=False)],
+    "input 5x5x5x6\ngroupnorm 3": [nn.GroupNorm(3, 6)],
+    "input 9x7x8\ninstancenorm": [nn.InstanceNorm2d(8)],
+    "input 9x8\ninstancenorm affine=true": [nn.InstanceNorm1d(8, affine=True)],
+    "input 4x5x6x8\ninstancenorm affine=true": [nn.InstanceNorm3d(8, affine=True)],
+    "input 9x7x8\nlrn 5": [nn.LocalResponseNorm(5)],
+    "input 9x7x8\nlayerscale": [LayerScale(8)],
+    "input 9x7x8\ndroppath 0.2": [nn.Identity()],  # timm's DropPath: no parameters, the shape kept
+    "input 9x7x8\nglobalmaxpool": [nn.AdaptiveMaxPool2d(1)],
+    "input 9x8\nglobalmaxpool": [nn.AdaptiveMaxPool1d(1)],
+    "input 9x7x8\nadaptiveavgpool 4x3": [nn.AdaptiveAvgPool2d((4, 3))],
+    "input 9x7x8\nadaptivemaxpool 5": [nn.AdaptiveMaxPool2d(5)],
+    "input 3x4x8\nadaptiveavgpool 6x9": [nn.AdaptiveAvgPool2d((6, 9))],
+    "input 10x8\nadaptivemaxpool 3": [nn.AdaptiveMaxPool1d(3)],
+    "input 5x6x7x8\nadaptivemaxpool 2x3x4": [nn.AdaptiveMaxPool3d((2, 3, 4))],
+}
+
+
+@pytest.mark.parametrize("spec", NORMS_AND_POOLS, ids=[s.replace("\n", "; ") for s in NORMS_AND_POOLS])
+def test_norms_and_pools_count_as_torch(spec):
+    """Output shape, parameters and buffers (every buffer: instance norm keeps no running statistics)."""
+    report = cnnc.loads(spec).report
+    model = nn.Sequential(*NORMS_AND_POOLS[spec]).eval()
+    dims = report.input.dims
+    x = torch.randn(1, dims[-1], *dims[:-1]) if len(dims) > 1 else torch.randn(1, dims[0])
+    with torch.no_grad():
+        output = model(x)
+    (row,) = report.layers
+    assert row.output.dims == (cnnc_dims(output.shape) if output.dim() > 2 else (output.shape[1],))
+    assert row.params == sum(p.numel() for p in model.parameters())
+    assert row.buffers == sum(b.numel() for b in model.buffers()) == 0
+    assert row.macs == 0
+
+
+def test_adaptive_pool_receptive_field_when_the_output_divides_the_input():
+    """Windows of n/o with a stride of n/o: the field is exact, as for an ordinary pool."""
+    report = cnnc.loads("input 32x32x2\nconv 2 3 pad=1\nadaptiveavgpool 8\nconv 2 3 pad=1").report
+    layers = [nn.Conv2d(2, 2, 3, padding=1), nn.AdaptiveAvgPool2d(8), nn.Conv2d(2, 2, 3, padding=1)]
+    assert measured_receptive_field(layers, (32, 32, 2)) == report.layers[-1].receptive_field == (14, 14)
+
+
 # Random conv/pool stacks -------------------------------------------------------------------------
 
 def _per_dimension(values: tuple[int, ...], rank: int) -> tuple[int, ...]:

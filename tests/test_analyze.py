@@ -477,3 +477,75 @@ def test_figures_beyond_a_googol_are_refused():
     assert where(diagnostic) == ("E006", 3, 1)
     diagnostic = the_error("input " + "x".join(["9" * 60] * 5))
     assert where(diagnostic) == ("E006", 1, 1)
+
+
+# Issue 9: normalisations, layer scale, drop path, global max and adaptive pools ----------------
+
+def test_norm_defaults_are_the_issues():
+    layers = report("input 8x8x8\nlayernorm\ngroupnorm 4\ninstancenorm\nlrn 5\nlayerscale\ndroppath 0.1").layers
+    norm, group, instance, lrn, scale, drop = (row.node for row in layers)
+    assert (norm.eps, norm.affine) == (1e-5, True)
+    assert (group.groups, group.eps, group.affine) == (4, 1e-5, True)
+    assert (instance.eps, instance.affine) == (1e-5, False)
+    assert (lrn.size, lrn.alpha, lrn.beta, lrn.k) == (5, 1e-4, 0.75, 1.0)
+    assert scale.init == 1e-6 and drop.p == 0.1
+
+
+@pytest.mark.parametrize("spec, params", [
+    ("input 7x7x96\nlayernorm", 2 * 96),  # ConvNeXt's LayerNorm2d: weight and bias per channel
+    ("input 7x7x96\nlayernorm affine=false", 0),
+    ("input 384\nlayernorm", 2 * 384),
+    ("input 7x7x64\ngroupnorm 32", 2 * 64),
+    ("input 7x7x64\ngroupnorm 32 affine=false", 0),
+    ("input 7x7x64\ninstancenorm", 0),
+    ("input 7x7x64\ninstancenorm affine=true", 2 * 64),
+    ("input 7x7x64\nlrn 5", 0),
+    ("input 7x7x96\nlayerscale", 96),
+    ("input 7x7x96\ndroppath 0.1", 0),
+])
+def test_norm_parameters_and_no_buffers(spec, params):
+    (row,) = report(spec).layers
+    assert (row.params, row.buffers, row.macs, row.output) == (params, 0, 0, row.input)
+
+
+def test_groupnorm_groups_must_divide_the_channels():
+    error = the_error("input 8x8x6\ngroupnorm 4")
+    assert where(error) == ("E104", 2, 1)
+    assert error.message == "groupnorm's 4 groups do not divide the 6 channels"
+
+
+@pytest.mark.parametrize("op", ["instancenorm", "lrn 3", "globalmaxpool", "adaptiveavgpool 2", "adaptivemaxpool 2"])
+def test_layers_that_need_positions_refuse_a_flat_vector(op):
+    error = the_error(f"input 8x8x6\nfc 4\n{op}")
+    assert where(error) == ("E103", 3, 1)
+    assert "needs a spatial input" in error.message
+
+
+def test_adaptive_pool_sizes_must_match_the_rank():
+    error = the_error("input 8x8x6\nadaptiveavgpool 2x2x2")
+    assert where(error) == ("E103", 2, 1)
+    assert error.message == "size 2x2x2 has 3 dimensions, but the input 8x8x6 has 2 spatial dimensions"
+
+
+def test_global_max_pool_matches_global_average_pool():
+    avg = report("input 9x6x4\nconv 4 3 stride=2\nglobalavgpool").layers[-1]
+    top = report("input 9x6x4\nconv 4 3 stride=2\nglobalmaxpool").layers[-1]
+    assert (top.output, top.receptive_field, top.jump) == (avg.output, avg.receptive_field, avg.jump)
+    assert top.output == ir.Shape((1, 1), 4) and top.receptive_field == (9, 5)
+
+
+@pytest.mark.parametrize("spec, output, rf, jump", [
+    # 14 -> 7: windows of 2 at stride 2, exactly an ordinary 2x2 pool
+    ("input 14x14x3\nadaptiveavgpool 7", (7, 7), (2, 2), (2, 2)),
+    # 9 -> 4: windows [0,3) [2,5) [4,7) [6,9): the largest 3, the step 9 // 4 = 2
+    ("input 9x9x3\nadaptivemaxpool 4", (4, 4), (3, 3), (2, 2)),
+    # 10 -> 4: [0,3) [2,5) [5,8) [7,10): 3, step 2; 10 -> 1: the whole input, as globalavgpool
+    ("input 10x10x3\nadaptiveavgpool 4x1", (4, 1), (3, 10), (2, 10)),
+    # 4 -> 7 (larger than the input): windows of 1 or 2, step 1
+    ("input 4x3\nadaptivemaxpool 7", (7,), (2,), (1,)),
+    # 7 -> 3 after a stride-2 conv: [0,3) [2,5) [4,7): 3, step 2; field 3 + (3 - 1) * 2 = 7, jump 4
+    ("input 15x15x3\nconv 4 3 stride=2\nadaptiveavgpool 3", (3, 3), (7, 7), (4, 4)),
+])
+def test_adaptive_pool_shapes_and_receptive_fields(spec, output, rf, jump):
+    row = report(spec).layers[-1]
+    assert (row.output.spatial, row.receptive_field, row.jump, row.params, row.macs) == (output, rf, jump, 0, 0)

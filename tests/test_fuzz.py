@@ -242,6 +242,7 @@ def _sarif_failures(run: Run, lines: list[str], diagnostics: list[dict] | None) 
     return failures
 
 
+SHOWN_IN_FULL = 120  # a source line this short is quoted whole under its diagnostic (longer ones may be cut)
 HEADER = re.compile(r"(?:([0-9]+):([0-9]+):)? (error|warning|info)\[([A-Z][0-9]{3})\]")
 
 
@@ -271,7 +272,7 @@ def _text_failures(run: Run, path: Path, lines: list[str], diagnostics: list[dic
     shown = {tag for tag in MARKUP[:-1] if tag in run.out}
     for line in {d["line"] for d in diagnostics if isinstance(d["line"], int) and 1 <= d["line"] <= len(lines)}:
         for tag in set(MARKUP[:-1]) - shown:
-            if tag in lines[line - 1]:
+            if tag in lines[line - 1] and len(lines[line - 1]) <= SHOWN_IN_FULL:
                 failures.append(Failure("markup interpreted", f"{tag} on line {line} is not printed", "text"))
     return failures
 

@@ -28,7 +28,8 @@ def weights(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_o
     return rng.uniform(-limit, limit, size=shape)
 
 
-_PASS_THROUGH = (ir.BatchNorm, ir.Dropout, ir.Pool, ir.GlobalAvgPool, ir.Flatten)
+_PASS_THROUGH = (ir.BatchNorm, ir.Dropout, ir.Pool, ir.GlobalAvgPool, ir.Flatten, ir.LayerNorm, ir.GroupNorm,
+                 ir.InstanceNorm, ir.DropPath, ir.GlobalMaxPool, ir.AdaptivePool)
 
 
 Nonlinearity = Union[ir.Activation, ir.PReLU]

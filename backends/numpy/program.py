@@ -7,10 +7,12 @@ from functools import singledispatch
 import numpy as np
 
 from cnnc import ir
+from cnnc.backends.numpy.adaptive import AdaptiveAvgPool, AdaptiveMaxPool
 from cnnc.backends.numpy.conv import Convolution
 from cnnc.backends.numpy.init import following_activations, relu_slope
 from cnnc.backends.numpy.kernel import Kernel, Params, Pass, UnsupportedLayer
 from cnnc.backends.numpy.layers import Activation, BatchNorm, Dense, Dropout, Flatten, PReLU
+from cnnc.backends.numpy.norms import DropPath, LayerScale, LocalResponseNorm, Normalization
 from cnnc.backends.numpy.pool import AvgPool, GlobalAvgPool, MaxPool
 from cnnc.report import LayerReport, Report
 
@@ -124,9 +126,14 @@ def lower_layer(node: ir.Node, layer: LayerReport, slope: float | None) -> Kerne
 lower_layer.register(ir.Conv, lambda node, layer, slope: Convolution(node, layer, slope))
 lower_layer.register(ir.Dense, lambda node, layer, slope: Dense(node, layer, slope))
 for _kind, _kernel in ((ir.Flatten, Flatten), (ir.Activation, Activation), (ir.Dropout, Dropout),
-                       (ir.BatchNorm, BatchNorm), (ir.GlobalAvgPool, GlobalAvgPool), (ir.PReLU, PReLU)):
+                       (ir.BatchNorm, BatchNorm), (ir.GlobalAvgPool, GlobalAvgPool),
+                       (ir.LayerNorm, Normalization), (ir.GroupNorm, Normalization), (ir.InstanceNorm, Normalization),
+                       (ir.LocalResponseNorm, LocalResponseNorm), (ir.LayerScale, LayerScale),
+                       (ir.DropPath, DropPath), (ir.GlobalMaxPool, AdaptiveMaxPool), (ir.PReLU, PReLU)):
     lower_layer.register(_kind, lambda node, layer, slope, _kernel=_kernel: _kernel(node, layer))
 lower_layer.register(ir.Pool, lambda node, layer, slope: (MaxPool if node.mode == "max" else AvgPool)(node, layer))
+lower_layer.register(ir.AdaptivePool, lambda node, layer, slope:
+                     (AdaptiveMaxPool if node.mode == "max" else AdaptiveAvgPool)(node, layer))
 
 
 def lower(network: ir.Network, report: Report) -> Sequence:

@@ -140,8 +140,9 @@ def receptive_field_budget(context: LintContext) -> Iterator[Finding]:
     """The features reaching the head see less than `--min-receptive-field` allows.
 
     ## What it does
-    Takes the receptive field of the features entering the first `fc` or `globalavgpool` (or the
-    output, for a network without one) and reports a dimension where it is below the minimum.
+    Takes the receptive field of the features entering the first `fc`, `flatten`, `globalavgpool`
+    or `globalmaxpool` (or the output, for a network without one) and reports a dimension where
+    it is below the minimum.
 
     ## Why is this bad?
     It is the strict form of W207: when the task needs context of a known size (a whole object, a

@@ -82,7 +82,9 @@ def branches(node: ir.Node) -> tuple[tuple[ir.Node, ...], ...]:
 
 
 def layer_windows(row: LayerReport) -> tuple[Window, ...] | None:
-    """The per-dimension windows of a conv or pool as analyzed; None for other layers."""
+    """The per-dimension windows of a conv or pool as analyzed; None for other layers. Adaptive
+    pools are skipped on purpose: their windows differ in size and step, and always cover the
+    whole input, so no window rule (W201, W202, W203, W208) applies to them."""
     node = row.node
     if isinstance(node, ir.Conv):
         return windows(row.input.spatial, node.kernel, node.stride, node.pad, node.dilation, node.ceil_mode)
@@ -108,8 +110,8 @@ def sizes(values) -> str:
 
 def head(report: Report) -> LayerReport | None:
     """The first flatten, fully connected layer or global pool: where the features meet the classifier."""
-    return next((row for row in report.layers if isinstance(row.node, (ir.Flatten, ir.Dense, ir.GlobalAvgPool))),
-                None)
+    return next((row for row in report.layers
+                 if isinstance(row.node, (ir.Flatten, ir.Dense, ir.GlobalAvgPool, ir.GlobalMaxPool))), None)
 
 
 def head_receptive_field(row: LayerReport) -> tuple[int, ...]:

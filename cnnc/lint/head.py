@@ -24,12 +24,12 @@ def small_receptive_field(context: LintContext) -> Iterator[Finding]:
     """Features that reach the first fc or global pool each see less than half of the input.
 
     ## What it does
-    Takes the receptive field of the features entering the first `fc` or `globalavgpool` (the
-    head) and compares it, per dimension, with the network's input. It reports a field smaller
-    than half the input. The threshold leaves the classic designs alone: VGG-16 reaches its head
-    with 212 of 224, AlexNet with 195 of 227, LeNet-5 with 16 of 32. To demand more, set a budget
-    (B404, `--min-receptive-field`). A head with no conv or pool before it (a plain multilayer
-    perceptron) is not reported.
+    Takes the receptive field of the features entering the first `fc`, `flatten`, `globalavgpool`
+    or `globalmaxpool` (the head) and compares it, per dimension, with the network's input. It
+    reports a field smaller than half the input. The threshold leaves the classic designs alone:
+    VGG-16 reaches its head with 212 of 224, AlexNet with 195 of 227, LeNet-5 with 16 of 32. To
+    demand more, set a budget (B404, `--min-receptive-field`). A head with no conv or pool before
+    it (a plain multilayer perceptron) is not reported.
 
     ## Why is this bad?
     A head sees the image only through those features. With small receptive fields a global pool

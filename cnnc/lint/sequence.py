@@ -9,12 +9,12 @@ from cnnc.diagnostics import Note, Severity
 from cnnc.lint.context import Finding, LintContext, branches, layer_windows, sizes
 from cnnc.lint.registry import rule
 
-LINEAR = (ir.BatchNorm, ir.Dropout, ir.Flatten, ir.GlobalAvgPool)
+LINEAR = (ir.BatchNorm, ir.Dropout, ir.Flatten, ir.GlobalAvgPool, ir.LayerScale, ir.DropPath)
 """Layers that are linear (affine) in their input, so they do not separate two linear layers."""
 
 
 def _passes_linearity(node: ir.Node) -> bool:
-    return isinstance(node, LINEAR) or (isinstance(node, ir.Pool) and node.mode == "avg")
+    return isinstance(node, LINEAR) or (isinstance(node, (ir.Pool, ir.AdaptivePool)) and node.mode == "avg")
 
 
 def _factorized(context: LintContext, first: ir.Node, second: ir.Node) -> bool:
@@ -36,10 +36,11 @@ def linear_stack(context: LintContext) -> Iterator[Finding]:
 
     ## What it does
     Follows each path of the network and finds a conv or fc that comes after another conv or fc
-    with only linear layers between them (batchnorm, dropout, flatten, average pools). A residual
-    add or a concat ends the search. Not reported: a grouped (depthwise) convolution followed by a
-    1x1 convolution (Xception's separable convolution), and a narrow layer between two wider ones
-    (MobileNetV2's linear bottleneck): those are deliberate factorizations.
+    with only linear layers between them (batchnorm, dropout, droppath, layerscale, flatten, average
+    pools). A residual add or a concat ends the search. Not reported: a grouped (depthwise)
+    convolution followed by a 1x1 convolution (Xception's separable convolution), and a narrow
+    layer between two wider ones (MobileNetV2's linear bottleneck): those are deliberate
+    factorizations.
 
     ## Why is this bad?
     A linear map of a linear map is one linear map: the two layers can represent nothing that

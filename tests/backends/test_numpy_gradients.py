@@ -67,6 +67,26 @@ LAYERS = {
     "batchnorm": "input 4x4x3\nbatchnorm",
     "batchnorm-flat": "input 6\nbatchnorm eps=0.001 momentum=0.5",
     "batchnorm-1d": "input 7x3\nbatchnorm",
+    "layernorm": "input 4x3x6\nlayernorm eps=0.001",
+    "layernorm-flat-no-affine": "input 6\nfc 5\nlayernorm affine=false",
+    "groupnorm": "input 4x3x6\ngroupnorm 3",
+    "groupnorm-1d-no-affine": "input 7x4\ngroupnorm 2 affine=false eps=0.01",
+    "groupnorm-flat": "input 6\ngroupnorm 2",
+    "instancenorm": "input 4x3x3\ninstancenorm",
+    "instancenorm-affine-3d": "input 3x3x2x2\ninstancenorm affine=true",
+    "lrn": "input 4x3x7\nlrn 3 alpha=0.5 beta=0.9 k=2",
+    "lrn-even-1d": "input 6x7\nlrn 4 alpha=1",
+    "layerscale": "input 4x3x3\nlayerscale init=0.5",
+    "layerscale-flat": "input 6\nfc 4\nlayerscale",
+    "droppath": "input 4x3x3\ndroppath 0.5",
+    "globalmaxpool": "input 5x4x3\nglobalmaxpool",
+    "globalmaxpool-1d": "input 9x3\nglobalmaxpool",
+    "adaptiveavgpool": "input 9x7x3\nadaptiveavgpool 4x3",
+    "adaptiveavgpool-larger": "input 3x5x2\nadaptiveavgpool 5x7",
+    "adaptiveavgpool-3d": "input 5x4x3x2\nadaptiveavgpool 2x3x2",
+    "adaptivemaxpool": "input 9x7x3\nadaptivemaxpool 4x3",
+    "adaptivemaxpool-larger-1d": "input 4x2\nadaptivemaxpool 7",
+    "adaptivemaxpool-3d": "input 5x4x3x2\nadaptivemaxpool 2x3x2",
     "residual-identity": "input 6x6x3\nresidual {\n conv 3 3 pad=1\n relu\n}",
     "residual-projection": "input 6x6x3\nresidual {\n conv 4 3 stride=2 pad=1\n batchnorm\n}"
                            " shortcut {\n conv 4 1 stride=2\n}",
@@ -141,7 +161,7 @@ def test_activation_gradients_over_a_wide_range(spec: str) -> None:
     assert assert_gradients_match(model, x) > 0
 
 
-EVALUATION = ["batchnorm", "dropout", "residual-projection", "maxpool-overlap-ceil", "nested-blocks"]
+EVALUATION = ["batchnorm", "dropout", "residual-projection", "maxpool-overlap-ceil", "nested-blocks", "droppath"]
 
 
 @pytest.mark.parametrize("spec", [LAYERS[name] for name in EVALUATION], ids=EVALUATION)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import cnnc  # noqa: E402
+from cnnc.backends import torch_export  # noqa: E402
 from cnnc.backends.torch_export import export, to_torch  # noqa: E402
 from cnnc.shapes import windows  # noqa: E402
 
@@ -80,6 +81,24 @@ FIXED = {
     "prelu-flat": "input 4x3x5\nfc 6\nprelu\nfc 3\nprelu shared=true",
     "prelu-1d-3d": "input 9x2\nprelu\nconv 3 3\nprelu\nfc 2",
     "activations-3d": "input 4x4x3x2\nconv 3 1\nhardswish\nmish\nprelu\ngelu",
+    "layernorm": "input 5x4x6\nconv 6 3 pad=1\nlayernorm eps=0.001\nfc 3\nlayernorm affine=false",
+    "groupnorm": "input 5x4x6\ngroupnorm 3\nconv 4 1\ngroupnorm 2 affine=false eps=0.01",
+    "groupnorm-flat": "input 6\ngroupnorm 2",
+    "instancenorm": "input 5x4x3\ninstancenorm\nconv 4 1\ninstancenorm affine=true",
+    "instancenorm-1d": "input 9x3\ninstancenorm affine=true",
+    "instancenorm-3d": "input 3x4x3x2\ninstancenorm affine=true",
+    "lrn": "input 5x4x7\nlrn 3 alpha=0.5 beta=0.9 k=2",
+    "lrn-even-1d": "input 6x7\nlrn 4 alpha=1 beta=0.75",
+    "lrn-3d": "input 3x3x3x5\nlrn 2 alpha=0.3",
+    "layerscale": "input 5x4x3\nlayerscale init=0.5\nfc 2\nlayerscale",
+    "globalmaxpool": "input 5x4x3\nglobalmaxpool",
+    "globalmaxpool-1d": "input 7x3\nglobalmaxpool\nfc 2",
+    "adaptiveavgpool": "input 9x7x3\nadaptiveavgpool 4x3",
+    "adaptiveavgpool-larger": "input 3x5x2\nadaptiveavgpool 5x7",
+    "adaptiveavgpool-3d": "input 5x4x3x2\nadaptiveavgpool 2x3x2",
+    "adaptivemaxpool": "input 9x7x3\nadaptivemaxpool 4x3",
+    "adaptivemaxpool-larger-1d": "input 3x2\nadaptivemaxpool 7",
+    "adaptivemaxpool-3d": "input 5x4x3x2\nadaptivemaxpool 2x3x2",
     "residual": "input 6x6x3\nresidual {\n conv 4 3 stride=2 pad=1\n batchnorm\n relu\n}"
                 " shortcut {\n conv 4 1 stride=2 bias=false\n}\nrelu",
     "concat": "input 6x6x3\nconcat {\n branch {\n conv 2 1\n }\n branch {\n maxpool 3 stride=1 pad=1\n }\n"
@@ -139,7 +158,9 @@ def test_exported_activation_modules() -> None:
     assert body[9].weight.tolist() == [0.25] * 3 and body[10].weight.tolist() == [0.25]
 
 
-@pytest.mark.parametrize("spec", ["input 8x8x3\nmaxpool 2", "input 7x7x2\nmaxpool 3 stride=2 pad=1 round=ceil"])
+@pytest.mark.parametrize("spec", ["input 8x8x3\nmaxpool 2", "input 7x7x2\nmaxpool 3 stride=2 pad=1 round=ceil",
+                                  "input 7x5x2\nglobalmaxpool", "input 9x7x2\nadaptivemaxpool 4x3",
+                                  "input 3x4x2\nadaptivemaxpool 5x6", "input 4x3x3x2\nadaptivemaxpool 3x2x2"])
 def test_max_pool_ties_send_the_gradient_where_torch_does(spec: str) -> None:
     model = cnnc.loads(spec).compile(dtype="float64")
     x = np.random.default_rng(0).integers(0, 3, (4, *model.network.report.input.dims)).astype(np.float64)
@@ -175,6 +196,45 @@ def test_dropout_matches_torch_in_evaluation_and_scales_as_torch_in_training() -
     ones = cnnc.loads("input 2000\ndropout 0.4").compile(dtype="float64").forward(np.ones((3, 2000)), True)
     torch_ones = torch.nn.Dropout(0.4).train()(torch.ones(3, 2000, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(np.unique(ones), np.unique(torch_ones))
+
+
+def test_droppath_matches_torch_in_evaluation_and_drops_whole_examples_in_training() -> None:
+    model = cnnc.loads("input 4x4x3\nconv 5 3 pad=1\ndroppath 0.4\nfc 3").compile(dtype="float64")
+    x = np.random.default_rng(0).standard_normal((2, 4, 4, 3))
+    np.testing.assert_allclose(model.predict(x), to_torch(model).eval()(torch.from_numpy(x)).detach().numpy(),
+                               **CLOSE)
+    dropping = cnnc.loads("input 3x2\ndroppath 0.4").compile(dtype="float64")
+    ones = dropping.forward(np.ones((4000, 3, 2)), training=True, seed=1)
+    theirs = to_torch(dropping).train()(torch.ones(4000, 3, 2, dtype=torch.float64)).numpy()
+    for values in (ones, theirs):  # each example all dropped or all kept, at 1 / (1 - p)
+        assert np.all(values.min(axis=(1, 2)) == values.max(axis=(1, 2)))
+        np.testing.assert_allclose(np.unique(values), [0.0, 1 / 0.6])
+        assert abs(np.mean(values[:, 0, 0] == 0) - 0.4) < 0.04
+    # The gradient follows the same mask as the output; another seed draws another mask.
+    dx, _ = dropping.backward(np.ones_like(ones))
+    np.testing.assert_array_equal(dx, ones)
+    assert not np.array_equal(ones, dropping.forward(np.ones((4000, 3, 2)), training=True, seed=2))
+
+
+def test_exporter_maps_norms_and_pools_to_torch_modules() -> None:
+    spec = ("input 9x8x4\nlayernorm\ngroupnorm 2\ninstancenorm affine=true\nlrn 3\nlayerscale\ndroppath 0.1\n"
+            "adaptiveavgpool 4x3\nadaptivemaxpool 2\nglobalmaxpool\nfc 6\nlayernorm affine=false")
+    model = cnnc.loads(spec).compile(dtype="float64")
+    modules = list(to_torch(model).body)
+    nn = torch.nn
+    expected = [torch_export.ChannelLayerNorm, nn.GroupNorm, nn.InstanceNorm2d, nn.LocalResponseNorm,
+                torch_export.LayerScale, torch_export.DropPath, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d,
+                nn.AdaptiveMaxPool2d, nn.Sequential, torch_export.ChannelLayerNorm]
+    assert [type(m) for m in modules] == expected
+    assert isinstance(modules[0], nn.LayerNorm) and modules[0].normalized_shape == (4,)
+    assert (modules[1].num_groups, modules[2].affine, modules[2].track_running_stats) == (2, True, False)
+    assert (modules[3].size, modules[3].alpha, modules[3].beta, modules[3].k) == (3, 1e-4, 0.75, 1.0)
+    assert (modules[6].output_size, modules[7].output_size, modules[8].output_size) == ((4, 3), (2, 2), 1)
+    assert modules[10].weight is None
+    report = model.network.report
+    assert sum(p.numel() for p in to_torch(model).parameters()) == report.totals.params == 4 * (2 + 2 + 2 + 1) + 30
+    assert sum(b.numel() for b in to_torch(model).buffers()) == report.totals.buffers == 0
+    np.testing.assert_array_equal(modules[4].gamma.detach().numpy(), np.full(4, 1e-6))
 
 
 def test_cross_entropy_loss_and_gradients_match_torch() -> None:
@@ -281,15 +341,16 @@ def _window_fits(spatial, kernel, stride, pad, dilation, ceil) -> tuple[int, ...
 
 @st.composite
 def random_specs(draw) -> str:
-    """A valid spec: conv, pool, batchnorm, activation, residual and concat layers in any order on a
-    1-D, 2-D or 3-D input, then an optional head (fc, flatten + fc, or global pooling + fc)."""
+    """A valid spec: conv, pool, adaptive pool, batchnorm and the other norms, activation, residual and
+    concat layers in any order on a 1-D, 2-D or 3-D input, then an optional head (fc, flatten + fc,
+    or global average or max pooling + fc)."""
     rank = draw(st.sampled_from([1, 2, 2, 3]))
     spatial = [draw(st.integers(4, 7 if rank == 3 else 12)) for _ in range(rank)]
     channels = draw(st.integers(1, 4))
     lines = [f"input {'x'.join(map(str, spatial))}x{channels}"]
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["conv", "conv", "maxpool", "avgpool", "batchnorm", "activation",
-                                     "residual", "concat"]))
+                                     "residual", "concat", "norm", "adaptive"]))
         if kind == "conv":
             kernel, stride, dilation = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
             pad = draw(st.sampled_from(["same", 0, 1, 2]))
@@ -313,6 +374,17 @@ def random_specs(draw) -> str:
             spatial = list(found)
         elif kind == "batchnorm":
             lines.append("batchnorm momentum=0.2")
+        elif kind == "norm":
+            affine = draw(st.sampled_from(["true", "false"]))
+            groups = draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))
+            lines.append(draw(st.sampled_from([
+                f"layernorm affine={affine}", f"groupnorm {groups} affine={affine} eps=0.01",
+                f"instancenorm affine={affine}", f"lrn {draw(st.integers(1, 4))} alpha=0.5 beta=0.6 k=1.5",
+                "layerscale init=0.7", "droppath 0"])))  # (p > 0 draws masks torch cannot share: see above)
+        elif kind == "adaptive":
+            output = [draw(st.integers(1, n + 2)) for n in spatial]
+            lines.append(f"adaptive{draw(st.sampled_from(['avg', 'max']))}pool {'x'.join(map(str, output))}")
+            spatial = output
         elif kind == "activation":
             lines.append(draw(st.sampled_from(["relu", "leakyrelu 0.1", "sigmoid", "tanh", "relu6", "silu",
                                                "hardswish", "hardsigmoid", "mish", "selu", "gelu",
@@ -324,13 +396,15 @@ def random_specs(draw) -> str:
             width = draw(st.integers(1, 3))
             lines.append(f"concat {{\n branch {{\n conv {width} 1\n }}\n branch {{\n maxpool 3 stride=1 pad=1\n }}\n}}")
             channels += width
-    head = draw(st.sampled_from(["none", "fc", "flatten", "global"]))
+    head = draw(st.sampled_from(["none", "fc", "flatten", "global", "globalmax"]))
     if head == "fc":
         lines.append(f"fc {draw(st.integers(1, 5))}")
     elif head == "flatten":
         lines += ["flatten", f"fc {draw(st.integers(1, 5))}"]
     elif head == "global":
         lines += ["globalavgpool", f"fc {draw(st.integers(1, 5))}"]
+    elif head == "globalmax":
+        lines += ["globalmaxpool", f"fc {draw(st.integers(1, 5))}", draw(st.sampled_from(["layernorm", "layerscale"]))]
     if draw(st.booleans()):
         lines.append("softmax")
     return "\n".join(lines)

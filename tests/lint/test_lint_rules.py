@@ -237,3 +237,25 @@ def test_memory_budget_follows_the_batch():
 def test_receptive_field_budget_without_a_head_uses_the_output():
     (found,) = _only("# cnnc check --min-receptive-field 10\ninput 32x32x3\nconv 8 3x3\n", "B404")
     assert found.message == "the features reaching `conv1` see 3x3, below the minimum of 10"
+
+
+# Issue 9: the rules see through normalisations, drop path and the new pools -------------------
+
+def test_linear_stack_sees_through_layerscale_droppath_and_adaptive_average_pools():
+    base = "input 16x16x8\nconv 8 3x3 pad=1\n{between}\nconv 8 3x3 pad=1\nrelu\n"
+    assert len(_only(base.format(between="layerscale\ndroppath 0.1\nadaptiveavgpool 8"), "W204")) == 1
+    for nonlinear in ("layernorm", "groupnorm 4", "instancenorm", "lrn 3", "adaptivemaxpool 8", "globalmaxpool"):
+        assert _only(base.format(between=nonlinear), "W204") == [], nonlinear
+
+
+@pytest.mark.parametrize("pool", ["adaptiveavgpool 3", "adaptivemaxpool 3", "adaptivemaxpool 13", "globalmaxpool"])
+def test_window_rules_skip_adaptive_pools_which_read_every_position(pool):
+    """10 -> 3 has windows of 4 at a step of 3 (and 10 -> 13 windows of 1 or 2): no ordinary
+    window describes them, and together they always cover the whole input."""
+    found = lint_text(f"input 10x10x3\nconv 3 3x3 pad=1\nrelu\n{pool}\n")
+    assert [d.code for d in found if d.code in ("W201", "W202", "W203", "W208")] == []
+
+
+def test_small_receptive_field_at_a_global_max_pool():
+    (found,) = _only("input 8x64x1\nconv 4 3x3\nrelu\nglobalmaxpool\n", "W207")
+    assert found.message == "each feature reaching `globalmaxpool1` sees 3x3 of the input's 8x64"
