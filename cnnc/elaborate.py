@@ -202,7 +202,11 @@ class _Elaborator:
         kind = call.op
         self.counters[kind] += 1
         common = {"name": f"{kind}{self.counters[kind]}", "span": call.span, "origin": context.origin}
-        return [signature.build(common, **arguments)]
+        try:
+            return [signature.build(common, **arguments)]
+        except BadValue as problem:  # a value that does not fit with another one
+            self.bad_value(problem, call.span, context)
+            return []
 
     def bind(self, call: ast.Call, positional: list[tuple[str, bool]], names: list[str], usage: str,
              context: _Context) -> dict[str, tuple[Value, Span]] | None:
