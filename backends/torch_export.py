@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from cnnc import ir
 from cnnc.backends.numpy.windows import Geometry, geometry
 from cnnc.report import LayerReport, Report
+from cnnc.shapes import per_dimension
 
 if TYPE_CHECKING:
     from cnnc.model import Model
@@ -34,6 +35,8 @@ _MAXPOOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
 _AVGPOOL = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}
 _GLOBAL = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
 _BATCHNORM = {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+_DECONV = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+_LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
 class Pad(nn.Module):
@@ -65,6 +68,47 @@ class Concat(nn.Module):
 
     def forward(self, x):
         return torch.cat([branch(x) for branch in self.branches], dim=1)
+
+
+class PixelShuffle(nn.Module):
+    """nn.PixelShuffle's channel order at any rank: channel ``c * r**rank + offset`` moves to channel c
+    at the position whose per-dimension offsets, read as base-r digits (first dimension most
+    significant), are ``offset``. In 2-D it equals nn.PixelShuffle (used there)."""
+
+    def __init__(self, factor: int) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        batch, channels, *spatial = x.shape
+        rank, r = len(spatial), self.factor
+        split = x.reshape(batch, channels // r ** rank, *(r,) * rank, *spatial)
+        order = (0, 1, *(axis for d in range(rank) for axis in (2 + rank + d, 2 + d)))
+        return split.permute(order).reshape(batch, channels // r ** rank, *(n * r for n in spatial))
+
+
+class Slice(nn.Module):
+    """cnnc's `slice`: channels [start, stop)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x):
+        return x[:, self.start:self.stop]
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle: channels viewed as (groups, C/groups), transposed, flattened."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        batch, channels, *spatial = x.shape
+        split = x.reshape(batch, self.groups, channels // self.groups, *spatial)
+        return split.transpose(1, 2).reshape(x.shape)
 
 
 class ChannelsLastFlatten(nn.Module):
@@ -144,6 +188,16 @@ def _module(node: ir.Node, layers: dict[str, LayerReport], arrays: dict) -> nn.M
             for what in ("weight", "bias", "running_mean", "running_var"):
                 getattr(norm, what).copy_(_tensor(arrays[f"{node.name}.{what}"]))
         return norm
+    if isinstance(node, ir.Upsample):
+        return _upsample(node, layer)
+    if isinstance(node, ir.Deconv):
+        return _deconv(node, layer, arrays)
+    if isinstance(node, ir.PixelShuffle):
+        return nn.PixelShuffle(node.factor) if rank == 2 else PixelShuffle(node.factor)
+    if isinstance(node, ir.Slice):
+        return Slice(node.start, node.stop)
+    if isinstance(node, ir.Shuffle):
+        return ChannelShuffle(node.groups)
     raise NotImplementedError(f"no torch export for `{node.kind}` layer `{node.name}`")
 
 
@@ -205,3 +259,29 @@ def _dense(node: ir.Dense, layer: LayerReport, arrays: dict) -> nn.Module:
         if node.bias:
             linear.bias.copy_(_tensor(arrays[f"{node.name}.bias"]))
     return nn.Sequential(nn.Flatten(), linear) if shape.rank else linear
+
+
+def _upsample(node: ir.Upsample, layer: LayerReport) -> nn.Module:
+    """nn.Upsample with the factor (torch then scales by 1/factor, as cnnc) or the size."""
+    rank = layer.input.rank
+    mode = "nearest" if node.mode == "nearest" else _LINEAR_MODES[rank]
+    corners = None if node.mode == "nearest" else node.align_corners
+    if node.factor is not None:
+        factor = per_dimension(node.factor, rank)
+        return nn.Upsample(scale_factor=tuple(float(f) for f in factor), mode=mode, align_corners=corners)
+    return nn.Upsample(size=layer.output.spatial, mode=mode, align_corners=corners)
+
+
+def _deconv(node: ir.Deconv, layer: LayerReport, arrays: dict) -> nn.Module:
+    rank = layer.input.rank
+    kernel, stride, pad, output_pad, dilation = (per_dimension(v, rank) for v in (
+        node.kernel, node.stride, node.pad, node.output_pad, node.dilation))
+    deconv = _DECONV[rank](layer.input.channels, node.filters, kernel, stride=stride, padding=pad,
+                           output_padding=output_pad, groups=node.groups, bias=node.bias,
+                           dilation=dilation).double()
+    weight = arrays[f"{node.name}.weight"]  # (*kernel, F/G, C) -> (C, F/G, *kernel), as a conv's
+    with torch.no_grad():
+        deconv.weight.copy_(_tensor(np.moveaxis(weight, (-1, -2), (0, 1))))
+        if node.bias:
+            deconv.bias.copy_(_tensor(arrays[f"{node.name}.bias"]))
+    return deconv

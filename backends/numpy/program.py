@@ -7,11 +7,13 @@ from functools import singledispatch
 import numpy as np
 
 from cnnc import ir
+from cnnc.backends.numpy.channels import Shuffle, Slice
 from cnnc.backends.numpy.conv import Convolution
 from cnnc.backends.numpy.init import following_activations, relu_slope
 from cnnc.backends.numpy.kernel import Kernel, Params, Pass, UnsupportedLayer
 from cnnc.backends.numpy.layers import Activation, BatchNorm, Dense, Dropout, Flatten
 from cnnc.backends.numpy.pool import AvgPool, GlobalAvgPool, MaxPool
+from cnnc.backends.numpy.resample import Deconvolution, PixelShuffle, Upsample
 from cnnc.report import LayerReport, Report
 
 
@@ -127,6 +129,10 @@ for _kind, _kernel in ((ir.Flatten, Flatten), (ir.Activation, Activation), (ir.D
                        (ir.BatchNorm, BatchNorm), (ir.GlobalAvgPool, GlobalAvgPool)):
     lower_layer.register(_kind, lambda node, layer, slope, _kernel=_kernel: _kernel(node, layer))
 lower_layer.register(ir.Pool, lambda node, layer, slope: (MaxPool if node.mode == "max" else AvgPool)(node, layer))
+lower_layer.register(ir.Deconv, lambda node, layer, slope: Deconvolution(node, layer, slope))
+for _kind, _kernel in ((ir.Upsample, Upsample), (ir.PixelShuffle, PixelShuffle), (ir.Slice, Slice),
+                       (ir.Shuffle, Shuffle)):
+    lower_layer.register(_kind, lambda node, layer, slope, _kernel=_kernel: _kernel(node, layer))
 
 
 def lower(network: ir.Network, report: Report) -> Sequence:
