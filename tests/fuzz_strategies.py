@@ -92,6 +92,13 @@ VALUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "p": (("0.5", "0", "0.1", "0.99"), ("1", "1.5", "-0.1", "half", "0x1")),
     "eps": (("1e-5", "0.001", "1"), ("0", "-1e-5", "tiny")),
     "momentum": (("0.1", "0", "0.9", "0.99"), ("1", "1.5", "-0.1", "fast")),
+    "factor": (("2", "1", "3", "2x1"), ("-2", "1.5", "same", "twice", "2x-1")),
+    "size": (("16", "8x8", "5", "12x7"), ("-1", "2.5", "same", "big")),
+    "mode": (("nearest", "linear"), ("bilinear", "1", "Nearest", "cubic")),
+    "align_corners": (("true", "false"), ("1", "yes", "none")),
+    "output_pad": (("0", "1", "1x0"), ("-1", "0.5", "same", "1x-1")),
+    "from": (("0", "1", "4"), ("-1", "1.5", "first", "0x1")),
+    "to": (("8", "2", "16"), ("0", "-2", "2.5", "last", "2x2")),
     "optimizer": (("sgd", "momentum", "adam", "adamw"), ("rmsprop", "1", "Adam", "sgd2")),
     "lr": (("0.1", "0.05", "1e-3", "1"), ("0", "-0.1", "fast", "1x1")),
     "nesterov": (("true", "false"), ("1", "maybe")),
@@ -126,7 +133,7 @@ ODD_BLOCK_NAMES = ("conv", "relu", "repeat", "input", "train", "branch", "f[bold
 PARAMETERS = ("c", "k", "s", "p", "n")
 SYMBOLS = ("same", "valid", "true", "false", "floor", "ceil", "x", "c")
 OPS = ("+", "-", "*", "//")
-SPATIAL = ("conv", "maxpool", "avgpool", "globalavgpool")
+SPATIAL = ("conv", "maxpool", "avgpool", "globalavgpool", "upsample", "deconv", "pixelshuffle")
 WORDS = (*LAYERS, "repeat", "residual", "shortcut", "concat", "branch", "network", "input", "train", "def", "cnov",
          "Conv", "dense", "lstm", "stride", "pad", "same", "relu[bold]", "conv:smile:", "😀", "ünï", "_")
 ODDITIES = (
