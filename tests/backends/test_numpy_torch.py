@@ -130,6 +130,23 @@ def test_pooling_gradients_over_several_steps(spec: str) -> None:
         np.testing.assert_allclose(dx, tx.grad.numpy(), **CLOSE)
 
 
+def test_exporter_uses_torch_modules_for_the_resampling_layers() -> None:
+    """nn.ConvTranspose2d with cnnc's weight (*kernel, F/G, C) as torch's (C, F/G, *kernel) exactly,
+    nn.Upsample with the factor or size, nn.PixelShuffle in 2-D, and modules for the channel views."""
+    spec = ("input 4x4x6\ndeconv 4 3x2 stride=2 groups=2\nupsample 2x1 mode=linear\nupsample size=9x3\n"
+            "pixelshuffle 1\nshuffle 2\nslice 1 3")
+    model = cnnc.loads(spec).compile(dtype="float64", seed=1)
+    deconv, linear, nearest, shuffle_pixels, shuffle, channels = to_torch(model).body
+    weight = model.params["deconv1.weight"]
+    assert weight.shape == (3, 2, 2, 6) and tuple(deconv.weight.shape) == (6, 2, 3, 2)
+    assert isinstance(deconv, torch.nn.ConvTranspose2d) and deconv.groups == 2 and deconv.stride == (2, 2)
+    assert deconv.weight[5, 1, 2, 0].item() == weight[2, 0, 1, 5]  # input channel 5, filter 1 of its group
+    assert (linear.mode, linear.scale_factor, linear.align_corners) == ("bilinear", (2.0, 1.0), False)
+    assert (nearest.mode, nearest.size) == ("nearest", (9, 3))
+    assert isinstance(shuffle_pixels, torch.nn.PixelShuffle)
+    assert (shuffle.groups, channels.start, channels.stop) == (2, 1, 3)
+
+
 def test_dropout_matches_torch_in_evaluation_and_scales_as_torch_in_training() -> None:
     model = cnnc.loads("input 4x4x3\nconv 5 3 pad=1\ndropout 0.4\nfc 3").compile(dtype="float64")
     x = np.random.default_rng(0).standard_normal((2, 4, 4, 3))
