@@ -162,9 +162,9 @@ def transposed_padding(value: Value) -> tuple[int, ...]:
         if value.name == "valid":
             return (0,)
         raise BadValue("`deconv` has no `pad=same`",
-                       hint="a transposed convolution's output grows with the stride; give the padding as sizes "
-                            "(`pad=1` with `kernel 4 stride=2` doubles the size, as does `kernel 3 stride=2 pad=1 "
-                            "output_pad=1`)")
+                       hint="a transposed convolution's output grows with the stride; give the padding as sizes: "
+                            "`deconv 64 4 stride=2 pad=1` doubles the size, as does "
+                            "`deconv 64 3 stride=2 pad=1 output_pad=1`")
     return sizes(0, "a padding of 0 or more")(value)
 
 
