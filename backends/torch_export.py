@@ -7,7 +7,10 @@ channels to torch's axis 1 inside. Every layer uses torch's own option where tor
 `same` padding, pooling padding above half the kernel (or around an input smaller than the kernel),
 and a conv's ``round=ceil`` become an explicit ``F.pad`` first. An fc after a spatial input gets
 its weight permuted from cnnc's (*spatial, C) flattening order to torch's (C, *spatial); cnnc's
-`flatten` keeps cnnc's order, so whatever follows it sees the same vector.
+`flatten` keeps cnnc's order, so whatever follows it sees the same vector. A deconv's weight (*kernel, F/G, C)
+becomes ConvTranspose's (C, F/G, *kernel) by the same axis move as a conv's; `upsample` is nn.Upsample with
+the factor or the size; `pixelshuffle` is nn.PixelShuffle in 2-D and the same channel order written out in
+1-D and 3-D (torch's module is 2-D only); `slice` and `shuffle` are small modules of their own.
 
 Not expressible: an avg pool with ``round=ceil`` whose window exceeds the padded input (an error),
 or with asymmetric (`same`) padding whose last ceil-mode window would start inside the right
