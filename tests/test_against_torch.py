@@ -235,6 +235,14 @@ def c3d_features(widths=(64, 128, 256, 512, 512), pool=nn.MaxPool3d) -> list[nn.
     return layers
 
 
+def dcgan_generator():
+    """PyTorch's DCGAN tutorial generator (nz=100, ngf=64, nc=3)."""
+    layers = []
+    for cin, cout, stride, padding in ((100, 512, 1, 0), (512, 256, 2, 1), (256, 128, 2, 1), (128, 64, 2, 1)):
+        layers += [nn.ConvTranspose2d(cin, cout, 4, stride, padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+    return nn.Sequential(*layers, nn.ConvTranspose2d(64, 3, 4, 2, 1, bias=False), nn.Tanh())
+
+
 def c3d():
     return nn.Sequential(*c3d_features(), *classifier(512 * 4 * 4, 4096, 487))
 
@@ -243,12 +251,15 @@ MODELS = {
     "lenet5": lenet5, "alexnet": alexnet, "alexnet_torchvision": alexnet_torchvision, "vgg16": vgg16,
     "resnet18": resnet18, "resnet50": resnet50, "googlenet": googlenet, "inception_mini": inception_mini,
     "mobilenet_v1": mobilenet_v1, "m5_audio": m5_audio, "c3d": c3d,
+    "dcgan_generator": dcgan_generator,
 }
 
 # Measuring the torch models --------------------------------------------------------------------
 
 KINDS = [
     ((nn.Conv1d, nn.Conv2d, nn.Conv3d), "conv"),
+    ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), "deconv"),
+    ((nn.Tanh,), "tanh"),
     ((nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d), "maxpool"),
     ((nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d), "avgpool"),
     ((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d), "globalavgpool"),
@@ -284,7 +295,9 @@ def statistics_buffers(module: nn.Module) -> int:
     return sum(b.numel() for name, b in module.named_buffers(recurse=False) if name in ("running_mean", "running_var"))
 
 
-def macs(module: nn.Module, output) -> int:
+def macs(module: nn.Module, output, inputs=()) -> int:
+    if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+        return deconv_macs(module, inputs)
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         return output.numel() * (module.in_channels // module.groups) * prod(module.kernel_size)
     if isinstance(module, nn.Linear):
@@ -303,7 +316,7 @@ def torch_rows(model: nn.Module, dims: tuple[int, ...]) -> list[tuple]:
 
     def record(module, inputs, output):
         rows.append((cnnc_kind(module), cnnc_dims(output.shape), own_params(module),
-                     statistics_buffers(module), macs(module, output)))
+                     statistics_buffers(module), macs(module, output, inputs)))
 
     handles = [m.register_forward_hook(record) for m in model.modules() if cnnc_kind(m) is not None]
     try:

@@ -200,7 +200,7 @@ def small_example(path: Path) -> cnnc.Network:
 
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.cnn"))
-HEAVY = {"alexnet", "alexnet_torchvision", "c3d", "vgg16", "resnet50", "googlenet", "mobilenet_v1"}
+HEAVY = {"alexnet", "alexnet_torchvision", "c3d", "vgg16", "resnet50", "googlenet", "mobilenet_v1", "dcgan_generator"}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in HEAVY else p
