@@ -98,12 +98,8 @@ class Deconvolution(Kernel):
         return params
 
     def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, object]:
-        adjoint, weight = self.adjoint, params[self.weight_key]
         shape = (x.shape[0], *self.output_shape, self.filters)
-        if adjoint.transposed is not None and self.channels <= self.filters:
-            out = adjoint._input_gradient_by_convolution(x, weight, shape)
-        else:
-            out = adjoint._input_gradient_by_col2im(x.reshape(-1, self.channels), weight, shape)
+        out = self.adjoint.input_gradient(x, params[self.weight_key], shape)
         if self.has_bias:
             out = out + params[self.bias_key]
         return out, x if run.for_backward else None
