@@ -10,7 +10,10 @@ its weight permuted from cnnc's (*spatial, C) flattening order to torch's (C, *s
 `flatten` keeps cnnc's order, so whatever follows it sees the same vector. `layernorm` is torch's
 LayerNorm applied with the channels moved last (ConvNeXt's LayerNorm2d); `layerscale` and `droppath`
 are small modules of their own (ConvNeXt's gamma, timm's DropPath); `globalmaxpool` is
-AdaptiveMaxPool(1); the other norms and adaptive pools are torch's own modules.
+AdaptiveMaxPool(1); the other norms and adaptive pools are torch's own modules. A deconv's weight (*kernel, F/G, C)
+becomes ConvTranspose's (C, F/G, *kernel) by the same axis move as a conv's; `upsample` is nn.Upsample with
+the factor or the size; `pixelshuffle` is nn.PixelShuffle in 2-D and the same channel order written out in
+1-D and 3-D (torch's module is 2-D only); `slice` and `shuffle` are small modules of their own.
 
 Not expressible: an avg pool with ``round=ceil`` whose window exceeds the padded input (an error),
 or with asymmetric (`same`) padding whose last ceil-mode window would start inside the right
@@ -28,6 +31,7 @@ from torch.nn import functional as F
 from cnnc import ir
 from cnnc.backends.numpy.windows import Geometry, geometry
 from cnnc.report import LayerReport, Report
+from cnnc.shapes import per_dimension
 
 if TYPE_CHECKING:
     from cnnc.model import Model
@@ -49,6 +53,9 @@ ACTIVATIONS = {
     "gelu": lambda node: nn.GELU(approximate=node.approximate), "elu": lambda node: nn.ELU(node.alpha),
 }
 """The torch module of each activation function, made from its IR node."""
+
+_DECONV = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+_LINEAR_MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
 class Pad(nn.Module):
@@ -114,6 +121,47 @@ class DropPath(nn.Module):
             return x
         keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1 - self.p)
         return x * keep / (1 - self.p)
+
+
+class PixelShuffle(nn.Module):
+    """nn.PixelShuffle's channel order at any rank: channel ``c * r**rank + offset`` moves to channel c
+    at the position whose per-dimension offsets, read as base-r digits (first dimension most
+    significant), are ``offset``. In 2-D it equals nn.PixelShuffle (used there)."""
+
+    def __init__(self, factor: int) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        batch, channels, *spatial = x.shape
+        rank, r = len(spatial), self.factor
+        split = x.reshape(batch, channels // r ** rank, *(r,) * rank, *spatial)
+        order = (0, 1, *(axis for d in range(rank) for axis in (2 + rank + d, 2 + d)))
+        return split.permute(order).reshape(batch, channels // r ** rank, *(n * r for n in spatial))
+
+
+class Slice(nn.Module):
+    """cnnc's `slice`: channels [start, stop)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x):
+        return x[:, self.start:self.stop]
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle: channels viewed as (groups, C/groups), transposed, flattened."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        batch, channels, *spatial = x.shape
+        split = x.reshape(batch, self.groups, channels // self.groups, *spatial)
+        return split.transpose(1, 2).reshape(x.shape)
 
 
 class ChannelsLastFlatten(nn.Module):
@@ -200,6 +248,16 @@ def _module(node: ir.Node, layers: dict[str, LayerReport], arrays: dict) -> nn.M
             for what in ("weight", "bias", "running_mean", "running_var"):
                 getattr(norm, what).copy_(_tensor(arrays[f"{node.name}.{what}"]))
         return norm
+    if isinstance(node, ir.Upsample):
+        return _upsample(node, layer)
+    if isinstance(node, ir.Deconv):
+        return _deconv(node, layer, arrays)
+    if isinstance(node, ir.PixelShuffle):
+        return nn.PixelShuffle(node.factor) if rank == 2 else PixelShuffle(node.factor)
+    if isinstance(node, ir.Slice):
+        return Slice(node.start, node.stop)
+    if isinstance(node, ir.Shuffle):
+        return ChannelShuffle(node.groups)
     raise NotImplementedError(f"no torch export for `{node.kind}` layer `{node.name}`")
 
 
@@ -290,3 +348,29 @@ def _dense(node: ir.Dense, layer: LayerReport, arrays: dict) -> nn.Module:
         if node.bias:
             linear.bias.copy_(_tensor(arrays[f"{node.name}.bias"]))
     return nn.Sequential(nn.Flatten(), linear) if shape.rank else linear
+
+
+def _upsample(node: ir.Upsample, layer: LayerReport) -> nn.Module:
+    """nn.Upsample with the factor (torch then scales by 1/factor, as cnnc) or the size."""
+    rank = layer.input.rank
+    mode = "nearest" if node.mode == "nearest" else _LINEAR_MODES[rank]
+    corners = None if node.mode == "nearest" else node.align_corners
+    if node.factor is not None:
+        factor = per_dimension(node.factor, rank)
+        return nn.Upsample(scale_factor=tuple(float(f) for f in factor), mode=mode, align_corners=corners)
+    return nn.Upsample(size=layer.output.spatial, mode=mode, align_corners=corners)
+
+
+def _deconv(node: ir.Deconv, layer: LayerReport, arrays: dict) -> nn.Module:
+    rank = layer.input.rank
+    kernel, stride, pad, output_pad, dilation = (per_dimension(v, rank) for v in (
+        node.kernel, node.stride, node.pad, node.output_pad, node.dilation))
+    deconv = _DECONV[rank](layer.input.channels, node.filters, kernel, stride=stride, padding=pad,
+                           output_padding=output_pad, groups=node.groups, bias=node.bias,
+                           dilation=dilation).double()
+    weight = arrays[f"{node.name}.weight"]  # (*kernel, F/G, C) -> (C, F/G, *kernel), as a conv's
+    with torch.no_grad():
+        deconv.weight.copy_(_tensor(np.moveaxis(weight, (-1, -2), (0, 1))))
+        if node.bias:
+            deconv.bias.copy_(_tensor(arrays[f"{node.name}.bias"]))
+    return deconv

@@ -84,13 +84,12 @@ def write_reproducer(folder: Path, number: int, signature: str, found: list[dict
     """Shrink the first example of a failure and write it with a README; returns the command to run it."""
     first = found[0]
     kind, spec = draw_example(seed, first["index"])
-    formats = sorted({format for example in found for f in example["failures"] if f[3] == signature
-                      for format in [f[2]]})
-    scratch = Path(tempfile.mkdtemp(prefix="cnnc-shrink-"))
+    formats = sorted({f[2] for example in found for f in example["failures"] if f[3] == signature})
 
     def fails(content: bytes) -> bool:
         again = Spec(spec.name, content, spec.origin)
-        return signature in {f.signature for f in failures_of(kind, again, scratch, seconds)[0]}
+        with tempfile.TemporaryDirectory(prefix="cnnc-shrink-") as scratch:
+            return signature in {f.signature for f in failures_of(kind, again, Path(scratch), seconds)[0]}
 
     content = spec.content if signature.startswith("timeout") else shrink(spec.content, fails, budget)
     slug = re.sub(r"[^a-z0-9]+", "-", signature.lower())[:50].strip("-")
@@ -122,11 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shrink-seconds", type=float, default=60, help="time to shrink each distinct failure")
     args = parser.parse_args(argv)
     folder = args.failures or Path(tempfile.gettempdir()) / f"cnnc-fuzz-seed{args.seed}"
-    scratch = tempfile.mkdtemp(prefix="cnnc-fuzz-")
-    jobs = [(args.seed, index, args.time_limit, scratch) for index in range(args.examples)]
     results: list[dict] = []
     started = time.perf_counter()
-    with multiprocessing.Pool(args.jobs) if args.jobs > 1 else nullcontext() as pool:
+    with tempfile.TemporaryDirectory(prefix="cnnc-fuzz-") as scratch, \
+            multiprocessing.Pool(args.jobs) if args.jobs > 1 else nullcontext() as pool:
+        jobs = [(args.seed, index, args.time_limit, scratch) for index in range(args.examples)]
         for result in pool.imap_unordered(run_example, jobs, chunksize=4) if pool else map(run_example, jobs):
             results.append(result)
             if len(results) % 500 == 0:

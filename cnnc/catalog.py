@@ -10,7 +10,7 @@ from functools import cache, cached_property
 from typing import Callable
 
 from cnnc import ir
-from cnnc.values import Converter, boolean, choice, padding, real, sizes, whole
+from cnnc.values import BadValue, Converter, boolean, choice, padding, real, sizes, transposed_padding, whole
 
 REQUIRED = object()
 
@@ -79,6 +79,24 @@ def _activation(function):
     def build(common, **arguments):
         return ir.Activation(**common, function=function, **arguments)
     return build
+
+
+def _upsample(common, factor, mode, align_corners, size):
+    if (factor is None) == (size is None):
+        raise BadValue("`upsample` needs exactly one of FACTOR and `size=`" if factor is None else
+                       "`upsample` takes a FACTOR or a `size=`, not both",
+                       hint="write `upsample 2` (twice the size) or `upsample size=32x32`")
+    if align_corners is not None and mode == "nearest":
+        raise BadValue("`align_corners=` applies to `mode=linear` only",
+                       hint="remove it, or write `mode=linear` (PyTorch rejects align_corners with nearest too)")
+    return ir.Upsample(**common, factor=factor, size=size, mode=mode, align_corners=bool(align_corners))
+
+
+def _slice(common, **bounds):
+    if bounds["from"] >= bounds["to"]:
+        raise BadValue(f"`slice {bounds['from']} {bounds['to']}` keeps no channels",
+                       hint="FROM must be below TO: `slice 0 16` keeps channels 0 to 15")
+    return ir.Slice(**common, start=bounds["from"], stop=bounds["to"])
 
 
 _KERNEL = Argument("kernel", sizes(1, "a kernel size of at least 1"), doc="window size: `3` or `3x3`")
@@ -152,6 +170,36 @@ LAYERS: dict[str, LayerSignature] = {s.op: s for s in (
                    (Argument("p", real(0.0, 1.0, open_maximum=True, what="a drop probability in [0, 1)"),
                              doc="probability of zeroing an activation in training"),),
                    (), lambda common, p: ir.Dropout(**common, p=p), "Inverted dropout (training only)."),
+    LayerSignature(
+        "upsample", (Argument("factor", sizes(0, "an upsampling factor of 0 or more"), None,
+                              "output = input * factor per dimension: `2` or `2x1`"),),
+        (Argument("mode", choice("nearest", "linear"), "nearest", "`linear`: (bi/tri)linear by rank"),
+         Argument("align_corners", boolean, None, "linear only: PyTorch's align_corners (default false)"),
+         Argument("size", sizes(0, "an output size of 0 or more"), None, "the output size instead of a factor")),
+        _upsample, "Upsampling by a factor or to a size, as PyTorch's nn.Upsample."),
+    LayerSignature(
+        "deconv",
+        (Argument("filters", whole(1, "a number of filters of at least 1"), doc="output channels"), _KERNEL),
+        (Argument("stride", sizes(1, "a stride of at least 1"), (1,), "step between windows in the output"),
+         Argument("pad", transposed_padding, (0,), "removed from each side of the output: sizes"),
+         Argument("output_pad", sizes(0, "an output padding of 0 or more"), (0,),
+                  "added to one side of the output; below the stride or the dilation"),
+         Argument("dilation", sizes(1, "a dilation of at least 1"), (1,), "spacing of kernel taps"),
+         Argument("groups", whole(1, "a number of groups of at least 1"), 1, "channel groups"),
+         _BIAS),
+        lambda common, **arguments: ir.Deconv(**common, **arguments),
+        "Transposed convolution, as PyTorch's ConvTranspose."),
+    LayerSignature("pixelshuffle", (Argument("factor", whole(1, "an upscale factor of at least 1"),
+                                             doc="each spatial size grows by it; channels shrink by factor**rank"),),
+                   (), lambda common, factor: ir.PixelShuffle(**common, factor=factor),
+                   "Sub-pixel upsampling, as PyTorch's nn.PixelShuffle: channels into space."),
+    LayerSignature("slice", (Argument("from", whole(0, "a channel index of 0 or more"), doc="first channel kept"),
+                             Argument("to", whole(1, "a channel index of at least 1"), doc="channel after the last")),
+                   (), _slice, "Channels [FROM, TO): a view (ShuffleNetV2's split)."),
+    LayerSignature("shuffle", (Argument("groups", whole(1, "a number of groups of at least 1"),
+                                        doc="channels seen as GROUPS x C/GROUPS, transposed"),),
+                   (), lambda common, groups: ir.Shuffle(**common, groups=groups),
+                   "ShuffleNet's channel shuffle: a view of the channels in another order."),
     LayerSignature("batchnorm", (),
                    (Argument("eps", real(0.0, open_minimum=True, what="an eps above 0"), 1e-5),
                     Argument("momentum", real(0.0, 1.0, what="a momentum in [0, 1]"), 0.1,

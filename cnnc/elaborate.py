@@ -204,7 +204,11 @@ class _Elaborator:
         # `relu6` ends in a digit: `relu6_1`, never `relu61` (the 61st relu's name)
         separator = "_" if kind[-1].isdigit() else ""
         common = {"name": f"{kind}{separator}{self.counters[kind]}", "span": call.span, "origin": context.origin}
-        return [signature.build(common, **arguments)]
+        try:
+            return [signature.build(common, **arguments)]
+        except BadValue as problem:  # a value that does not fit with another one
+            self.bad_value(problem, call.span, context)
+            return []
 
     def bind(self, call: ast.Call, positional: list[tuple[str, bool]], names: list[str], usage: str,
              context: _Context) -> dict[str, tuple[Value, Span]] | None:

@@ -312,6 +312,91 @@ class DropPath(Layer):
 
 
 @dataclass(frozen=True)
+class Upsample(Layer):
+    """Nearest or (bi/tri)linear upsampling by a factor per dimension, or to a given size."""
+
+    factor: Sizes | None = None  # exactly one of factor and size
+    size: Sizes | None = None
+    mode: Literal["nearest", "linear"] = "nearest"
+    align_corners: bool = False  # linear only
+
+    kind = "upsample"
+
+    def describe(self) -> str:
+        parts = [f"x{_sizes(self.factor)}" if self.factor is not None else f"to {_sizes(self.size)}"]
+        if self.mode != "nearest":
+            parts.append(self.mode + (", align corners" if self.align_corners else ""))
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Deconv(Layer):
+    """Transposed convolution, as PyTorch's ConvTranspose."""
+
+    filters: int
+    kernel: Sizes
+    stride: Sizes = (1,)
+    pad: Sizes = (0,)
+    output_pad: Sizes = (0,)
+    dilation: Sizes = (1,)
+    groups: int = 1
+    bias: bool = True
+
+    kind = "deconv"
+
+    def describe(self) -> str:
+        parts = [f"{self.filters} {_sizes(self.kernel)}"]
+        for what, values, default in (("stride", self.stride, (1,)), ("pad", self.pad, (0,)),
+                                      ("output pad", self.output_pad, (0,))):
+            if values != default:
+                parts.append(f"{what} {_sizes(values)}")
+        if self.dilation != (1,):
+            parts.append(f"dilation {_sizes(self.dilation)}")
+        if self.groups != 1:
+            parts.append(f"groups {self.groups}")
+        if not self.bias:
+            parts.append("no bias")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class PixelShuffle(Layer):
+    """(*spatial, C) -> (*spatial * R, C / R**rank), as PyTorch's PixelShuffle."""
+
+    factor: int
+
+    kind = "pixelshuffle"
+
+    def describe(self) -> str:
+        return f"{self.factor}"
+
+
+@dataclass(frozen=True)
+class Slice(Layer):
+    """Channels [start, stop): a view."""
+
+    start: int
+    stop: int
+
+    kind = "slice"
+
+    def describe(self) -> str:
+        return f"{self.start}:{self.stop}"
+
+
+@dataclass(frozen=True)
+class Shuffle(Layer):
+    """ShuffleNet's channel shuffle: channels seen as G x C/G, transposed, flattened."""
+
+    groups: int
+
+    kind = "shuffle"
+
+    def describe(self) -> str:
+        return f"{self.groups} groups"
+
+
+@dataclass(frozen=True)
 class Residual(Layer):
     """``body(x) + shortcut(x)``; an empty shortcut is the identity."""
 
@@ -336,8 +421,9 @@ class Concat(Layer):
         return f"{len(self.branches)} branches"
 
 
-Node = Union[Conv, Pool, GlobalAvgPool, GlobalMaxPool, AdaptivePool, Dense, Flatten, Activation, PReLU, Dropout, BatchNorm,
-             LayerNorm, GroupNorm, InstanceNorm, LocalResponseNorm, LayerScale, DropPath, Residual, Concat]
+Node = Union[Conv, Pool, GlobalAvgPool, GlobalMaxPool, AdaptivePool, Dense, Flatten, Activation, PReLU, Dropout,
+             BatchNorm, LayerNorm, GroupNorm, InstanceNorm, LocalResponseNorm, LayerScale, DropPath, Upsample, Deconv,
+             PixelShuffle, Slice, Shuffle, Residual, Concat]
 
 
 @dataclass(frozen=True)

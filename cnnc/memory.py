@@ -1,7 +1,7 @@
 """The memory model: weights, activations per image, peak inference memory and training memory.
 
 Assumptions (printed with every report and documented in docs/language.md):
-- every value takes the dtype's size; flatten is a view; no layer runs in place, unless
+- every value takes the dtype's size; flatten, slice and shuffle are views; no layer runs in place, unless
   ``inplace_activations`` (PyTorch's ``nn.ReLU(inplace=True)``): then activation functions other than
   softmax, and dropout, write over their input and own no storage (prelu does not: PyTorch's
   nn.PReLU has no inplace option);

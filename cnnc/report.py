@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from cnnc import ir
@@ -50,6 +51,12 @@ class LayerReport:
     @property
     def name(self) -> str:
         return self.node.name
+
+    @property
+    def reported_field(self) -> tuple[int, ...]:
+        """The receptive field as reported: after an upsampling layer the exact value may be a fraction
+        (the jump is then below one input pixel); its ceiling is the widest window an output sees."""
+        return tuple(math.ceil(r) for r in self.receptive_field)
 
     @property
     def kind(self) -> str:

@@ -156,6 +156,18 @@ def padding(value: Value) -> tuple[int, ...] | str:
     return sizes(0, "a padding of 0 or more, `same` or `valid`")(value)
 
 
+def transposed_padding(value: Value) -> tuple[int, ...]:
+    """A transposed convolution's padding: sizes of at least 0 (``same`` has no meaning there)."""
+    if isinstance(value, Symbol) and value.name in ("same", "valid"):
+        if value.name == "valid":
+            return (0,)
+        raise BadValue("`deconv` has no `pad=same`",
+                       hint="a transposed convolution's output grows with the stride; give the padding as sizes: "
+                            "`deconv 64 4 stride=2 pad=1` doubles the size, as does "
+                            "`deconv 64 3 stride=2 pad=1 output_pad=1`")
+    return sizes(0, "a padding of 0 or more")(value)
+
+
 def boolean(value: Value) -> bool:
     if isinstance(value, Symbol) and value.name in ("true", "false"):
         return value.name == "true"

@@ -96,10 +96,16 @@ VALUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "alpha": (("1e-4", "0", "0.5", "1"), ("big", "1x1", "3x3", "true")),  # elu's and lrn's
     "shared": (("false", "true"), ("1", "0", "yes", "all")),
     "affine": (("true", "false"), ("1", "yes", "none", "2x2")),
-    "size": (("1", "3", "5", "2x2", "7x7", "1x1x1"), ("0", "-1", "1.5", "same", "0x2")),
+    "size": (("1", "3", "5", "16", "2x2", "8x8"), ("-1", "1.5", "2.5", "same", "big")),  # adaptive pools', upsample's
     "beta": (("0.75", "0", "1", "-0.5"), ("steep", "1x1", "true")),
     "k": (("1", "2", "1e-3"), ("0", "-1", "one", "1x1")),
     "init": (("1e-6", "0.1", "1", "0", "-1"), ("small", "1x1", "true")),
+    "factor": (("2", "1", "3", "2x1"), ("-2", "1.5", "same", "twice", "2x-1")),
+    "mode": (("nearest", "linear"), ("bilinear", "1", "Nearest", "cubic")),
+    "align_corners": (("true", "false"), ("1", "yes", "none")),
+    "output_pad": (("0", "1", "1x0"), ("-1", "0.5", "same", "1x-1")),
+    "from": (("0", "1", "4"), ("-1", "1.5", "first", "0x1")),
+    "to": (("8", "2", "16"), ("0", "-2", "2.5", "last", "2x2")),
     "optimizer": (("sgd", "momentum", "adam", "adamw"), ("rmsprop", "1", "Adam", "sgd2")),
     "lr": (("0.1", "0.05", "1e-3", "1"), ("0", "-0.1", "fast", "1x1")),
     "nesterov": (("true", "false"), ("1", "maybe")),
@@ -135,7 +141,7 @@ PARAMETERS = ("c", "k", "s", "p", "n")
 SYMBOLS = ("same", "valid", "true", "false", "floor", "ceil", "x", "c")
 OPS = ("+", "-", "*", "//")
 SPATIAL = ("conv", "maxpool", "avgpool", "globalavgpool", "globalmaxpool", "adaptiveavgpool",
-           "adaptivemaxpool", "instancenorm", "lrn")
+           "adaptivemaxpool", "instancenorm", "lrn", "upsample", "deconv", "pixelshuffle")
 WORDS = (*LAYERS, "repeat", "residual", "shortcut", "concat", "branch", "network", "input", "train", "def", "cnov",
          "Conv", "dense", "lstm", "stride", "pad", "same", "relu[bold]", "conv:smile:", "😀", "ünï", "_")
 ODDITIES = (

@@ -13,6 +13,7 @@ from __future__ import annotations
 from math import ceil, prod
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -234,6 +235,14 @@ def c3d_features(widths=(64, 128, 256, 512, 512), pool=nn.MaxPool3d) -> list[nn.
     return layers
 
 
+def dcgan_generator():
+    """PyTorch's DCGAN tutorial generator (nz=100, ngf=64, nc=3)."""
+    layers = []
+    for cin, cout, stride, padding in ((100, 512, 1, 0), (512, 256, 2, 1), (256, 128, 2, 1), (128, 64, 2, 1)):
+        layers += [nn.ConvTranspose2d(cin, cout, 4, stride, padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+    return nn.Sequential(*layers, nn.ConvTranspose2d(64, 3, 4, 2, 1, bias=False), nn.Tanh())
+
+
 def c3d():
     return nn.Sequential(*c3d_features(), *classifier(512 * 4 * 4, 4096, 487))
 
@@ -242,12 +251,15 @@ MODELS = {
     "lenet5": lenet5, "alexnet": alexnet, "alexnet_torchvision": alexnet_torchvision, "vgg16": vgg16,
     "resnet18": resnet18, "resnet50": resnet50, "googlenet": googlenet, "inception_mini": inception_mini,
     "mobilenet_v1": mobilenet_v1, "m5_audio": m5_audio, "c3d": c3d,
+    "dcgan_generator": dcgan_generator,
 }
 
 # Measuring the torch models --------------------------------------------------------------------
 
 KINDS = [
     ((nn.Conv1d, nn.Conv2d, nn.Conv3d), "conv"),
+    ((nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d), "deconv"),
+    ((nn.Tanh,), "tanh"),
     ((nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d), "maxpool"),
     ((nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d), "avgpool"),
     ((nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d), "globalavgpool"),
@@ -292,7 +304,9 @@ def statistics_buffers(module: nn.Module) -> int:
     return sum(b.numel() for name, b in module.named_buffers(recurse=False) if name in ("running_mean", "running_var"))
 
 
-def macs(module: nn.Module, output) -> int:
+def macs(module: nn.Module, output, inputs=()) -> int:
+    if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+        return deconv_macs(module, inputs)
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
         return output.numel() * (module.in_channels // module.groups) * prod(module.kernel_size)
     if isinstance(module, nn.Linear):
@@ -311,7 +325,7 @@ def torch_rows(model: nn.Module, dims: tuple[int, ...]) -> list[tuple]:
 
     def record(module, inputs, output):
         rows.append((cnnc_kind(module), cnnc_dims(output.shape), own_params(module),
-                     statistics_buffers(module), macs(module, output)))
+                     statistics_buffers(module), macs(module, output, inputs)))
 
     handles = [m.register_forward_hook(record) for m in model.modules() if cnnc_kind(m) is not None]
     try:
@@ -692,3 +706,111 @@ def test_random_stacks_match_torch(stack):
         assert found.output.dims == cnnc_dims(x.shape), text
         assert found.params == params, text
     assert checked.ok and len(analyzed) == len(layers)
+
+
+# Upsampling, transposed convolution and channel views (issue 9) ---------------------------------
+
+def _exported(spec: str):
+    """cnnc's model of ``spec`` with every weight positive (no path can cancel), exported to torch."""
+    model = cnnc.loads(spec).compile(dtype="float64", seed=0)
+    for array in model.params.values():
+        np.copyto(array, np.abs(array) + 0.1)
+    from cnnc.backends.torch_export import to_torch
+
+    return model, to_torch(model).eval()
+
+
+def widest_field(spec: str) -> tuple[int, ...]:
+    """The widest extent of the input that reaches any one output position, over every output position
+    away from the borders, per spatial dimension (a fractional jump makes the extent depend on where
+    the output lies, so the centre alone does not show the widest)."""
+    model, module = _exported(spec)
+    report = model.network.report
+    x = torch.ones(1, *report.input.dims, dtype=torch.float64, requires_grad=True)
+    output = module(x)
+    widest = [0] * report.input.rank
+    for position in np.ndindex(*report.output.spatial):
+        if x.grad is not None:
+            x.grad.zero_()
+        output[(0, *position)].sum().backward(retain_graph=True)
+        reached = x.grad[0].abs().sum(dim=-1) > 0
+        if not reached.any():
+            continue  # an output no input reaches (only the bias): taps d apart at a stride sharing a factor
+        for axis in range(reached.dim()):
+            others = tuple(a for a in range(reached.dim()) if a != axis)
+            indices = (reached.any(dim=others) if others else reached).nonzero().flatten()
+            first, last = int(indices.min()), int(indices.max())
+            if 0 < first and last < reached.shape[axis] - 1:  # away from the borders
+                widest[axis] = max(widest[axis], last - first + 1)
+    return tuple(widest)
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    ("input 24x1\ndeconv 1 4 stride=2 pad=1", (2,)),  # DCGAN's layer: 2 inputs reach each output
+    ("input 24x1\ndeconv 1 3 stride=2", (2,)),
+    ("input 24x1\ndeconv 1 3 stride=2 dilation=2", (3,)),  # every tap lands on even outputs
+    ("input 24x1\ndeconv 1 2 stride=2 dilation=3", (1,)),  # taps 3 apart at stride 2: never together
+    ("input 24x1\ndeconv 1 5 stride=3 dilation=2", (3,)),  # taps 0 and 6 meet at one output, inputs 2 apart
+    ("input 24x1\ndeconv 1 3", (3,)),  # stride 1: as a convolution
+    ("input 24x1\nconv 1 3\ndeconv 1 4 stride=2\nconv 1 3", (5,)),
+    ("input 24x1\nupsample 2\nconv 1 3", (2,)),
+    ("input 24x1\nupsample 2\nconv 1 4", (3,)),  # 1 + 3/2, rounded up
+    ("input 24x1\nupsample 3\nconv 1 5", (3,)),
+    ("input 24x1\nupsample 2 mode=linear\nconv 1 3", (3,)),
+    ("input 24x1\nupsample 3 mode=linear align_corners=true", (2,)),
+    ("input 12x4\npixelshuffle 2\nconv 1 3", (2,)),
+    ("input 10x10x1\ndeconv 1 4x3 stride=2x1\nupsample 2x1", (2, 3)),
+])
+def test_upsampling_receptive_fields_match_torch_gradients(spec, field):
+    report = cnnc.loads(spec).report
+    assert report.layers[-1].reported_field == widest_field(spec) == field
+
+
+def deconv_macs(module: nn.Module, inputs) -> int:
+    """A transposed convolution: every input element meets (F/groups) x kernel volume weights."""
+    return inputs[0].numel() * (module.out_channels // module.groups) * prod(module.kernel_size)
+
+
+@pytest.mark.parametrize(("spec", "build"), [
+    ("input 1x1x100\ndeconv 512 4 bias=false", lambda: nn.ConvTranspose2d(100, 512, 4, bias=False)),
+    ("input 4x4x512\ndeconv 256 4 stride=2 pad=1", lambda: nn.ConvTranspose2d(512, 256, 4, 2, 1)),
+    ("input 7x5x6\ndeconv 9 3x2 stride=2x1 pad=1x0 output_pad=1x0 dilation=2x1 groups=3",
+     lambda: nn.ConvTranspose2d(6, 9, (3, 2), (2, 1), (1, 0), (1, 0), groups=3, dilation=(2, 1))),
+    ("input 9x4\ndeconv 2 5 stride=3 pad=2 output_pad=2", lambda: nn.ConvTranspose1d(4, 2, 5, 3, 2, 2)),
+    ("input 3x4x5x2\ndeconv 4 3 stride=2 dilation=3 output_pad=2",
+     lambda: nn.ConvTranspose3d(2, 4, 3, 2, output_padding=2, dilation=3)),
+    ("input 5x6x3\nupsample 2", lambda: nn.Upsample(scale_factor=2)),
+    ("input 5x6x3\nupsample 3x1 mode=linear", lambda: nn.Upsample(scale_factor=(3, 1), mode="bilinear")),
+    ("input 5x6x3\nupsample size=7x13 mode=linear align_corners=true",
+     lambda: nn.Upsample(size=(7, 13), mode="bilinear", align_corners=True)),
+    ("input 7x3\nupsample size=4", lambda: nn.Upsample(size=4)),
+    ("input 2x3x4x3\nupsample 2 mode=linear", lambda: nn.Upsample(scale_factor=2, mode="trilinear")),
+    ("input 5x6x18\npixelshuffle 3", lambda: nn.PixelShuffle(3)),
+])
+def test_resampling_layers_match_torch_counts(spec, build):
+    layer = cnnc.loads(spec).report.layers[0]
+    module = build()
+    x = torch.randn(1, layer.input.channels, *layer.input.spatial)
+    output = module(x)
+    assert layer.output.dims == cnnc_dims(output.shape)
+    assert layer.params == sum(p.numel() for p in module.parameters())
+    assert layer.buffers == sum(b.numel() for b in module.buffers()) == 0
+    assert layer.macs == (deconv_macs(module, (x,)) if isinstance(module, nn.modules.conv._ConvTransposeNd) else 0)
+
+
+def test_slice_and_shuffle_are_views_that_match_torch():
+    """ShuffleNetV2's unit: split the channels, transform one half, join, shuffle (torchvision's
+    channel_shuffle: view (G, C/G), transpose, flatten)."""
+    spec = ("input 8x8x16\nconcat {\n branch {\n slice 0 8\n }\n branch {\n slice 8 16\n conv 8 1\n }\n}\n"
+            "shuffle 2")
+    model, module = _exported(spec)
+    x = torch.randn(1, 8, 8, 16, dtype=torch.float64)
+    conv = module.body[0].branches[1][1]
+    left, right = x[..., :8].movedim(-1, 1), conv(x[..., 8:].movedim(-1, 1))
+    joined = torch.cat([left, right], dim=1)
+    expected = joined.view(1, 2, 8, 8, 8).transpose(1, 2).reshape(1, 16, 8, 8).movedim(1, -1)
+    torch.testing.assert_close(module(x), expected)
+    report = model.network.report
+    assert [(row.kind, row.allocates) for row in report.layers if row.kind in ("slice", "shuffle")] == [
+        ("slice", False), ("slice", False), ("shuffle", False)]
+    assert report.totals.params == 8 * 8 + 8

@@ -549,3 +549,77 @@ def test_global_max_pool_matches_global_average_pool():
 def test_adaptive_pool_shapes_and_receptive_fields(spec, output, rf, jump):
     row = report(spec).layers[-1]
     assert (row.output.spatial, row.receptive_field, row.jump, row.params, row.macs) == (output, rf, jump, 0, 0)
+
+
+# Upsampling, transposed convolution, pixel shuffle and channel views (issue 9) -----------------
+
+@pytest.mark.parametrize(("spec", "output", "params", "macs"), [
+    # DCGAN's first layer: (1 - 1)*1 - 0 + 1*(4 - 1) + 0 + 1 = 4; 100*512*16 weights, no bias
+    ("input 1x1x100\ndeconv 512 4 bias=false", (4, 4, 512), 100 * 512 * 16, 1 * 100 * 512 * 16),
+    # (4 - 1)*2 - 2 + 3 + 1 = 8; 512*256*16 + 256; MACs 16 inputs x 512 x 256 x 16
+    ("input 4x4x512\ndeconv 256 4 stride=2 pad=1", (8, 8, 256), 512 * 256 * 16 + 256, 16 * 512 * 256 * 16),
+    # rows (7-1)*2 - 2 + 2*2 + 1 + 1 = 16, columns (5-1)*1 - 0 + 1 + 0 + 1 = 6; (6/3)*9*6 + 9
+    ("input 7x5x6\ndeconv 9 3x2 stride=2x1 pad=1x0 output_pad=1x0 dilation=2x1 groups=3", (16, 6, 9),
+     2 * 9 * 6 + 9, 35 * 6 * 3 * 6),
+    ("input 5x6x3\nupsample 2", (10, 12, 3), 0, 0),
+    ("input 5x6x3\nupsample 3x1 mode=linear", (15, 6, 3), 0, 0),
+    ("input 5x6x3\nupsample size=2x9 mode=linear align_corners=true", (2, 9, 3), 0, 0),
+    ("input 5x6x18\npixelshuffle 3", (15, 18, 2), 0, 0),
+    ("input 4x8\npixelshuffle 2", (8, 4), 0, 0),
+    ("input 2x2x2x16\npixelshuffle 2", (4, 4, 4, 2), 0, 0),
+    ("input 5x6x18\nslice 3 10", (5, 6, 7), 0, 0),
+    ("input 5x6x18\nshuffle 3", (5, 6, 18), 0, 0),
+    ("input 18\nslice 0 5", (5,), 0, 0),
+])
+def test_resampling_and_channel_layers(spec, output, params, macs):
+    row = report(spec).layers[0]
+    assert (row.output.dims, row.params, row.buffers, row.macs) == (output, params, 0, macs)
+
+
+@pytest.mark.parametrize(("specs", "rf", "jump"), [
+    (["upsample 2"], (1, 1), ("1/2", "1/2")),
+    (["conv 1 3", "upsample 2", "conv 1 3"], (4, 4), ("1/2", "1/2")),  # 3 + 2 * 1/2
+    (["upsample 2 mode=linear"], (2, 2), ("1/2", "1/2")),
+    (["upsample 2x1 mode=linear"], (2, 1), ("1/2", "1")),  # an unchanged size interpolates nothing
+    (["deconv 1 4 stride=2 pad=1"], (2, 2), ("1/2", "1/2")),
+    (["conv 1 3 stride=2", "deconv 1 4 stride=2 pad=1"], (5, 5), ("1", "1")),  # 3 + 1 * 2; 2 / 2
+    (["deconv 1 3 stride=2 dilation=2"], (3, 3), ("1/2", "1/2")),
+    (["pixelshuffle 2", "conv 1 3"], (2, 2), ("1/2", "1/2")),
+    (["slice 0 2", "shuffle 2", "conv 1 3"], (3, 3), ("1", "1")),
+])
+def test_upsampling_receptive_field_and_fractional_jump(specs, rf, jump):
+    found = report("\n".join(["input 32x32x4", *specs])).layers[-1]
+    assert found.reported_field == rf
+    assert tuple(str(j) for j in found.jump) == jump
+
+
+def test_slice_and_shuffle_allocate_no_memory():
+    viewed = report("input 8x8x16\nshuffle 4\nslice 0 8\nrelu")
+    plain = report("input 8x8x16\nrelu")
+    assert viewed.totals.activations == 8 * 8 * 16 + 8 * 8 * 8 + 8 * 8 * 8  # every output counts, as flatten's
+    assert viewed.totals.forward_bytes == plain.totals.forward_bytes - 4 * 8 * 8 * 8  # relu on half the channels
+    assert viewed.totals.inference_bytes == plain.totals.inference_bytes - 4 * 8 * 8 * 8
+
+
+@pytest.mark.parametrize(("spec", "code", "line", "message"), [
+    ("input 8x8x3\nupsample", "E003", 2, "exactly one of FACTOR and `size=`"),
+    ("input 8x8x3\nupsample 2 size=16", "E003", 2, "not both"),
+    ("input 8x8x3\nupsample 2 align_corners=false", "E003", 2, "`mode=linear` only"),
+    ("input 8x8x3\nupsample 0", "E101", 2, "8 * 0 = 0"),
+    ("input 8x8x3\nupsample size=4x0", "E101", 2, "in spatial dimension 2"),
+    ("input 8x8x3\nupsample 2x2x2", "E103", 2, "factor 2x2x2 has 3 dimensions"),
+    ("input 8\nupsample 2", "E103", 2, "needs a spatial input"),
+    ("input 8x8x3\ndeconv 4 3 pad=same", "E003", 2, "`deconv` has no `pad=same`"),
+    ("input 8x8x3\ndeconv 4 3 stride=2 output_pad=2", "E003", 2, "smaller than the stride (2) or the dilation (1)"),
+    ("input 8x8x3\ndeconv 4 3 stride=2x1 output_pad=1", "E003", 2, "in spatial dimension 2"),
+    ("input 1x1x3\ndeconv 4 3 pad=2", "E101", 2, "(1 - 1)*1 - 2*2 + 1*(3 - 1) + 0 + 1 = -1"),
+    ("input 8x8x6\ndeconv 4 3 groups=3", "E104", 2, "groups=3 does not divide the 4 filters"),
+    ("input 8x8x3\npixelshuffle 2", "E104", 2, "divisible by 2**2 = 4, but its input has 3"),
+    ("input 8x8x12\nshuffle 5", "E104", 2, "shuffle 5 needs channels divisible by 5"),
+    ("input 8x8x12\nslice 4 13", "E003", 2, "reaches past the 12 channels"),
+    ("input 8x8x12\nslice 4 4", "E003", 2, "keeps no channels"),
+])
+def test_resampling_and_channel_errors(spec, code, line, message):
+    error = the_error(spec)
+    assert (error.code, error.span.line) == (code, line)
+    assert message in error.message, error.message

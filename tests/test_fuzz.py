@@ -42,6 +42,8 @@ try:
 except ImportError:  # a test extra; without it the report's schema is not checked
     SCHEMA = None
 TIME_LIMIT = 10.0  # seconds per `cnnc check`: issue 8 promises any spec under the limits in under 10 s
+HEADER = re.compile(r"(?:([0-9]+):([0-9]+):)? (error|warning|info)\[([A-Z][0-9]{3})\]")  # after `path:` in text
+SHOWN_IN_FULL = 120  # a source line this short is quoted whole under its diagnostic (longer ones may be cut)
 
 
 # The oracle ----------------------------------------------------------------------------------------------
@@ -242,19 +244,16 @@ def _sarif_failures(run: Run, lines: list[str], diagnostics: list[dict] | None) 
     return failures
 
 
-SHOWN_IN_FULL = 120  # a source line this short is quoted whole under its diagnostic (longer ones may be cut)
-HEADER = re.compile(r"(?:([0-9]+):([0-9]+):)? (error|warning|info)\[([A-Z][0-9]{3})\]")
-
-
 def _text_failures(run: Run, path: Path, lines: list[str], diagnostics: list[dict] | None) -> list[Failure]:
+    """The text shows the JSON's diagnostics, its counts, the file name and the user's text as they are."""
     if not diagnostics:
         return []
     prefix = f"{path}:"
     if prefix not in run.out:
         return [Failure("markup interpreted", f"the file name {path.name!r} is not printed as it is", "text")]
     printed = Counter()  # the `path:line:column: severity[code]` headers, in one pass over a text of any size
-    for line in run.out.splitlines():
-        header = HEADER.match(line, len(prefix)) if line.startswith(prefix) else None
+    for printed_line in run.out.splitlines():
+        header = HEADER.match(printed_line, len(prefix)) if printed_line.startswith(prefix) else None
         if header:
             line, column, severity, code = header.groups()
             printed[(line and int(line), column and int(column), severity, code)] += 1
@@ -316,7 +315,7 @@ def check_spec(spec: Spec, folder: Path, formats: Sequence[str] = FORMATS,
     if "text" in completed:
         failures += _text_failures(completed["text"], path, lines, diagnostics)
     shown_input = spec.content.decode("utf-8", "replace") + spec.name
-    for run, output_format in ((run, f) for f, run in runs.items()):
+    for output_format, run in runs.items():
         for code in EMOJI_CODES:
             emoji = Emoji.replace(code)
             if emoji in run.out + run.err and emoji not in shown_input:

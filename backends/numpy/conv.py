@@ -72,9 +72,14 @@ class Convolution(Kernel):
             grads[self.weight_key] = dweight.transpose(1, 0, 2).reshape(weight.shape)
         if not need_dx:
             return None, grads
+        return self.input_gradient(dout, weight, input_shape), grads
+
+    def input_gradient(self, dout: np.ndarray, weight: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+        """The input's gradient (N, *input, C) from the output's (N, *output, F): also the forward pass
+        of the transposed convolution with this weight (backends/numpy/resample.py)."""
         if self.transposed is not None and self.filters <= self.channels:
-            return self._input_gradient_by_convolution(dout, weight, input_shape), grads
-        return self._input_gradient_by_col2im(dout2, weight, input_shape), grads
+            return self._input_gradient_by_convolution(dout, weight, input_shape)
+        return self._input_gradient_by_col2im(dout.reshape(-1, self.filters), weight, input_shape)
 
     def _input_gradient_by_convolution(self, dout: np.ndarray, weight: np.ndarray,
                                        input_shape: tuple[int, ...]) -> np.ndarray:

@@ -8,12 +8,14 @@ import numpy as np
 
 from cnnc import ir
 from cnnc.backends.numpy.adaptive import AdaptiveAvgPool, AdaptiveMaxPool
+from cnnc.backends.numpy.channels import Shuffle, Slice
 from cnnc.backends.numpy.conv import Convolution
 from cnnc.backends.numpy.init import following_activations, relu_slope
 from cnnc.backends.numpy.kernel import Kernel, Params, Pass, UnsupportedLayer
 from cnnc.backends.numpy.layers import Activation, BatchNorm, Dense, Dropout, Flatten, PReLU
 from cnnc.backends.numpy.norms import DropPath, LayerScale, LocalResponseNorm, Normalization
 from cnnc.backends.numpy.pool import AvgPool, GlobalAvgPool, MaxPool
+from cnnc.backends.numpy.resample import Deconvolution, PixelShuffle, Upsample
 from cnnc.report import LayerReport, Report
 
 
@@ -134,6 +136,10 @@ for _kind, _kernel in ((ir.Flatten, Flatten), (ir.Activation, Activation), (ir.D
 lower_layer.register(ir.Pool, lambda node, layer, slope: (MaxPool if node.mode == "max" else AvgPool)(node, layer))
 lower_layer.register(ir.AdaptivePool, lambda node, layer, slope:
                      (AdaptiveMaxPool if node.mode == "max" else AdaptiveAvgPool)(node, layer))
+lower_layer.register(ir.Deconv, lambda node, layer, slope: Deconvolution(node, layer, slope))
+for _kind, _kernel in ((ir.Upsample, Upsample), (ir.PixelShuffle, PixelShuffle), (ir.Slice, Slice),
+                       (ir.Shuffle, Shuffle)):
+    lower_layer.register(_kind, lambda node, layer, slope, _kernel=_kernel: _kernel(node, layer))
 
 
 def lower(network: ir.Network, report: Report) -> Sequence:

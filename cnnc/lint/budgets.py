@@ -180,7 +180,7 @@ def receptive_field_budget(context: LintContext) -> Iterator[Finding]:
     if budget is None or context.report.input.rank == 0 or not context.report.layers:
         return
     row = head(context.report)
-    field = head_receptive_field(row) if row is not None else context.report.layers[-1].receptive_field
+    field = head_receptive_field(row) if row is not None else context.report.layers[-1].reported_field
     row = row or context.report.layers[-1]
     if all(f >= budget for f in field):
         return

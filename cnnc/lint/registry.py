@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass
-from difflib import get_close_matches
+from difflib import SequenceMatcher, get_close_matches
 from typing import Callable, Iterable
 
 from cnnc.diagnostics import ERROR_CODES, Severity
@@ -85,8 +85,12 @@ def closest_code(text: str) -> str | None:
     anagrams = [code for code in sorted(RULES) if sorted(code) == sorted(text)]
     if anagrams:
         return anagrams[0]
-    close = get_close_matches(text, sorted(RULES), n=1, cutoff=0.5)
-    return close[0] if close else None
+    close = get_close_matches(text, sorted(RULES), n=len(RULES), cutoff=0.6)
+    if not close:
+        return None
+    best = SequenceMatcher(None, text, close[0]).ratio()
+    tied = [code for code in close if SequenceMatcher(None, text, code).ratio() == best]
+    return max(tied, key=lambda code: sum(a == b for a, b in zip(text, code)))  # W2O1: W201, not W210
 
 
 def code_name(code: str) -> str:

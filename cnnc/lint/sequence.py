@@ -9,8 +9,13 @@ from cnnc.diagnostics import Note, Severity
 from cnnc.lint.context import Finding, LintContext, branches, layer_windows, sizes
 from cnnc.lint.registry import rule
 
-LINEAR = (ir.BatchNorm, ir.Dropout, ir.Flatten, ir.GlobalAvgPool, ir.LayerScale, ir.DropPath)
+LINEAR = (ir.BatchNorm, ir.Dropout, ir.Flatten, ir.GlobalAvgPool, ir.LayerScale, ir.DropPath, ir.Upsample,
+          ir.PixelShuffle, ir.Slice, ir.Shuffle)
 """Layers that are linear (affine) in their input, so they do not separate two linear layers."""
+WEIGHTED = (ir.Conv, ir.Deconv, ir.Dense)
+"""Layers with a weight matrix: linear maps of their own."""
+PER_CHANNEL_CONSTANT = (ir.Flatten, ir.Upsample, ir.Slice, ir.Shuffle)
+"""Layers after which a value constant over a channel stays constant over its channel."""
 
 
 def _passes_linearity(node: ir.Node) -> bool:
@@ -26,21 +31,21 @@ def _factorized(context: LintContext, first: ir.Node, second: ir.Node) -> bool:
         return True
     first_row, second_row = context.row(first), context.row(second)
     middle = first_row.output.channels
-    first_width = first_row.input.channels if isinstance(first, ir.Conv) else first_row.input.size
+    first_width = first_row.input.channels if isinstance(first, (ir.Conv, ir.Deconv)) else first_row.input.size
     return middle < first_width and middle < second_row.output.channels
 
 
 @rule("W204", "linear-stack", Severity.WARNING)
 def linear_stack(context: LintContext) -> Iterator[Finding]:
-    """Two linear layers (conv or fc) with no nonlinearity between them.
+    """Two linear layers (conv, deconv or fc) with no nonlinearity between them.
 
     ## What it does
-    Follows each path of the network and finds a conv or fc that comes after another conv or fc
+    Follows each path of the network and finds a conv, deconv or fc that comes after another one
     with only linear layers between them (batchnorm, dropout, droppath, layerscale, flatten, average
-    pools). A residual add or a concat ends the search. Not reported: a grouped (depthwise)
-    convolution followed by a 1x1 convolution (Xception's separable convolution), and a narrow
-    layer between two wider ones (MobileNetV2's linear bottleneck): those are deliberate
-    factorizations.
+    pools, upsample, pixelshuffle, slice, shuffle). A residual add or a concat ends the search. Not
+    reported: a grouped (depthwise) convolution followed by a 1x1 convolution (Xception's separable
+    convolution), and a narrow layer between two wider ones (MobileNetV2's linear bottleneck): those
+    are deliberate factorizations.
 
     ## Why is this bad?
     A linear map of a linear map is one linear map: the two layers can represent nothing that
@@ -72,7 +77,7 @@ def linear_stack(context: LintContext) -> Iterator[Finding]:
                 for inner in branches(node):
                     visit(inner, previous)
                 previous = None
-            elif isinstance(node, (ir.Conv, ir.Dense)):
+            elif isinstance(node, WEIGHTED):
                 if previous is not None and not _factorized(context, previous, node):
                     found.append(Finding(
                         f"`{node.name}` follows `{previous.name}` with no nonlinearity between them, so the "
@@ -96,11 +101,12 @@ def _pairs(context: LintContext, skipping: tuple[type, ...] = ()) -> Iterator[tu
 
 @rule("W205", "bias-before-batchnorm", Severity.WARNING)
 def bias_before_batchnorm(context: LintContext) -> Iterator[Finding]:
-    """A conv or fc with a bias right before batchnorm, which cancels the bias.
+    """A conv, deconv or fc with a bias right before batchnorm, which cancels the bias.
 
     ## What it does
-    Finds a conv or fc with `bias=true` (the default) followed directly by `batchnorm` (a
-    `flatten` between them changes nothing), and counts the wasted parameters.
+    Finds a conv, deconv or fc with `bias=true` (the default) followed directly by `batchnorm` (a
+    `flatten`, `upsample`, `slice` or `shuffle` between them changes nothing: a bias stays constant
+    over its channel), and counts the wasted parameters.
 
     ## Why is this bad?
     Batch normalisation subtracts each channel's mean over the batch, and a bias adds the same
@@ -124,9 +130,9 @@ def bias_before_batchnorm(context: LintContext) -> Iterator[Finding]:
     relu
     ```
     """
-    for before, after in _pairs(context, skipping=(ir.Flatten,)):
-        if isinstance(before, (ir.Conv, ir.Dense)) and before.bias and isinstance(after, ir.BatchNorm):
-            count = before.filters if isinstance(before, ir.Conv) else before.units
+    for before, after in _pairs(context, skipping=PER_CHANNEL_CONSTANT):
+        if isinstance(before, WEIGHTED) and before.bias and isinstance(after, ir.BatchNorm):
+            count = before.units if isinstance(before, ir.Dense) else before.filters
             yield Finding(f"the {count:,} biases of `{before.name}` are cancelled by `{after.name}`, which "
                           "subtracts each channel's mean", before,
                           help=f"write `bias=false`: batchnorm's learned shift does the bias's job ({count:,} "

@@ -1,4 +1,4 @@
-"""Rules on the windows of convolutions and pools: W201, W202, W203, W208."""
+"""Rules on the windows of convolutions, pools and transposed convolutions: W201, W202, W203, W208, W210."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from cnnc.lint.coverage import (fitting_pad, fitting_stride, lost_at_end, output
                                 skipped_between, with_pad, with_stride)
 from cnnc.lint.registry import rule
 from cnnc.report import LayerReport
-from cnnc.shapes import Window
+from cnnc.shapes import Window, per_dimension
 
 
 def _windowed(context: LintContext) -> Iterator[tuple[LayerReport, tuple[Window, ...]]]:
@@ -243,7 +243,9 @@ def kernel_exceeds_input(context: LintContext) -> Iterator[Finding]:
 
     ## What it does
     Finds convolutions and pools whose window is so much larger than its input (possibly with
-    padding, or ceil rounding) that some kernel positions fall on padding wherever the window is.
+    padding, or ceil rounding) that some kernel positions fall on padding wherever the window is;
+    and transposed convolutions (`deconv`) whose padding crops away every output that some kernel
+    positions write to, wherever the input is.
 
     ## Why is this bad?
     The weights at those positions multiply zeros in every image: they cost parameters and
@@ -280,3 +282,97 @@ def kernel_exceeds_input(context: LintContext) -> Iterator[Finding]:
         else:
             hint = "use a smaller window, or keep more resolution before this layer"
         yield Finding(message, row.node, help=hint)
+    yield from _deconv_taps_cropped(context)
+
+
+def _deconv_geometry(row: LayerReport) -> list[tuple[int, ...]]:
+    """Per dimension: input size, kernel, stride, pad, dilation and output size of a deconv row."""
+    node, rank = row.node, row.input.rank
+    settings = [per_dimension(v, rank) for v in (node.kernel, node.stride, node.pad, node.dilation)]
+    return list(zip(row.input.spatial, *settings, row.output.spatial))
+
+
+def _taps_writing_output(size: int, kernel: int, stride: int, pad: int, dilation: int, output: int) -> int | None:
+    """How many taps of a transposed convolution write to an output that is kept (input i, tap t write
+    output i*s - p + t*d); None when the kernel is too long to tell."""
+    if kernel > MAX_WINDOWS:
+        return None
+    used = 0
+    for tap in range(kernel):
+        low = max(0, -(-(pad - tap * dilation) // stride))  # the first input landing at output 0 or later
+        high = min(size - 1, (pad + output - 1 - tap * dilation) // stride)  # the last landing before the end
+        used += low <= high
+    return used
+
+
+def _deconv_taps_cropped(context: LintContext) -> Iterator[Finding]:
+    for row in context.report.layers:
+        if not isinstance(row.node, ir.Deconv) or row.input.rank == 0:
+            continue
+        geometry = _deconv_geometry(row)
+        used = [_taps_writing_output(*dimension) for dimension in geometry]
+        if None in used or all(u == k for u, (_, k, *_) in zip(used, geometry)):
+            continue
+        positions, meeting = prod(k for _, k, *_ in geometry), prod(used)
+        kernel = _dims(k for _, k, *_ in geometry)
+        node = row.node
+        per_position = (row.input.channels // node.groups) * node.filters
+        yield Finding(f"`{row.name}`'s {kernel} kernel is larger than its {row.input} input allows: "
+                      f"{positions - meeting} of its {positions} positions only ever write to the cropped "
+                      f"padding", node,
+                      help=f"{per_position * (positions - meeting):,} of its weights never reach the output; "
+                           "use less padding or a smaller kernel")
+
+
+@rule("W210", "deconv-checkerboard", Severity.WARNING)
+def deconv_checkerboard(context: LintContext) -> Iterator[Finding]:
+    """A transposed convolution whose kernel is not a multiple of its stride, so its outputs overlap unevenly.
+
+    ## What it does
+    Counts, for a `deconv` with a stride above 1, how many kernel taps reach each output position:
+    with taps d apart and outputs written s apart, the count depends on the position modulo the
+    stride. When the counts differ (a kernel that is not a multiple of the stride, or a dilation
+    that shares a factor with it), the rule reports it. Dimensions whose input is a single position
+    (nothing overlaps there) are not counted.
+
+    ## Why is this bad?
+    Positions that receive more taps get systematically larger values than their neighbours: the
+    checkerboard artifacts of Odena, Dumoulin and Olah, "Deconvolution and Checkerboard Artifacts"
+    (Distill, 2016). Training can learn to hide them, but they tend to persist, and a stack of such
+    layers compounds them.
+
+    ## Example
+    ```cnn
+    input 8x8x64
+    deconv 32 3 stride=2 pad=1 output_pad=1
+    ```
+
+    ## Use instead
+    ```cnn
+    input 8x8x64
+    deconv 32 4 stride=2 pad=1
+    ```
+    A kernel divisible by the stride (4 at stride 2) overlaps evenly; so does `upsample 2`
+    followed by a `conv ... pad=same`, the resize-convolution the paper recommends.
+    """
+    for row in context.report.layers:
+        if not isinstance(row.node, ir.Deconv) or row.input.rank == 0:
+            continue
+        uneven = []
+        for axis, (size, kernel, stride, _, dilation, _) in enumerate(_deconv_geometry(row)):
+            if stride == 1 or size == 1 or kernel > MAX_WINDOWS:
+                continue
+            counts = [0] * stride
+            for tap in range(kernel):
+                counts[tap * dilation % stride] += 1
+            if len(set(counts)) > 1:
+                uneven.append((axis, kernel, stride, min(counts), max(counts)))
+        if not uneven:
+            continue
+        names = dimension_names(row.input.rank)
+        _, kernel, stride, fewest, most = uneven[0]
+        where = "" if row.input.rank == 1 else f" along the {_joined([names[a] for a, *_ in uneven])}"
+        yield Finding(f"`{row.name}`'s kernel {kernel} is not a multiple of its stride {stride}{where}: "
+                      f"outputs receive between {fewest} and {most} taps, in a checkerboard pattern", row.node,
+                      help=f"use a kernel divisible by the stride (such as {-(-kernel // stride) * stride}), or "
+                           "`upsample` followed by a `conv ... pad=same`")

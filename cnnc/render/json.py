@@ -45,8 +45,8 @@ def layer_json(layer: LayerReport) -> dict:
         "macs": layer.macs,
         "flops": layer.flops,
         "activations": layer.activations,
-        "receptive_field": list(layer.receptive_field),
-        "jump": list(layer.jump),
+        "receptive_field": list(layer.reported_field),
+        "jump": [j if isinstance(j, int) else float(j) for j in layer.jump],
         "padding": [list(p) for p in layer.padding] if layer.padding is not None else None,
     }
 

@@ -78,7 +78,7 @@ def layer_table(report: Report) -> Text:
     for layer in report.layers:
         rows.append((_line(layer), _layer_cell(layer), _settings_cell(layer), str(layer.output),
                      count(layer.params) if layer.params else "", count(layer.macs) if layer.macs else "",
-                     count(layer.activations), "x".join(str(r) for r in layer.receptive_field) or "-"))
+                     count(layer.activations), "x".join(str(r) for r in layer.reported_field) or "-"))
     return aligned(LAYER_COLUMNS, rows)
 
 

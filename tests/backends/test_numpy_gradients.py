@@ -87,6 +87,25 @@ LAYERS = {
     "adaptivemaxpool": "input 9x7x3\nadaptivemaxpool 4x3",
     "adaptivemaxpool-larger-1d": "input 4x2\nadaptivemaxpool 7",
     "adaptivemaxpool-3d": "input 5x4x3x2\nadaptivemaxpool 2x3x2",
+    "upsample-nearest": "input 3x4x2\nupsample 2x3",
+    "upsample-nearest-size": "input 3x4x2\nupsample size=7x5",
+    "upsample-linear-1d": "input 5x2\nupsample 3 mode=linear",
+    "upsample-bilinear": "input 3x4x2\nupsample 2 mode=linear",
+    "upsample-bilinear-corners-size": "input 3x4x2\nupsample size=5x7 mode=linear align_corners=true",
+    "upsample-trilinear-down": "input 4x3x5x2\nupsample size=3x5x2 mode=linear",
+    "deconv": "input 4x3x3\ndeconv 2 3",
+    "deconv-stride-pad": "input 4x3x3\ndeconv 2 4 stride=2 pad=1",
+    "deconv-output-pad": "input 4x3x3\ndeconv 2 3 stride=2 pad=2 output_pad=1 bias=false",
+    "deconv-dilation-per-dim": "input 4x3x2\ndeconv 3 3x2 stride=2x1 dilation=2 output_pad=1x0",
+    "deconv-groups": "input 3x3x4\ndeconv 6 3 stride=2 groups=2",
+    "deconv-more-filters": "input 3x3x2\ndeconv 5 2",
+    "deconv-1d": "input 5x3\ndeconv 2 3 stride=3 pad=1 output_pad=2",
+    "deconv-3d": "input 2x3x2x2\ndeconv 2 2 stride=2",
+    "pixelshuffle": "input 3x2x8\npixelshuffle 2",
+    "pixelshuffle-1d": "input 4x6\npixelshuffle 3",
+    "pixelshuffle-3d": "input 2x2x2x16\npixelshuffle 2",
+    "slice": "input 4x4x6\nslice 1 4\nconv 2 1",
+    "shuffle": "input 4x4x6\nconv 6 1\nshuffle 3",
     "residual-identity": "input 6x6x3\nresidual {\n conv 3 3 pad=1\n relu\n}",
     "residual-projection": "input 6x6x3\nresidual {\n conv 4 3 stride=2 pad=1\n batchnorm\n}"
                            " shortcut {\n conv 4 1 stride=2\n}",
@@ -230,7 +249,7 @@ def small_example(path: Path) -> cnnc.Network:
 
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.cnn"))
-HEAVY = {"alexnet", "alexnet_torchvision", "c3d", "vgg16", "resnet50", "googlenet", "mobilenet_v1"}
+HEAVY = {"alexnet", "alexnet_torchvision", "c3d", "vgg16", "resnet50", "googlenet", "mobilenet_v1", "dcgan_generator"}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in HEAVY else p

@@ -50,6 +50,29 @@ def compare(spec: str, batch: int = 3, seed: int = 0) -> None:
 
 
 FIXED = {
+    "upsample-nearest": "input 3x4x2\nupsample 2x3\nconv 2 3",
+    "upsample-nearest-size": "input 3x4x2\nupsample size=7x5",
+    "upsample-nearest-1d-3d": "input 5x2\nupsample 3\nconv 2 3\nupsample size=4",
+    "upsample-nearest-3d": "input 2x3x2x2\nupsample 2x1x3",
+    "upsample-linear-1d": "input 5x2\nupsample 3 mode=linear",
+    "upsample-bilinear": "input 3x4x2\nupsample 2 mode=linear",
+    "upsample-bilinear-corners": "input 3x4x2\nupsample 3x2 mode=linear align_corners=true",
+    "upsample-bilinear-size-corners": "input 3x4x2\nupsample size=5x7 mode=linear align_corners=true",
+    "upsample-bilinear-down": "input 6x7x2\nupsample size=4x3 mode=linear",
+    "upsample-trilinear": "input 3x2x4x2\nupsample 2 mode=linear",
+    "deconv": "input 4x3x3\ndeconv 2 3",
+    "deconv-dcgan": "input 4x4x6\ndeconv 4 4 stride=2 pad=1 bias=false\nbatchnorm\nrelu",
+    "deconv-output-pad": "input 4x3x3\ndeconv 2 3 stride=2 pad=2 output_pad=1",
+    "deconv-options": "input 4x3x4\ndeconv 6 3x2 stride=2x1 dilation=2 output_pad=1x0 groups=2",
+    "deconv-stride-1-more-channels": "input 5x5x6\ndeconv 2 3 pad=1",
+    "deconv-1d": "input 5x3\ndeconv 2 3 stride=3 pad=1 output_pad=2",
+    "deconv-3d": "input 2x3x2x2\ndeconv 2 2 stride=2",
+    "pixelshuffle": "input 3x2x8\npixelshuffle 2",
+    "pixelshuffle-1d": "input 4x6\npixelshuffle 3",
+    "pixelshuffle-3d": "input 2x2x3x16\npixelshuffle 2",
+    "slice-shuffle": "input 4x4x6\nshuffle 3\nslice 1 4\nconv 2 1",
+    "shufflenet-unit": "input 4x4x8\nconcat {\n branch {\n slice 0 4\n }\n branch {\n slice 4 8\n conv 4 1\n"
+                       " }\n}\nshuffle 2",
     "conv-options": "input 9x8x4\nconv 6 3x2 stride=2x1 pad=1x0 dilation=2x1 groups=2",
     "conv-one-channel": "input 7x7x1\nconv 3 3 pad=1\nconv 1 3 pad=1\nconv 2 2 stride=2",
     "conv-same-even-kernel": "input 7x6x3\nconv 4 4 pad=same\nconv 2 2x3 dilation=2 pad=same",
@@ -186,6 +209,23 @@ def test_pooling_gradients_over_several_steps(spec: str) -> None:
         tx = torch.from_numpy(x).requires_grad_()
         (module(tx) * torch.from_numpy(weights)).sum().backward()
         np.testing.assert_allclose(dx, tx.grad.numpy(), **CLOSE)
+
+
+def test_exporter_uses_torch_modules_for_the_resampling_layers() -> None:
+    """nn.ConvTranspose2d with cnnc's weight (*kernel, F/G, C) as torch's (C, F/G, *kernel) exactly,
+    nn.Upsample with the factor or size, nn.PixelShuffle in 2-D, and modules for the channel views."""
+    spec = ("input 4x4x6\ndeconv 4 3x2 stride=2 groups=2\nupsample 2x1 mode=linear\nupsample size=9x3\n"
+            "pixelshuffle 1\nshuffle 2\nslice 1 3")
+    model = cnnc.loads(spec).compile(dtype="float64", seed=1)
+    deconv, linear, nearest, shuffle_pixels, shuffle, channels = to_torch(model).body
+    weight = model.params["deconv1.weight"]
+    assert weight.shape == (3, 2, 2, 6) and tuple(deconv.weight.shape) == (6, 2, 3, 2)
+    assert isinstance(deconv, torch.nn.ConvTranspose2d) and deconv.groups == 2 and deconv.stride == (2, 2)
+    assert deconv.weight[5, 1, 2, 0].item() == weight[2, 0, 1, 5]  # input channel 5, filter 1 of its group
+    assert (linear.mode, linear.scale_factor, linear.align_corners) == ("bilinear", (2.0, 1.0), False)
+    assert (nearest.mode, nearest.size) == ("nearest", (9, 3))
+    assert isinstance(shuffle_pixels, torch.nn.PixelShuffle)
+    assert (shuffle.groups, channels.start, channels.stop) == (2, 1, 3)
 
 
 def test_dropout_matches_torch_in_evaluation_and_scales_as_torch_in_training() -> None:
@@ -341,16 +381,19 @@ def _window_fits(spatial, kernel, stride, pad, dilation, ceil) -> tuple[int, ...
 
 @st.composite
 def random_specs(draw) -> str:
-    """A valid spec: conv, pool, adaptive pool, batchnorm and the other norms, activation, residual and
-    concat layers in any order on a 1-D, 2-D or 3-D input, then an optional head (fc, flatten + fc,
-    or global average or max pooling + fc)."""
+    """A valid spec: conv, pool, adaptive pool, batchnorm and the other norms, activation, residual,
+    concat, upsample, deconv, pixelshuffle, shuffle and slice layers in any order on a 1-D, 2-D or 3-D
+    input, then an optional head (fc, flatten + fc, or global average or max pooling + fc)."""
     rank = draw(st.sampled_from([1, 2, 2, 3]))
     spatial = [draw(st.integers(4, 7 if rank == 3 else 12)) for _ in range(rank)]
     channels = draw(st.integers(1, 4))
     lines = [f"input {'x'.join(map(str, spatial))}x{channels}"]
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["conv", "conv", "maxpool", "avgpool", "batchnorm", "activation",
-                                     "residual", "concat", "norm", "adaptive"]))
+                                     "residual", "concat", "norm", "adaptive", "upsample", "deconv", "pixelshuffle",
+                                     "channels"]))
+        if kind in ("upsample", "deconv", "pixelshuffle") and max(spatial) > 8:
+            continue  # keep the sizes small
         if kind == "conv":
             kernel, stride, dilation = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
             pad = draw(st.sampled_from(["same", 0, 1, 2]))
@@ -372,6 +415,37 @@ def random_specs(draw) -> str:
                 continue
             lines.append(f"{kind} {kernel} stride={stride} pad={pad} round={'ceil' if ceil else 'floor'}")
             spatial = list(found)
+        elif kind == "upsample":
+            mode = draw(st.sampled_from(["nearest", "linear"]))
+            corners = f" align_corners={draw(st.sampled_from(['true', 'false']))}" if mode == "linear" else ""
+            if draw(st.booleans()):
+                factors = [draw(st.integers(1, 3)) for _ in spatial]
+                lines.append(f"upsample {'x'.join(map(str, factors))} mode={mode}{corners}")
+                spatial = [n * f for n, f in zip(spatial, factors)]
+            else:
+                spatial = [draw(st.integers(1, 12)) for _ in spatial]
+                lines.append(f"upsample size={'x'.join(map(str, spatial))} mode={mode}{corners}")
+        elif kind == "deconv":
+            kernel, stride, dilation = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+            pad, output_pad = draw(st.integers(0, 2)), draw(st.integers(0, max(stride, dilation) - 1))
+            groups = draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))
+            filters = groups * draw(st.integers(1, 3))
+            found = [(n - 1) * stride - 2 * pad + dilation * (kernel - 1) + output_pad + 1 for n in spatial]
+            if min(found) < 1:
+                continue
+            lines.append(f"deconv {filters} {kernel} stride={stride} pad={pad} output_pad={output_pad} "
+                         f"dilation={dilation} groups={groups} bias={draw(st.sampled_from(['true', 'false']))}")
+            spatial, channels = found, filters
+        elif kind == "pixelshuffle":
+            factor = draw(st.integers(1, 2))
+            lines.append(f"conv {factor ** len(spatial) * channels} 1\npixelshuffle {factor}")
+            spatial = [n * factor for n in spatial]
+        elif kind == "channels":
+            groups = draw(st.sampled_from([g for g in (1, 2, 3, 4) if channels % g == 0]))
+            start = draw(st.integers(0, channels - 1))
+            stop = draw(st.integers(start + 1, channels))
+            lines += [f"shuffle {groups}", f"slice {start} {stop}"]
+            channels = stop - start
         elif kind == "batchnorm":
             lines.append("batchnorm momentum=0.2")
         elif kind == "norm":

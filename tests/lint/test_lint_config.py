@@ -124,7 +124,7 @@ def test_the_specs_own_batch_beats_the_configs_default(tmp_path, capsys):
 
 @pytest.mark.parametrize("text, problem", [
     ("select = [\"W999\"]\n", "unknown rule `W999` in `select`"),
-    ("ignore = [\"W21\"]\n", "unknown rule `W21` in `ignore`"),
+    ("ignore = [\"W29\"]\n", "unknown rule `W29` in `ignore`"),
     ("ignore = [\"E101\"]\n", "`E101` in `ignore` is an error code: errors are always reported"),
     ("[severity]\nW201 = \"fatal\"\n", "`severity.W201` must be \"error\", \"warning\" or \"info\""),
     ("[severity]\nX1 = \"error\"\n", "unknown rule `X1` in `severity`"),

@@ -66,10 +66,10 @@ def test_errors_cannot_be_suppressed(tmp_path):
 
 
 def test_invalid_noqa_codes_are_reported_where_they_are_written():
-    spec = f"input 224x224x3\n{LOSSY}  # noqa: W210, e102\n"
+    spec = f"input 224x224x3\n{LOSSY}  # noqa: W120, e102\n"
     found = [d for d in lint_text(spec) if d.code == "S501"]
     assert [(d.span.column, d.message) for d in found] == [
-        (33, "`W210` is not a cnnc rule"), (39, "`E102` is an error and cannot be suppressed")]
+        (33, "`W120` is not a cnnc rule"), (39, "`E102` is an error and cannot be suppressed")]
     assert found[0].help.startswith("did you mean `W201`?")
     assert "W201" in codes(lint_text(spec))
 

@@ -32,6 +32,10 @@ def test_registry_holds_every_rule_of_the_issue():
     assert {RULES[c].severity for c in expected if c[0] == "B"} == {Severity.ERROR}
 
 
+def test_deconv_checkerboard_rule_is_registered():
+    assert (RULES["W210"].name, RULES["W210"].severity) == ("deconv-checkerboard", Severity.WARNING)
+
+
 def test_codes_are_never_shared():
     assert not set(RULES) & set(ERROR_CODES)
     assert not set(RULES) & set(RETIRED)
