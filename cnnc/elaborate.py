@@ -161,7 +161,7 @@ class _Elaborator:
             self.error("E005", f"`{op}` belongs at the top level, outside every block", call.span,
                        context=context)
             return []
-        candidates = set(LAYERS) | set(self.definitions) | {"repeat", "residual", "concat"}
+        candidates = set(LAYERS) | set(self.definitions) | {"repeat", "residual", "concat", "add", "multiply"}
         hint = did_you_mean(op, candidates)
         if hint is None:
             hint = "layers: " + ", ".join(LAYERS)
@@ -174,7 +174,7 @@ class _Elaborator:
         if call.body is None:
             return True
         self.error("E005", f"{what} takes no `{{ }}` block", call.body.span,
-                   "only repeat, residual, concat, branch and shortcut take blocks", context)
+                   "only repeat, residual, concat, add, multiply, branch and shortcut take blocks", context)
         return False
 
     def layer(self, call: ast.Call, context: _Context) -> list[ir.Node]:
@@ -321,8 +321,11 @@ class _Elaborator:
 
     def repeat(self, call: ast.Call, context: _Context) -> list[ir.Node]:
         args = call.items
-        if len(args) != 1 or isinstance(args[0], ast.Option):
-            self.error("E003", "`repeat` takes one count", call.span, "write `repeat 3 { ... }`", context)
+        variable = _loop_variable(args)
+        if not (len(args) == 1 or variable) or isinstance(args[0], ast.Option):
+            self.error("E003", "`repeat` takes one count, optionally followed by `as NAME`", call.span,
+                       "write `repeat 3 { ... }`, or `repeat 3 as i { ... }` to number the iterations from 0",
+                       context)
             return []
         if not self.only_body(call, context):
             return []
@@ -333,15 +336,21 @@ class _Elaborator:
             return []
         inner = self.nested(call.span, context)
         nodes: list[ir.Node] = []
-        for _ in range(count):
+        for index in range(count):
             self.count_iteration(call.span, context)
             found = len(self.diagnostics)
+            if variable:
+                # Each iteration sees its own index, so each elaborates (and may fail) differently; the
+                # same finding in several iterations is merged when the diagnostics are reported.
+                nodes += self.statements(call.body, _Context({**inner.scope, variable: index}, inner.origin,
+                                                             inner.depth))
+                continue
             nodes += self.statements(call.body, inner)
             if len(self.diagnostics) > found:
-                # A repeat has no loop variable, so every iteration elaborates alike and would find the
-                # same errors again: report them once, for all the iterations, and stop here.
-                for index in range(found, len(self.diagnostics)):
-                    self.times[index] = self.times.get(index, 1) * count
+                # A repeat without `as` has no loop variable, so every iteration elaborates alike and would
+                # find the same errors again: report them once, for all the iterations, and stop here.
+                for position in range(found, len(self.diagnostics)):
+                    self.times[position] = self.times.get(position, 1) * count
                 break
         return nodes
 
@@ -365,17 +374,28 @@ class _Elaborator:
         return [ir.Residual(name, call.span, context.origin, tuple(body), tuple(shortcut))]
 
     def concat(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        return self.merge(call, context, ir.Concat, 1)
+
+    def add(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        return self.merge(call, context, ir.Add, 2)
+
+    def multiply(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        return self.merge(call, context, ir.Multiply, 2)
+
+    def merge(self, call: ast.Call, context: _Context, kind: type, fewest: int) -> list[ir.Node]:
+        """``concat``, ``add`` or ``multiply``: branches on the same input, merged by ``kind``."""
+        op = call.op
         if call.items:
-            self.error("E003", "`concat` takes no arguments", call.items[0].span, context=context)
+            self.error("E003", f"`{op}` takes no arguments", call.items[0].span, context=context)
             return []
         if not self.only_body(call, context):
             return []
-        name = self.container_name("concat")
+        name = self.container_name(op)
         inner = self.nested(call.span, context)
         branches: list[tuple[ir.Node, ...]] = []
         for statement in call.body.statements:
             if not (isinstance(statement, ast.Call) and statement.op == "branch"):
-                self.error("E005", "a `concat` holds only `branch { ... }` blocks", statement.span,
+                self.error("E005", f"a `{op}` holds only `branch {{ ... }}` blocks", statement.span,
                            "wrap the layers in `branch { ... }`", context)
                 continue
             # `branch { a } branch { b }` on one line reads as one call with a `branch` clause
@@ -384,21 +404,31 @@ class _Elaborator:
                 continue
             for body in (statement.body, *(clause.body for clause in statement.clauses)):
                 branches.append(tuple(self.statements(body, self.nested(body.span, inner))))
-        if not branches:
-            self.error("E003", "`concat` needs at least one branch", call.span,
-                       "write `concat { branch { ... } branch { ... } }`", context)
+        if len(branches) < fewest:
+            needs = "at least one branch" if fewest == 1 else f"at least {fewest} branches"
+            self.error("E003", f"`{op}` needs {needs}", call.span,
+                       f"write `{op} {{ branch {{ ... }} branch {{ ... }} }}`"
+                       + ("; an empty `branch { }` is the identity" if fewest > 1 else ""), context)
             return []
-        return [ir.Concat(name, call.span, context.origin, tuple(branches))]
+        return [kind(name, call.span, context.origin, tuple(branches))]
 
     def branch(self, call: ast.Call, context: _Context) -> list[ir.Node]:
-        self.error("E005", "`branch` belongs directly inside `concat { }`", call.span,
-                   "write `concat { branch { ... } branch { ... } }`", context)
+        self.error("E005", "`branch` belongs directly inside `concat { }`, `add { }` or `multiply { }`", call.span,
+                   "write `concat { branch { ... } branch { ... } }` (or `add`, `multiply`)", context)
         return []
 
     def shortcut(self, call: ast.Call, context: _Context) -> list[ir.Node]:
         self.error("E005", "`shortcut { }` follows a residual's closing brace on the same line", call.span,
                    "write `residual { ... } shortcut { ... }`", context)
         return []
+
+
+def _loop_variable(args: tuple) -> str | None:
+    """The name in ``repeat N as NAME``, if the arguments have that form."""
+    if (len(args) == 3 and isinstance(args[1], ast.Name) and args[1].id == "as"
+            and isinstance(args[2], ast.Name)):
+        return args[2].id
+    return None
 
 
 def _subtraction_hint(call: ast.Call) -> str | None:

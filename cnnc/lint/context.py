@@ -63,7 +63,7 @@ class LintContext:
 
     def paths(self) -> Iterator[tuple[ir.Node, ...]]:
         """Every sequence of layers that runs one after another: the top level, then each residual
-        body and shortcut and each concat branch."""
+        body and shortcut and each branch of a concat, add or multiply."""
         pending = [self.network.layers]
         while pending:
             path = pending.pop(0)
@@ -73,10 +73,10 @@ class LintContext:
 
 
 def branches(node: ir.Node) -> tuple[tuple[ir.Node, ...], ...]:
-    """The parallel paths of a residual or concat; () for any other layer."""
+    """The parallel paths of a residual, concat, add or multiply; () for any other layer."""
     if isinstance(node, ir.Residual):
         return (node.body, node.shortcut)
-    if isinstance(node, ir.Concat):
+    if isinstance(node, ir.MERGES):
         return node.branches
     return ()
 
