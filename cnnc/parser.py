@@ -254,10 +254,10 @@ def _describe_token(token: Token) -> str:
     return f"`{token.value}`"
 
 
-_VALUE_TERMINALS = {"INT", "FLOAT", "DIMS", "NAME", "LPAR", "MINUS"}
+_VALUE_TERMINALS = {"INT", "FLOAT", "DIMS", "DIMS_X", "NAME", "LPAR", "MINUS"}
 _TERMINAL_NAMES = {
     "LBRACE": "`{`", "RBRACE": "`}`", "LPAR": "`(`", "RPAR": "`)`", "EQUAL": "`=`", "COMMA": "`,`",
-    "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "RPAR_X": "`)x`", "DIMS_X": "a size", "__ANON_0": "`//`", "DEF": "`def`",
+    "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "RPAR_X": "`)`", "DIMS_X": "a size", "__ANON_0": "`//`", "DEF": "`def`",
     "_SEP": "the end of the line", "$END": "the end of the line",
 }
 
@@ -348,6 +348,8 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
         hint = "this `)` closes no `(`"
     elif token.type in ("$END", "_SEP") and "RPAR" in expected:
         hint = "a `(` is never closed on this line: add `)`"
+    elif token.type == "SLASH":
+        hint = "arithmetic goes in parentheses: `(c / 2)`, or `(c // 2)` for whole-number division"
     elif token.type == "DIMS" and "DIMS" not in expected:
         hint = "a size like `3x3` cannot take part in arithmetic; only single numbers can"
     hint = hint or label

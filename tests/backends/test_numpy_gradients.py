@@ -59,6 +59,15 @@ LAYERS = {
                            " shortcut {\n conv 4 1 stride=2\n}",
     "concat": "input 6x6x3\nconcat {\n branch {\n conv 2 1\n }\n branch {\n conv 3 3 pad=1\n }\n"
               " branch {\n avgpool 3 stride=1 pad=1\n }\n branch {\n }\n}",
+    "add": "input 6x6x3\nadd {\n branch {\n conv 3 3 pad=1\n }\n branch {\n }\n branch {\n conv 3 1\n relu\n }\n}",
+    "multiply-same-shape": "input 5x5x2\nmultiply {\n branch {\n conv 2 3 pad=1\n }\n branch {\n conv 2 1\n"
+                           " tanh\n }\n branch {\n }\n}",
+    "multiply-squeeze-excite": "input 5x4x3\nmultiply {\n branch {\n }\n branch {\n globalavgpool\n conv 2 1\n"
+                               " relu\n conv 3 1\n sigmoid\n }\n}\nconv 2 1",
+    "multiply-flat-vector": "input 4x3x3\nmultiply {\n branch {\n conv 3 1\n }\n branch {\n globalavgpool\n"
+                            " flatten\n fc 2\n relu\n fc 3\n sigmoid\n }\n}",
+    "multiply-broadcast-channels": "input 4x5x3\nmultiply {\n branch {\n conv 1 3 pad=1\n }\n branch {\n"
+                                   " conv 4 1\n }\n}\nfc 2",
     "nested-blocks": "input 5x5x2\nconcat {\n branch {\n residual {\n conv 2 3 pad=1\n }\n }\n"
                      " branch {\n maxpool 3 stride=1 pad=1\n }\n}\nglobalavgpool\nfc 3",
 }

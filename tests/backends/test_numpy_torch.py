@@ -71,6 +71,14 @@ FIXED = {
                 " shortcut {\n conv 4 1 stride=2 bias=false\n}\nrelu",
     "concat": "input 6x6x3\nconcat {\n branch {\n conv 2 1\n }\n branch {\n maxpool 3 stride=1 pad=1\n }\n"
               " branch {\n }\n}\nglobalavgpool\nfc 4\nsoftmax",
+    "add": "input 6x6x3\nadd {\n branch {\n conv 3 3 pad=1\n batchnorm\n }\n branch {\n }\n"
+           " branch {\n conv 3 1 stride=1\n }\n}\nrelu",
+    "squeeze-excite": "input 6x5x4\nconv 4 3 pad=1\nmultiply {\n branch {\n }\n branch {\n globalavgpool\n"
+                      " conv 2 1\n relu\n conv 4 1\n sigmoid\n }\n}\nglobalavgpool\nfc 3",
+    "squeeze-excite-fc": "input 5x5x3\nmultiply {\n branch {\n conv 3 1\n }\n branch {\n globalavgpool\n"
+                         " flatten\n fc 2\n relu\n fc 3\n sigmoid\n }\n}\nfc 4",
+    "multiply-broadcast": "input 7x3\nmultiply {\n branch {\n conv 1 3 pad=1\n tanh\n }\n branch {\n conv 3 1\n"
+                          " }\n branch {\n }\n}",
 }
 
 
@@ -221,7 +229,7 @@ def _window_fits(spatial, kernel, stride, pad, dilation, ceil) -> tuple[int, ...
 
 @st.composite
 def random_specs(draw) -> str:
-    """A valid spec: conv, pool, batchnorm, activation, residual and concat layers in any order on a
+    """A valid spec: conv, pool, batchnorm, activation, residual, concat, add and multiply layers in any order on a
     1-D, 2-D or 3-D input, then an optional head (fc, flatten + fc, or global pooling + fc)."""
     rank = draw(st.sampled_from([1, 2, 2, 3]))
     spatial = [draw(st.integers(4, 7 if rank == 3 else 12)) for _ in range(rank)]
@@ -229,7 +237,7 @@ def random_specs(draw) -> str:
     lines = [f"input {'x'.join(map(str, spatial))}x{channels}"]
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["conv", "conv", "maxpool", "avgpool", "batchnorm", "activation",
-                                     "residual", "concat"]))
+                                     "residual", "concat", "add", "multiply"]))
         if kind == "conv":
             kernel, stride, dilation = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
             pad = draw(st.sampled_from(["same", 0, 1, 2]))
@@ -257,10 +265,17 @@ def random_specs(draw) -> str:
             lines.append(draw(st.sampled_from(["relu", "leakyrelu 0.1", "sigmoid", "tanh"])))
         elif kind == "residual":
             lines.append(f"residual {{\n conv {channels} 3 pad=same\n batchnorm\n relu\n}}")
-        else:
+        elif kind == "concat":
             width = draw(st.integers(1, 3))
             lines.append(f"concat {{\n branch {{\n conv {width} 1\n }}\n branch {{\n maxpool 3 stride=1 pad=1\n }}\n}}")
             channels += width
+        elif kind == "add":
+            lines.append(f"add {{\n branch {{\n conv {channels} 3 pad=same\n }}\n branch {{\n }}\n"
+                         f" branch {{\n {draw(st.sampled_from(['relu', 'tanh', 'batchnorm']))}\n }}\n}}")
+        else:
+            squeeze = draw(st.sampled_from(["globalavgpool", "globalavgpool\n flatten\n fc " + str(channels)]))
+            lines.append(f"multiply {{\n branch {{\n }}\n branch {{\n {squeeze}\n sigmoid\n }}\n"
+                         f" branch {{\n {draw(st.sampled_from(['conv 1 1', 'tanh', 'conv 1 3 pad=same']))}\n }}\n}}")
     head = draw(st.sampled_from(["none", "fc", "flatten", "global"]))
     if head == "fc":
         lines.append(f"fc {draw(st.integers(1, 5))}")
