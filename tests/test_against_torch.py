@@ -419,6 +419,94 @@ def test_one_and_three_dimensional_receptive_fields():
     assert measured_receptive_field(layers[:6], (16, 40, 40, 3)) == video.layer("maxpool2").receptive_field
 
 
+
+# Receptive fields through merges whose windows start apart --------------------------------------
+
+class Sum(nn.Module):
+    """cnnc's `add`: the sum of the branches."""
+
+    def __init__(self, *branches: nn.Module) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x):
+        return sum(branch(x) for branch in self.branches)
+
+
+class Product(nn.Module):
+    """cnnc's `multiply`: the broadcast product of the branches."""
+
+    def __init__(self, *branches: nn.Module) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x):
+        product = self.branches[0](x)
+        for branch in self.branches[1:]:
+            product = product * branch(x)
+        return product
+
+
+def _conv1d(kernel, stride=1, padding=0, dilation=1):
+    return nn.Conv1d(1, 1, kernel, stride, padding, dilation, bias=False)
+
+
+def _same_at_stride_2():
+    """`conv 1 3 stride=2 pad=same` on an even length: no padding before, one after."""
+    return nn.Sequential(nn.ConstantPad1d((0, 1), 0.0), _conv1d(3, 2))
+
+
+_MERGES = {"concat": Concat, "add": Sum, "multiply": Product, "residual": Sum}
+_OFFSET_BRANCHES = [
+    # (cnnc branches, torch branches)
+    (("conv 1 3 stride=2 pad=1", "conv 1 3 stride=2 pad=same"), lambda: (_conv1d(3, 2, 1), _same_at_stride_2())),
+    (("conv 1 5 stride=2 pad=2", "conv 1 2 stride=2", "conv 1 3 stride=2 pad=same"),
+     lambda: (_conv1d(5, 2, 2), _conv1d(2, 2), _same_at_stride_2())),
+    (("conv 1 3 dilation=3 pad=3", "conv 1 3 pad=same", "avgpool 3 stride=1 pad=1"),
+     lambda: (_conv1d(3, 1, 3, 3), _conv1d(3, 1, 1), nn.AvgPool1d(3, 1, 1))),
+]
+
+
+@pytest.mark.parametrize("merge", list(_MERGES))
+@pytest.mark.parametrize("branches, torch_branches", _OFFSET_BRANCHES)
+@pytest.mark.parametrize("after", ["", "conv 1 3 stride=2 pad=1"])
+def test_receptive_field_through_merges_is_the_union_of_windows(merge, branches, torch_branches, after):
+    """The gradient of the centre output reaches the union of the branches' windows, wherever each
+    starts; a layer after the merge widens the union by its own window."""
+    if merge == "residual":
+        if len(branches) != 2:
+            pytest.skip("a residual has two paths")
+        spec = f"residual {{ {branches[0]} }} shortcut {{ {branches[1]} }}"
+    else:
+        spec = f"{merge} {{\n" + "".join(f"  branch {{ {b} }}\n" for b in branches) + "}"
+    report = check(Source(f"input 40x1\n{spec}\n{after}")).report
+    channels = len(branches) if merge == "concat" else 1
+    layers = [_MERGES[merge](*torch_branches())]
+    if after:
+        layers.append(nn.Conv1d(channels, 1, 3, 2, 1, bias=False))
+    assert measured_receptive_field(layers, (40, 1)) == report.layers[-1].receptive_field
+
+
+def test_receptive_field_through_merges_in_two_dimensions():
+    text = ("input 24x24x1\nadd {\n  branch { conv 1 3x2 stride=2 pad=1x0 }\n  branch { conv 1 3x2 stride=2 pad=same }\n"
+            "}\nconv 1 3 pad=1")
+    report = check(Source(text)).report
+    layers = [Sum(nn.Sequential(nn.ZeroPad2d((0, 0, 1, 1)), nn.Conv2d(1, 1, (3, 2), 2, bias=False)),
+                  nn.Sequential(nn.ZeroPad2d((0, 0, 0, 1)), nn.Conv2d(1, 1, (3, 2), 2, bias=False))),
+              nn.Conv2d(1, 1, 3, 1, 1, bias=False)]
+    assert measured_receptive_field(layers, (24, 24, 1)) == report.layers[-1].receptive_field == (8, 6)
+
+
+def test_squeeze_excite_receptive_field_is_the_whole_input():
+    text = "input 12x10x4\nmultiply {\n  branch { }\n  branch { globalavgpool; conv 2 1; relu; conv 4 1; sigmoid }\n}"
+    report = check(Source(text)).report
+    assert report.layers[-1].receptive_field == (12, 10)
+    model = nn.Sequential(Product(nn.Identity(), nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(4, 2, 1),
+                                                               nn.ReLU(), nn.Conv2d(2, 4, 1), nn.Sigmoid())))
+    x = torch.rand(1, 4, 12, 10, dtype=torch.float64, requires_grad=True)
+    model.double()(x)[0, :, 6, 5].sum().backward()
+    assert bool((x.grad[0].abs().sum(dim=0) > 0).all())  # every input position reaches the centre
+
 # Random conv/pool stacks -------------------------------------------------------------------------
 
 def _per_dimension(values: tuple[int, ...], rank: int) -> tuple[int, ...]:
