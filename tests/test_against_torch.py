@@ -57,6 +57,34 @@ class Concat(nn.Module):
         return torch.cat([branch(x) for branch in self.branches], dim=1)
 
 
+class Sum(nn.Module):
+    """cnnc's `add`: the sum of the branches."""
+
+    def __init__(self, *branches: nn.Module) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x):
+        return sum(branch(x) for branch in self.branches)
+
+
+class Product(nn.Module):
+    """cnnc's `multiply`: the broadcast product of the branches."""
+
+    def __init__(self, *branches: nn.Module) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x):
+        product = None
+        for branch in self.branches:
+            out = branch(x)
+            if out.dim() == 2 and x.dim() > 2:  # a flat vector of C values as (1, C, 1, .., 1)
+                out = out.reshape(*out.shape, *(1,) * (x.dim() - 2))
+            product = out if product is None else product * out
+        return product
+
+
 # The hand-built networks -----------------------------------------------------------------------
 
 def lenet5():
@@ -260,6 +288,9 @@ KINDS = [
     ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), "batchnorm"),
     ((Residual,), "residual"),
     ((Concat,), "concat"),
+    ((Sum,), "add"),
+    ((Product,), "multiply"),
+    ((nn.Sigmoid,), "sigmoid"),
 ]
 
 
@@ -273,7 +304,7 @@ def cnnc_kind(module: nn.Module) -> str | None:
 
 
 def own_params(module: nn.Module) -> int:
-    if isinstance(module, (Residual, Concat)):
+    if isinstance(module, (Residual, Concat, Sum, Product)):
         return 0  # the add/concat row; its children are rows of their own
     return sum(p.numel() for p in module.parameters(recurse=False))
 
@@ -329,6 +360,56 @@ def test_example_matches_torch(name):
     assert report.totals.params == sum(p.numel() for p in model.parameters())
     assert report.totals.buffers == sum(statistics_buffers(m) for m in model.modules())
     assert report.totals.macs == sum(row[4] for row in rows)
+
+
+SE_BLOCK = """input 14x12x16
+conv 32 3 stride=2 pad=1 bias=false
+batchnorm
+relu
+add {
+  branch {
+    conv 32 3 pad=1
+    multiply {
+      branch { }
+      branch { globalavgpool; conv 8 1; relu; conv 32 1; sigmoid }
+    }
+  }
+  branch { }
+  branch { conv 32 1 bias=false; batchnorm }
+}
+multiply {
+  branch { globalavgpool; flatten; fc 8; relu; fc 32; sigmoid }
+  branch { }
+}
+globalavgpool
+fc 10
+"""
+
+
+def se_block():
+    """SE_BLOCK by hand: squeeze-excite with 1x1 convs (as torchvision's SqueezeExcitation) and with
+    fc layers on the pooled vector (as Hu et al., 2018), inside a three-way add."""
+    return nn.Sequential(
+        nn.Conv2d(16, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+        Sum(nn.Sequential(nn.Conv2d(32, 32, 3, 1, 1),
+                          Product(nn.Identity(), nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(32, 8, 1), nn.ReLU(),
+                                                               nn.Conv2d(8, 32, 1), nn.Sigmoid()))),
+            nn.Identity(),
+            nn.Sequential(nn.Conv2d(32, 32, 1, bias=False), nn.BatchNorm2d(32))),
+        Product(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 8), nn.ReLU(), nn.Linear(8, 32),
+                              nn.Sigmoid()), nn.Identity()),
+        nn.AdaptiveAvgPool2d(1), ImplicitFlatten(), nn.Linear(32, 10))
+
+
+def test_add_and_multiply_match_torch():
+    report = check(Source(SE_BLOCK)).report
+    torch.manual_seed(0)
+    model = se_block()
+    rows = torch_rows(model, report.input.dims)
+    assert rows == cnnc_rows(report)
+    assert report.totals.params == sum(p.numel() for p in model.parameters())
+    assert report.totals.buffers == sum(statistics_buffers(m) for m in model.modules())
+    assert report.output.dims == (10,)
 
 
 def test_every_example_has_a_torch_model():
@@ -421,31 +502,6 @@ def test_one_and_three_dimensional_receptive_fields():
 
 
 # Receptive fields through merges whose windows start apart --------------------------------------
-
-class Sum(nn.Module):
-    """cnnc's `add`: the sum of the branches."""
-
-    def __init__(self, *branches: nn.Module) -> None:
-        super().__init__()
-        self.branches = nn.ModuleList(branches)
-
-    def forward(self, x):
-        return sum(branch(x) for branch in self.branches)
-
-
-class Product(nn.Module):
-    """cnnc's `multiply`: the broadcast product of the branches."""
-
-    def __init__(self, *branches: nn.Module) -> None:
-        super().__init__()
-        self.branches = nn.ModuleList(branches)
-
-    def forward(self, x):
-        product = self.branches[0](x)
-        for branch in self.branches[1:]:
-            product = product * branch(x)
-        return product
-
 
 def _conv1d(kernel, stride=1, padding=0, dilation=1):
     return nn.Conv1d(1, 1, kernel, stride, padding, dilation, bias=False)

@@ -296,3 +296,28 @@ def test_random_specs_match_torch(spec: str, seed: int) -> None:
     except cnnc.SpecError:
         assume(False)
     compare(spec, batch=2, seed=seed)
+
+
+def test_exported_merges_compute_the_sum_and_the_broadcast_product():
+    """The exporter's Add and Multiply against the formulas written out with the exported convs."""
+    from cnnc.backends.torch_export import Add, Multiply
+
+    model = cnnc.loads("input 5x4x3\nadd {\n branch { conv 3 1 }\n branch { }\n branch { tanh }\n}\n"
+                       "multiply {\n branch { }\n branch { globalavgpool; conv 2 1; relu; conv 3 1; sigmoid }\n}\n"
+                       "multiply {\n branch { globalavgpool; flatten; fc 3; sigmoid }\n branch { }\n}"
+                       ).compile(dtype="float64", seed=1)
+    module = to_torch(model).eval()
+    adds = [m for m in module.modules() if isinstance(m, Add)]
+    products = [m for m in module.modules() if isinstance(m, Multiply)]
+    assert len(adds) == 1 and len(products) == 2
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    (linear,) = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 5, 4, 3)))
+    with torch.no_grad():
+        t = x.movedim(-1, 1)
+        t = convs[0](t) + t + torch.tanh(t)
+        t = t * torch.sigmoid(convs[2](F.relu(convs[1](t.mean(dim=(2, 3), keepdim=True)))))
+        t = torch.sigmoid(linear(t.mean(dim=(2, 3)))).reshape(2, 3, 1, 1) * t
+        expected = t.movedim(1, -1)
+        np.testing.assert_allclose(module(x).numpy(), expected.numpy(), **CLOSE)
+    np.testing.assert_allclose(model.predict(x.numpy()), expected.numpy(), **CLOSE)
