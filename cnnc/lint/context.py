@@ -107,9 +107,13 @@ def sizes(values) -> str:
 
 
 def head(report: Report) -> LayerReport | None:
-    """The first flatten, fully connected layer or global pool: where the features meet the classifier."""
-    return next((row for row in report.layers if isinstance(row.node, (ir.Flatten, ir.Dense, ir.GlobalAvgPool))),
-                None)
+    """The first flatten, fully connected layer or global pool: where the features meet the classifier.
+    Not one inside a `multiply` (the global pool of a squeeze-excite gates the features, and its
+    product keeps every position)."""
+    gating = {node.name for row in report.layers if isinstance(row.node, ir.Multiply)
+              for branch in row.node.branches for node in ir.walk(branch)}
+    return next((row for row in report.layers if isinstance(row.node, (ir.Flatten, ir.Dense, ir.GlobalAvgPool))
+                 and row.name not in gating), None)
 
 
 def head_receptive_field(row: LayerReport) -> tuple[int, ...]:

@@ -36,8 +36,9 @@ def linear_stack(context: LintContext) -> Iterator[Finding]:
 
     ## What it does
     Follows each path of the network and finds a conv or fc that comes after another conv or fc
-    with only linear layers between them (batchnorm, dropout, flatten, average pools). A residual
-    add or a concat ends the search. Not reported: a grouped (depthwise) convolution followed by a
+    with only linear layers between them (batchnorm, dropout, flatten, average pools). A residual,
+    concat, add or multiply ends the search; the branches of a `multiply` (a product, as in
+    squeeze-excite) start a new one. Not reported: a grouped (depthwise) convolution followed by a
     1x1 convolution (Xception's separable convolution), and a narrow layer between two wider ones
     (MobileNetV2's linear bottleneck): those are deliberate factorizations.
 
@@ -68,8 +69,10 @@ def linear_stack(context: LintContext) -> Iterator[Finding]:
     def visit(path: tuple[ir.Node, ...], previous: ir.Node | None) -> None:
         for node in path:
             if branches(node):
+                # a product of branches is no linear map of its input: a squeeze-excite's 1x1 conv after a
+                # conv is the gate, not a second linear layer
                 for inner in branches(node):
-                    visit(inner, previous)
+                    visit(inner, None if isinstance(node, ir.Multiply) else previous)
                 previous = None
             elif isinstance(node, (ir.Conv, ir.Dense)):
                 if previous is not None and not _factorized(context, previous, node):
