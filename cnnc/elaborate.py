@@ -22,6 +22,8 @@ MAX_LAYERS = 100_000
 """Most layers a spec may expand to."""
 MAX_ITERATIONS = 1_000_000
 """Most repeat iterations, counted over the whole expansion (an empty body still loops)."""
+MAX_LOOP_FINDINGS = 100
+"""Most distinct findings a `repeat N as i` collects before it stops elaborating its iterations."""
 
 
 class _Abort(Exception):
@@ -336,14 +338,17 @@ class _Elaborator:
             return []
         inner = self.nested(call.span, context)
         nodes: list[ir.Node] = []
+        seen: dict[tuple, int] = {}  # (with `as`) a finding -> its index in self.diagnostics
         for index in range(count):
             self.count_iteration(call.span, context)
             found = len(self.diagnostics)
             if variable:
-                # Each iteration sees its own index, so each elaborates (and may fail) differently; the
-                # same finding in several iterations is merged when the diagnostics are reported.
+                # Each iteration sees its own index, so each elaborates (and may fail) differently: every
+                # iteration runs, and a finding repeated from an earlier iteration counts there.
                 nodes += self.statements(call.body, _Context({**inner.scope, variable: index}, inner.origin,
                                                              inner.depth))
+                if len(self.diagnostics) > found and self.merge_findings(found, seen) > MAX_LOOP_FINDINGS:
+                    break  # a finding per iteration: the first ones say enough
                 continue
             nodes += self.statements(call.body, inner)
             if len(self.diagnostics) > found:
@@ -353,6 +358,22 @@ class _Elaborator:
                     self.times[position] = self.times.get(position, 1) * count
                 break
         return nodes
+
+    def merge_findings(self, found: int, seen: dict[tuple, int]) -> int:
+        """Fold the diagnostics from index ``found`` on into the same findings of earlier iterations
+        (same code, place, message and call sites); returns how many distinct findings there are."""
+        new = [(d, self.times.pop(found + offset, 1)) for offset, d in enumerate(self.diagnostics[found:])]
+        del self.diagnostics[found:]
+        for diagnostic, times in new:
+            key = (diagnostic.code, diagnostic.span, diagnostic.message, tuple(n.span for n in diagnostic.notes))
+            if key in seen:
+                self.times[seen[key]] = self.times.get(seen[key], 1) + times
+                continue
+            seen[key] = len(self.diagnostics)
+            if times != 1:
+                self.times[seen[key]] = times
+            self.diagnostics.append(diagnostic)
+        return len(seen)
 
     def container_name(self, kind: str) -> str:
         self.counters[kind] += 1

@@ -626,3 +626,17 @@ def test_branch_outside_a_merge():
     diagnostic = the_error("input 8x8x4\nbranch { relu }")
     assert diagnostic.code == "E005"
     assert "`concat { }`, `add { }` or `multiply { }`" in diagnostic.message
+
+
+def test_repeat_as_reports_a_finding_of_every_iteration_once():
+    (diagnostic,) = errors("input 8x8x4\nrepeat 5 as i { conv 0 1 }")
+    assert diagnostic.message.endswith("(in all 5 iterations)")
+    diagnostics = errors("input 8x8x4\nrepeat 3 as i { repeat 2 { conv 0 1 } }")
+    assert [d.message.rsplit("(", 1)[-1] for d in diagnostics] == ["in all 6 iterations)"]
+
+
+def test_repeat_as_stops_after_many_distinct_findings():
+    from cnnc.elaborate import MAX_LOOP_FINDINGS
+
+    diagnostics = errors("input 8x8x4\nrepeat 1000000 as i { conv (0 - i) 1 }")
+    assert len(diagnostics) == MAX_LOOP_FINDINGS + 1
