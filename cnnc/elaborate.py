@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cnnc import ir
 from cnnc import syntax as ast
@@ -24,6 +24,8 @@ MAX_ITERATIONS = 1_000_000
 """Most repeat iterations, counted over the whole expansion (an empty body still loops)."""
 MAX_LOOP_FINDINGS = 100
 """Most distinct findings a `repeat N as i` collects before it stops elaborating its iterations."""
+MAX_FAILING_ITERATIONS = 1_000
+"""Most iterations of a `repeat N as i` that may fail before it stops elaborating."""
 
 
 class _Abort(Exception):
@@ -51,6 +53,7 @@ class _Elaborator:
         self.input_override = input_override
         self.diagnostics: list[Diagnostic] = []
         self.times: dict[int, int] = {}  # diagnostic index -> how many repeat iterations it stands for
+        self.stopped: dict[int, tuple[int, int]] = {}  # diagnostic index -> (iterations run, of) a stopped repeat
         self.definitions: dict[str, ast.Definition] = {}
         self.recursive: set[str] = set()
         self.counters: Counter[str] = Counter()
@@ -339,6 +342,9 @@ class _Elaborator:
         inner = self.nested(call.span, context)
         nodes: list[ir.Node] = []
         seen: dict[tuple, int] = {}  # (with `as`) a finding -> its index in self.diagnostics
+        if variable and not _mentions(call.body, variable):
+            variable = None  # the index is never read: every iteration elaborates alike
+        failing = 0
         for index in range(count):
             self.count_iteration(call.span, context)
             found = len(self.diagnostics)
@@ -347,13 +353,19 @@ class _Elaborator:
                 # iteration runs, and a finding repeated from an earlier iteration counts there.
                 nodes += self.statements(call.body, _Context({**inner.scope, variable: index}, inner.origin,
                                                              inner.depth))
-                if len(self.diagnostics) > found and self.merge_findings(found, seen) > MAX_LOOP_FINDINGS:
-                    break  # a finding per iteration: the first ones say enough
+                if len(self.diagnostics) > found:
+                    failing += 1
+                    distinct = self.merge_findings(found, seen)
+                    if (distinct > MAX_LOOP_FINDINGS or failing >= MAX_FAILING_ITERATIONS) and index + 1 < count:
+                        # the first failures say enough, and a million would take minutes
+                        for position in seen.values():
+                            self.stopped[position] = (index + 1, count)
+                        break
                 continue
             nodes += self.statements(call.body, inner)
             if len(self.diagnostics) > found:
-                # A repeat without `as` has no loop variable, so every iteration elaborates alike and would
-                # find the same errors again: report them once, for all the iterations, and stop here.
+                # Without a loop variable every iteration elaborates alike and would find the same errors
+                # again: report them once, for all the iterations, and stop here.
                 for position in range(found, len(self.diagnostics)):
                     self.times[position] = self.times.get(position, 1) * count
                 break
@@ -444,6 +456,33 @@ class _Elaborator:
         return []
 
 
+def _mentions(block: ast.Block, name: str) -> bool:
+    """Whether ``name`` is read anywhere in ``block`` (block definitions cannot see it: they are
+    top-level, with scopes of their own)."""
+    pending: list = [block]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Name):
+            if node.id == name:
+                return True
+        elif isinstance(node, ast.Block):
+            pending.extend(node.statements)
+        elif isinstance(node, ast.Call):
+            pending.extend(node.items)
+            pending.extend(clause.body for clause in node.clauses)
+            if node.body is not None:
+                pending.append(node.body)
+        elif isinstance(node, (ast.Option, ast.Settings)):
+            pending.extend(node.options if isinstance(node, ast.Settings) else (node.value,))
+        elif isinstance(node, ast.BinaryOp):
+            pending += [node.left, node.right]
+        elif isinstance(node, ast.Negate):
+            pending.append(node.operand)
+        elif isinstance(node, (ast.Function, ast.Size)):
+            pending.extend(node.args if isinstance(node, ast.Function) else node.parts)
+    return False
+
+
 def _loop_variable(args: tuple) -> str | None:
     """The name in ``repeat N as NAME``, if the arguments have that form."""
     if (len(args) == 3 and isinstance(args[1], ast.Name) and args[1].id == "as"
@@ -464,4 +503,8 @@ def elaborate(module: ast.Module, source: Source, name: str | None = None,
     """The IR of a parsed spec and every error found on the way."""
     elaborator = _Elaborator(source, name, input_override)
     network = elaborator.run(module)
-    return network, [repeated(d, elaborator.times.get(i, 1)) for i, d in enumerate(elaborator.diagnostics)]
+    diagnostics = [repeated(d, elaborator.times.get(i, 1)) for i, d in enumerate(elaborator.diagnostics)]
+    for index, (ran, count) in elaborator.stopped.items():
+        diagnostics[index] = replace(diagnostics[index], message=f"{diagnostics[index].message} (the repeat stopped "
+                                                                  f"after {ran:,} of its {count:,} iterations)")
+    return network, diagnostics

@@ -640,3 +640,16 @@ def test_repeat_as_stops_after_many_distinct_findings():
 
     diagnostics = errors("input 8x8x4\nrepeat 1000000 as i { conv (0 - i) 1 }")
     assert len(diagnostics) == MAX_LOOP_FINDINGS + 1
+    assert diagnostics[0].message.endswith("(the repeat stopped after 101 of its 1,000,000 iterations)")
+
+
+def test_repeat_as_stops_after_many_failing_iterations():
+    from cnnc.elaborate import MAX_FAILING_ITERATIONS
+
+    (diagnostic,) = errors("input 8x8x4\nrepeat 1000000 as i { conv (1 + i * 0) x }")
+    assert diagnostic.message == (f"unknown name `x`; expected a kernel size of at least 1 (in all "
+                                  f"{MAX_FAILING_ITERATIONS:,} iterations) (the repeat stopped after "
+                                  f"{MAX_FAILING_ITERATIONS:,} of its 1,000,000 iterations)")
+    # an index the body never reads: one iteration stands for all
+    (diagnostic,) = errors("input 8x8x4\nrepeat 1000000 as i { conv 8 x }")
+    assert diagnostic.message.endswith("(in all 1,000,000 iterations)")
