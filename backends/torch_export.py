@@ -164,6 +164,40 @@ class ChannelShuffle(nn.Module):
         return split.transpose(1, 2).reshape(x.shape)
 
 
+class Add(nn.Module):
+    """The sum of the branches (one shape)."""
+
+    def __init__(self, branches: list[nn.Module]) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x):
+        outputs = [branch(x) for branch in self.branches]
+        total = outputs[0]
+        for out in outputs[1:]:
+            total = total + out
+        return total
+
+
+class Multiply(nn.Module):
+    """The elementwise product of the branches, broadcast; a flat (N, C) output stands for
+    (N, C, 1, .., 1) against the spatial ones (torch's channels-first layout)."""
+
+    def __init__(self, branches: list[nn.Module], rank: int) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+        self.rank = rank
+
+    def forward(self, x):
+        product = None
+        for branch in self.branches:
+            out = branch(x)
+            if out.dim() == 2 and self.rank:
+                out = out.reshape(*out.shape, *(1,) * self.rank)
+            product = out if product is None else product * out
+        return product
+
+
 class ChannelsLastFlatten(nn.Module):
     """cnnc's `flatten`: (*spatial, C) order, so what follows sees the same vector as in cnnc."""
 
@@ -218,6 +252,10 @@ def _module(node: ir.Node, layers: dict[str, LayerReport], arrays: dict) -> nn.M
         return Residual(_sequence(node.body, layers, arrays), shortcut)
     if isinstance(node, ir.Concat):
         return Concat([_sequence(branch, layers, arrays) for branch in node.branches])
+    if isinstance(node, ir.Add):
+        return Add([_sequence(branch, layers, arrays) for branch in node.branches])
+    if isinstance(node, ir.Multiply):
+        return Multiply([_sequence(branch, layers, arrays) for branch in node.branches], layers[node.name].output.rank)
     layer = layers[node.name]
     rank = layer.input.rank
     if isinstance(node, ir.Conv):

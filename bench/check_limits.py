@@ -48,6 +48,12 @@ def _cases() -> dict[str, str]:
         "too-many-layers": f"input 8x8x3\nrepeat {MAX_LAYERS + 1} {{ relu }}\n",
         "longest-relu-line": "input 8x8x3\n" + "relu;" * (MAX_SOURCE_CHARACTERS // 5 - 3) + "\n",
         "too-many-iterations": "input 8x8x3\nrepeat 1000 { repeat 1001 { } }\n",
+        # the forms of language v2: a loop index in every layer, merges with many branches
+        "repeat-as-expressions": (f"input 8x8x3\nrepeat {half} as i {{ conv (max(3, min(3, round(i / 7)))) "
+                                  "(1)x(3) pad=(ceil(i / (i + 1)) * 0)x(1); relu }\n"),
+        "million-errors-as": f"input 8x8x3\nrepeat {MAX_ITERATIONS} as i {{ conv (8 + i) x }}\n",
+        "add-branches": "input 8x8x1\nadd {\n" + "branch{relu}\n" * (MAX_SOURCE_CHARACTERS // 13 - 2) + "}\n",
+        "multiply-branches": "input 8x8x1\nmultiply {\n" + "branch{}\n" * (MAX_SOURCE_CHARACTERS // 9 - 3) + "}\n",
     }
 
 

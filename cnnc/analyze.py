@@ -23,11 +23,14 @@ class _ShapeError(Exception):
 
 @dataclass(frozen=True)
 class _State:
-    """What flows from layer to layer: the shape, and the receptive field and jump per dimension."""
+    """What flows from layer to layer: the shape, and the receptive field, jump and window start per
+    dimension. Output position ``p`` sees the input positions from ``start + p * jump`` to
+    ``start + p * jump + receptive_field - 1`` (``start`` is negative where padding comes first)."""
 
     shape: ir.Shape
     receptive_field: tuple[int, ...]
     jump: tuple[int, ...]
+    start: tuple[int, ...]
 
 
 def _fail(code: str, node: ir.Node, message: str, help: str | None = None,
@@ -50,14 +53,17 @@ class _Analyzer:
             return self.residual(node, state, depth)
         if isinstance(node, ir.Concat):
             return self.concat(node, state, depth)
+        if isinstance(node, (ir.Add, ir.Multiply)):
+            return self.elementwise(node, state, depth)
         result = _analyze_layer(node, state, self)
+        start = result.pop("start", state.start)
         layer = LayerReport(node=node, depth=depth, input=state.shape, **result)
         too_large = _too_large(layer)
         if too_large:
             raise _fail("E006", node, f"`{node.name}` is too large to analyze: its {too_large} exceeds 10**100",
                         "check the sizes and strides")
         self.layers.append(layer)
-        return _State(layer.output, layer.receptive_field, layer.jump)
+        return _State(layer.output, layer.receptive_field, layer.jump, start)
 
     def residual(self, node: ir.Residual, state: _State, depth: int) -> _State:
         body = self.run(node.body, state, depth + 1)
@@ -74,9 +80,7 @@ class _Analyzer:
                         f"residual shapes do not match: the body gives {body.shape}, "
                         f"the shortcut {'gives' if node.shortcut else 'passes the input'} {shortcut.shape}",
                         hint, tuple(notes))
-        merged = _merge(node, state, body.shape, [body, shortcut], depth)
-        self.layers.append(merged)
-        return _State(merged.output, merged.receptive_field, merged.jump)
+        return self.merged(node, state, body.shape, [body, shortcut], depth)
 
     def concat(self, node: ir.Concat, state: _State, depth: int) -> _State:
         outputs = [self.run(branch, state, depth + 1) for branch in node.branches]
@@ -91,9 +95,36 @@ class _Analyzer:
                             "branches join along channels, so every other size must match: "
                             "adjust the strides or padding (`pad=same` keeps the size at stride 1)", notes)
         shape = ir.Shape(first.spatial, sum(out.shape.channels for out in outputs))
-        merged = _merge(node, state, shape, outputs, depth)
+        return self.merged(node, state, shape, outputs, depth)
+
+    def elementwise(self, node: ir.Add | ir.Multiply, state: _State, depth: int) -> _State:
+        """``add``: every branch gives the same shape. ``multiply``: per dimension (the spatial sizes
+        and the channels) the sizes are equal or 1, and the output has the larger; a flat vector of C
+        values stands for 1x..x1xC."""
+        outputs = [self.run(branch, state, depth + 1) for branch in node.branches]
+        shapes = [out.shape for out in outputs]
+        shape = _broadcast(shapes) if isinstance(node, ir.Multiply) else (
+            shapes[0] if all(s == shapes[0] for s in shapes) else None)
+        if shape is None:
+            notes = tuple(Note(f"branch {i} ends here with {out.shape}", b[-1].span)
+                          for i, (b, out) in enumerate(zip(node.branches, outputs), start=1) if b)
+            listed = ", ".join(f"branch {i} gives {s}" for i, s in enumerate(shapes, start=1))
+            if isinstance(node, ir.Multiply):
+                raise _fail("E102", node, f"multiply branch shapes do not broadcast: {listed}",
+                            "per dimension the sizes must be equal or 1 (squeeze-excite: a 1x1xC branch "
+                            "scales an HxWxC one)", notes)
+            raise _fail("E102", node, f"add branch shapes differ: {listed}",
+                        "every branch must end in the same shape: adjust the strides, padding or filters",
+                        notes)
+        return self.merged(node, state, shape, outputs, depth)
+
+    def merged(self, node: ir.Node, state: _State, shape: ir.Shape, paths: list[_State], depth: int) -> _State:
+        """The report row of a residual, concat, add or multiply; its field is the union of its paths'."""
+        receptive_field, jump, start = _union(shape, paths)
+        merged = LayerReport(node=node, depth=depth, input=state.shape, output=shape, params=0, buffers=0, macs=0,
+                             receptive_field=receptive_field, jump=jump)
         self.layers.append(merged)
-        return _State(merged.output, merged.receptive_field, merged.jump)
+        return _State(shape, receptive_field, jump, start)
 
 
 def _too_large(layer: LayerReport) -> str | None:
@@ -105,12 +136,52 @@ def _too_large(layer: LayerReport) -> str | None:
     return next((what for what, value in figures if value > MAX_MAGNITUDE), None)
 
 
-def _merge(node: ir.Node, state: _State, shape: ir.Shape, paths: list[_State], depth: int) -> LayerReport:
-    """The report row of a residual add or a concat: the largest receptive field of its paths."""
-    receptive_field = tuple(max(values) for values in zip(*(p.receptive_field for p in paths)))
-    jump = tuple(max(values) for values in zip(*(p.jump for p in paths)))
-    return LayerReport(node=node, depth=depth, input=state.shape, output=shape, params=0, buffers=0, macs=0,
-                       receptive_field=receptive_field, jump=jump)
+def _broadcast(shapes: list[ir.Shape]) -> ir.Shape | None:
+    """The shape of an elementwise product of ``shapes`` (a flat vector as 1x..x1xC), or None when some
+    dimension has two sizes other than 1."""
+    rank = max(shape.rank for shape in shapes)
+    dims = []
+    for shape in shapes:
+        if shape.rank not in (0, rank):
+            return None
+        dims.append(shape.dims if shape.rank else (1,) * rank + (shape.channels,))
+    output = []
+    for sizes in zip(*dims):
+        larger = set(sizes) - {1}
+        if len(larger) > 1:
+            return None
+        output.append(larger.pop() if larger else 1)
+    return ir.Shape(tuple(output[:-1]), output[-1])
+
+
+def _union(shape: ir.Shape, paths: list[_State]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Receptive field, jump and start of a merge: per dimension, the union of the windows its paths see.
+    A path whose size is 1 where the output's is larger (broadcast by `multiply`) gives every output
+    position the same window. Paths of different jumps give windows that grow along the output: the
+    field is the widest union, at the first or the last output position."""
+    fields, jumps, starts = [], [], []
+    for axis, size in enumerate(shape.spatial):
+        windows = []
+        for path in paths:
+            if axis >= path.shape.rank:  # a flat vector: its field stands for its whole input already
+                windows.append((path.start[axis] if axis < len(path.start) else 0, 0,
+                                path.receptive_field[axis] if axis < len(path.receptive_field) else 1))
+                continue
+            step = 0 if path.shape.spatial[axis] == 1 < size else path.jump[axis]
+            windows.append((path.start[axis], step, path.receptive_field[axis]))
+        extents = []
+        for position in {0, size - 1}:
+            low = min(start + position * step for start, step, _ in windows)
+            high = max(start + position * step + field for start, step, field in windows)
+            extents.append(high - low)
+        fields.append(max(extents))
+        jumps.append(max((step for _, step, _ in windows), default=1) or max(p.jump[axis] for p in paths))
+        starts.append(min(start for start, _, _ in windows))
+    if not shape.spatial:  # a flat vector out: the widest of the fields its paths stand for
+        return (tuple(max(values) for values in zip(*(p.receptive_field for p in paths))),
+                tuple(max(values) for values in zip(*(p.jump for p in paths))),
+                tuple(min(values) for values in zip(*(p.start for p in paths))))
+    return tuple(fields), tuple(jumps), tuple(starts)
 
 
 def _unchanged(state: _State, **figures) -> dict:
@@ -169,6 +240,11 @@ def _window_figures(state: _State, found: tuple[Window, ...]) -> tuple[tuple[int
     return rf, jump
 
 
+def _window_start(state: _State, found: tuple[Window, ...]) -> tuple[int, ...]:
+    """Where the first output's window starts: the padding before it moves it back by whole jumps."""
+    return tuple(s - w.pad_before * j for s, w, j in zip(state.start, found, state.jump))
+
+
 @_analyze_layer.register
 def _(node: ir.Conv, state: _State, analyzer: _Analyzer) -> dict:
     found = _spatial_windows(node, state, node.stride, node.dilation)
@@ -184,7 +260,7 @@ def _(node: ir.Conv, state: _State, analyzer: _Analyzer) -> dict:
     rf, jump = _window_figures(state, found)
     return {"output": output, "params": node.filters * weights_per_filter + (node.filters if node.bias else 0),
             "buffers": 0, "macs": prod(output.spatial) * node.filters * weights_per_filter,
-            "receptive_field": rf, "jump": jump,
+            "receptive_field": rf, "jump": jump, "start": _window_start(state, found),
             "padding": tuple((w.pad_before, w.pad_after) for w in found)}
 
 
@@ -193,7 +269,7 @@ def _(node: ir.Pool, state: _State, analyzer: _Analyzer) -> dict:
     found = _spatial_windows(node, state, node.strides, (1,))
     rf, jump = _window_figures(state, found)
     output = ir.Shape(tuple(w.output for w in found), state.shape.channels)
-    return _unchanged(state, output=output, receptive_field=rf, jump=jump,
+    return _unchanged(state, output=output, receptive_field=rf, jump=jump, start=_window_start(state, found),
                       padding=tuple((w.pad_before, w.pad_after) for w in found))
 
 
@@ -433,7 +509,8 @@ def analyze(network: ir.Network, assumptions: Assumptions = Assumptions()) -> Re
     """Analyze a network whose input is known. Shape errors end the walk at the failing layer; the
     layers before it are still reported."""
     assert network.input is not None
-    start = _State(network.input, (1,) * network.input.rank, (1,) * network.input.rank)
+    rank = network.input.rank
+    start = _State(network.input, (1,) * rank, (1,) * rank, (0,) * rank)
     analyzer = _Analyzer()
     if network.input.size > MAX_MAGNITUDE:
         analyzer.diagnostics.append(error("E006", "the input is too large to analyze: it has more than "

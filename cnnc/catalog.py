@@ -239,10 +239,13 @@ LAYERS: dict[str, LayerSignature] = {s.op: s for s in (
 
 # Structural forms: they take blocks, and elaboration handles each one itself.
 STRUCTURES = {
-    "repeat": "repeat N { ... }: the body N times",
+    "repeat": "repeat N { ... }: the body N times; `repeat N as i { ... }` binds the 0-based index `i`",
     "residual": "residual { body } shortcut { ... }: body(x) + shortcut(x); the shortcut defaults to x",
     "concat": "concat { branch { ... } branch { ... } }: branches on the same input, joined along channels",
-    "branch": "branch { ... }: one path of a concat",
+    "add": "add { branch { ... } branch { ... } }: the sum of two or more branches on the same input",
+    "multiply": "multiply { branch { ... } branch { ... } }: the elementwise product of two or more branches "
+                "on the same input, sizes of 1 broadcasting",
+    "branch": "branch { ... }: one path of a concat, add or multiply",
     "shortcut": "shortcut { ... }: the path added to a residual body",
 }
 DIRECTIVES = {

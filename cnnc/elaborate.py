@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cnnc import ir
 from cnnc import syntax as ast
@@ -22,6 +22,10 @@ MAX_LAYERS = 100_000
 """Most layers a spec may expand to."""
 MAX_ITERATIONS = 1_000_000
 """Most repeat iterations, counted over the whole expansion (an empty body still loops)."""
+MAX_LOOP_FINDINGS = 100
+"""Most distinct findings a `repeat N as i` collects before it stops elaborating its iterations."""
+MAX_FAILING_ITERATIONS = 1_000
+"""Most iterations of a `repeat N as i` that may fail before it stops elaborating."""
 
 
 class _Abort(Exception):
@@ -49,6 +53,7 @@ class _Elaborator:
         self.input_override = input_override
         self.diagnostics: list[Diagnostic] = []
         self.times: dict[int, int] = {}  # diagnostic index -> how many repeat iterations it stands for
+        self.stopped: dict[int, tuple[int, int]] = {}  # diagnostic index -> (iterations run, of) a stopped repeat
         self.definitions: dict[str, ast.Definition] = {}
         self.recursive: set[str] = set()
         self.counters: Counter[str] = Counter()
@@ -161,7 +166,7 @@ class _Elaborator:
             self.error("E005", f"`{op}` belongs at the top level, outside every block", call.span,
                        context=context)
             return []
-        candidates = set(LAYERS) | set(self.definitions) | {"repeat", "residual", "concat"}
+        candidates = set(LAYERS) | set(self.definitions) | {"repeat", "residual", "concat", "add", "multiply"}
         hint = did_you_mean(op, candidates)
         if hint is None:
             hint = "layers: " + ", ".join(LAYERS)
@@ -174,7 +179,7 @@ class _Elaborator:
         if call.body is None:
             return True
         self.error("E005", f"{what} takes no `{{ }}` block", call.body.span,
-                   "only repeat, residual, concat, branch and shortcut take blocks", context)
+                   "only repeat, residual, concat, add, multiply, branch and shortcut take blocks", context)
         return False
 
     def layer(self, call: ast.Call, context: _Context) -> list[ir.Node]:
@@ -327,8 +332,11 @@ class _Elaborator:
 
     def repeat(self, call: ast.Call, context: _Context) -> list[ir.Node]:
         args = call.items
-        if len(args) != 1 or isinstance(args[0], ast.Option):
-            self.error("E003", "`repeat` takes one count", call.span, "write `repeat 3 { ... }`", context)
+        variable = _loop_variable(args)
+        if not (len(args) == 1 or variable) or isinstance(args[0], ast.Option):
+            self.error("E003", "`repeat` takes one count, optionally followed by `as NAME`", call.span,
+                       "write `repeat 3 { ... }`, or `repeat 3 as i { ... }` to number the iterations from 0",
+                       context)
             return []
         if not self.only_body(call, context):
             return []
@@ -339,17 +347,51 @@ class _Elaborator:
             return []
         inner = self.nested(call.span, context)
         nodes: list[ir.Node] = []
-        for _ in range(count):
+        seen: dict[tuple, int] = {}  # (with `as`) a finding -> its index in self.diagnostics
+        if variable and not _mentions(call.body, variable):
+            variable = None  # the index is never read: every iteration elaborates alike
+        failing = 0
+        for index in range(count):
             self.count_iteration(call.span, context)
             found = len(self.diagnostics)
+            if variable:
+                # Each iteration sees its own index, so each elaborates (and may fail) differently: every
+                # iteration runs, and a finding repeated from an earlier iteration counts there.
+                nodes += self.statements(call.body, _Context({**inner.scope, variable: index}, inner.origin,
+                                                             inner.depth))
+                if len(self.diagnostics) > found:
+                    failing += 1
+                    distinct = self.merge_findings(found, seen)
+                    if (distinct > MAX_LOOP_FINDINGS or failing >= MAX_FAILING_ITERATIONS) and index + 1 < count:
+                        # the first failures say enough, and a million would take minutes
+                        for position in seen.values():
+                            self.stopped[position] = (index + 1, count)
+                        break
+                continue
             nodes += self.statements(call.body, inner)
             if len(self.diagnostics) > found:
-                # A repeat has no loop variable, so every iteration elaborates alike and would find the
-                # same errors again: report them once, for all the iterations, and stop here.
-                for index in range(found, len(self.diagnostics)):
-                    self.times[index] = self.times.get(index, 1) * count
+                # Without a loop variable every iteration elaborates alike and would find the same errors
+                # again: report them once, for all the iterations, and stop here.
+                for position in range(found, len(self.diagnostics)):
+                    self.times[position] = self.times.get(position, 1) * count
                 break
         return nodes
+
+    def merge_findings(self, found: int, seen: dict[tuple, int]) -> int:
+        """Fold the diagnostics from index ``found`` on into the same findings of earlier iterations
+        (same code, place, message and call sites); returns how many distinct findings there are."""
+        new = [(d, self.times.pop(found + offset, 1)) for offset, d in enumerate(self.diagnostics[found:])]
+        del self.diagnostics[found:]
+        for diagnostic, times in new:
+            key = (diagnostic.code, diagnostic.span, diagnostic.message, tuple(n.span for n in diagnostic.notes))
+            if key in seen:
+                self.times[seen[key]] = self.times.get(seen[key], 1) + times
+                continue
+            seen[key] = len(self.diagnostics)
+            if times != 1:
+                self.times[seen[key]] = times
+            self.diagnostics.append(diagnostic)
+        return len(seen)
 
     def container_name(self, kind: str) -> str:
         self.counters[kind] += 1
@@ -371,17 +413,28 @@ class _Elaborator:
         return [ir.Residual(name, call.span, context.origin, tuple(body), tuple(shortcut))]
 
     def concat(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        return self.merge(call, context, ir.Concat, 1)
+
+    def add(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        return self.merge(call, context, ir.Add, 2)
+
+    def multiply(self, call: ast.Call, context: _Context) -> list[ir.Node]:
+        return self.merge(call, context, ir.Multiply, 2)
+
+    def merge(self, call: ast.Call, context: _Context, kind: type, fewest: int) -> list[ir.Node]:
+        """``concat``, ``add`` or ``multiply``: branches on the same input, merged by ``kind``."""
+        op = call.op
         if call.items:
-            self.error("E003", "`concat` takes no arguments", call.items[0].span, context=context)
+            self.error("E003", f"`{op}` takes no arguments", call.items[0].span, context=context)
             return []
         if not self.only_body(call, context):
             return []
-        name = self.container_name("concat")
+        name = self.container_name(op)
         inner = self.nested(call.span, context)
         branches: list[tuple[ir.Node, ...]] = []
         for statement in call.body.statements:
             if not (isinstance(statement, ast.Call) and statement.op == "branch"):
-                self.error("E005", "a `concat` holds only `branch { ... }` blocks", statement.span,
+                self.error("E005", f"a `{op}` holds only `branch {{ ... }}` blocks", statement.span,
                            "wrap the layers in `branch { ... }`", context)
                 continue
             # `branch { a } branch { b }` on one line reads as one call with a `branch` clause
@@ -390,21 +443,58 @@ class _Elaborator:
                 continue
             for body in (statement.body, *(clause.body for clause in statement.clauses)):
                 branches.append(tuple(self.statements(body, self.nested(body.span, inner))))
-        if not branches:
-            self.error("E003", "`concat` needs at least one branch", call.span,
-                       "write `concat { branch { ... } branch { ... } }`", context)
+        if len(branches) < fewest:
+            needs = "at least one branch" if fewest == 1 else f"at least {fewest} branches"
+            self.error("E003", f"`{op}` needs {needs}", call.span,
+                       f"write `{op} {{ branch {{ ... }} branch {{ ... }} }}`"
+                       + ("; an empty `branch { }` is the identity" if fewest > 1 else ""), context)
             return []
-        return [ir.Concat(name, call.span, context.origin, tuple(branches))]
+        return [kind(name, call.span, context.origin, tuple(branches))]
 
     def branch(self, call: ast.Call, context: _Context) -> list[ir.Node]:
-        self.error("E005", "`branch` belongs directly inside `concat { }`", call.span,
-                   "write `concat { branch { ... } branch { ... } }`", context)
+        self.error("E005", "`branch` belongs directly inside `concat { }`, `add { }` or `multiply { }`", call.span,
+                   "write `concat { branch { ... } branch { ... } }` (or `add`, `multiply`)", context)
         return []
 
     def shortcut(self, call: ast.Call, context: _Context) -> list[ir.Node]:
         self.error("E005", "`shortcut { }` follows a residual's closing brace on the same line", call.span,
                    "write `residual { ... } shortcut { ... }`", context)
         return []
+
+
+def _mentions(block: ast.Block, name: str) -> bool:
+    """Whether ``name`` is read anywhere in ``block`` (block definitions cannot see it: they are
+    top-level, with scopes of their own)."""
+    pending: list = [block]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Name):
+            if node.id == name:
+                return True
+        elif isinstance(node, ast.Block):
+            pending.extend(node.statements)
+        elif isinstance(node, ast.Call):
+            pending.extend(node.items)
+            pending.extend(clause.body for clause in node.clauses)
+            if node.body is not None:
+                pending.append(node.body)
+        elif isinstance(node, (ast.Option, ast.Settings)):
+            pending.extend(node.options if isinstance(node, ast.Settings) else (node.value,))
+        elif isinstance(node, ast.BinaryOp):
+            pending += [node.left, node.right]
+        elif isinstance(node, ast.Negate):
+            pending.append(node.operand)
+        elif isinstance(node, (ast.Function, ast.Size)):
+            pending.extend(node.args if isinstance(node, ast.Function) else node.parts)
+    return False
+
+
+def _loop_variable(args: tuple) -> str | None:
+    """The name in ``repeat N as NAME``, if the arguments have that form."""
+    if (len(args) == 3 and isinstance(args[1], ast.Name) and args[1].id == "as"
+            and isinstance(args[2], ast.Name)):
+        return args[2].id
+    return None
 
 
 def _subtraction_hint(call: ast.Call) -> str | None:
@@ -419,4 +509,8 @@ def elaborate(module: ast.Module, source: Source, name: str | None = None,
     """The IR of a parsed spec and every error found on the way."""
     elaborator = _Elaborator(source, name, input_override)
     network = elaborator.run(module)
-    return network, [repeated(d, elaborator.times.get(i, 1)) for i, d in enumerate(elaborator.diagnostics)]
+    diagnostics = [repeated(d, elaborator.times.get(i, 1)) for i, d in enumerate(elaborator.diagnostics)]
+    for index, (ran, count) in elaborator.stopped.items():
+        diagnostics[index] = replace(diagnostics[index], message=f"{diagnostics[index].message} (the repeat stopped "
+                                                                  f"after {ran:,} of its {count:,} iterations)")
+    return network, diagnostics

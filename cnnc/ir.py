@@ -421,9 +421,37 @@ class Concat(Layer):
         return f"{len(self.branches)} branches"
 
 
+@dataclass(frozen=True)
+class Add(Layer):
+    """Branches run on the same input; their outputs, all of one shape, are summed."""
+
+    branches: tuple[tuple[Node, ...], ...]
+
+    kind = "add"
+
+    def describe(self) -> str:
+        return f"{len(self.branches)} branches"
+
+
+@dataclass(frozen=True)
+class Multiply(Layer):
+    """Branches run on the same input; their outputs are multiplied elementwise, a size of 1
+    broadcasting against any other (a flat vector of C values as 1x..x1xC)."""
+
+    branches: tuple[tuple[Node, ...], ...]
+
+    kind = "multiply"
+
+    def describe(self) -> str:
+        return f"{len(self.branches)} branches"
+
+
+MERGES = (Concat, Add, Multiply)
+"""The containers whose branches all run on the same input (each has ``branches``)."""
+
 Node = Union[Conv, Pool, GlobalAvgPool, GlobalMaxPool, AdaptivePool, Dense, Flatten, Activation, PReLU, Dropout,
              BatchNorm, LayerNorm, GroupNorm, InstanceNorm, LocalResponseNorm, LayerScale, DropPath, Upsample, Deconv,
-             PixelShuffle, Slice, Shuffle, Residual, Concat]
+             PixelShuffle, Slice, Shuffle, Residual, Concat, Add, Multiply]
 
 
 @dataclass(frozen=True)
@@ -449,7 +477,7 @@ def walk(layers: tuple[Node, ...]):
         if isinstance(layer, Residual):
             yield from walk(layer.body)
             yield from walk(layer.shortcut)
-        elif isinstance(layer, Concat):
+        elif isinstance(layer, MERGES):
             for branch in layer.branches:
                 yield from walk(branch)
         yield layer

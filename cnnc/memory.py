@@ -52,7 +52,7 @@ def _live_peak(network: ir.Network, layers: dict[str, LayerReport], assumptions:
                 body = run(node.body, tensor)
                 shortcut = run(node.shortcut, tensor)
                 tensor = emit(report.activations, [body, shortcut])
-            elif isinstance(node, ir.Concat):
+            elif isinstance(node, ir.MERGES):  # the branch outputs live until the merge
                 outputs = [run(branch, tensor) for branch in node.branches]
                 tensor = emit(report.activations, outputs)
             else:

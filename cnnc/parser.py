@@ -160,6 +160,27 @@ class _ToAst(Transformer):
     subtract = _binary("-")
     multiply = _binary("*")
     floor_divide = _binary("//")
+    divide = _binary("/")
+
+    def function(self, children):
+        name, *args, closing = (c for c in children if not (isinstance(c, Token) and c.type == "LPAR"))
+        return ast.Function(str(name), tuple(_inner(arg) for arg in args), _extent(name, closing),
+                            _token_span(name))
+
+    def size(self, children):
+        """``(s)x(s)``, ``1x(s)x3``: literal numbers and parenthesised expressions, one per dimension."""
+        parts: list[ast.Expr] = []
+        for child in children:
+            if isinstance(child, Token) and child.type in ("DIMS_X", "DIMS", "INT"):
+                column = child.column
+                for digits in str(child).split("x"):
+                    if digits:
+                        span = Span(child.line, column, child.line, column + len(digits))
+                        parts.append(ast.Number(_whole_number(digits, child), span))
+                    column += len(digits) + 1
+            elif not isinstance(child, Token):
+                parts.append(_inner(child))
+        return ast.Size(tuple(parts), _extent(children[0], children[-1]))
 
     def negate(self, children):
         minus, operand = children
@@ -233,10 +254,10 @@ def _describe_token(token: Token) -> str:
     return f"`{token.value}`"
 
 
-_VALUE_TERMINALS = {"INT", "FLOAT", "DIMS", "NAME", "LPAR", "MINUS"}
+_VALUE_TERMINALS = {"INT", "FLOAT", "DIMS", "DIMS_X", "NAME", "LPAR", "MINUS"}
 _TERMINAL_NAMES = {
     "LBRACE": "`{`", "RBRACE": "`}`", "LPAR": "`(`", "RPAR": "`)`", "EQUAL": "`=`", "COMMA": "`,`",
-    "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "__ANON_0": "`//`", "DEF": "`def`",
+    "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "RPAR_X": "`)`", "DIMS_X": "a size", "__ANON_0": "`//`", "DEF": "`def`",
     "_SEP": "the end of the line", "$END": "the end of the line",
 }
 
@@ -303,7 +324,7 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
             message = f"malformed number or size `{word}`"
             hint = "numbers are like `64` or `0.5`; sizes are digits joined by `x`, like `3x3` or `224x224x3`"
         elif char == "/":
-            hint = "integer division is `//`, inside parentheses: `(c // 2)`"
+            hint = "division goes inside parentheses: `(c / 2)`, or `(c // 2)` for whole-number division"
         elif char in "\"'":
             hint = "the language has no strings: names are written bare, like `pad=same`"
         # (no label here: every labelled mistake is a misplaced token, and a label matched by parser
@@ -327,6 +348,8 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
         hint = "this `)` closes no `(`"
     elif token.type in ("$END", "_SEP") and "RPAR" in expected:
         hint = "a `(` is never closed on this line: add `)`"
+    elif token.type == "SLASH":
+        hint = "arithmetic goes in parentheses: `(c / 2)`, or `(c // 2)` for whole-number division"
     elif token.type == "DIMS" and "DIMS" not in expected:
         hint = "a size like `3x3` cannot take part in arithmetic; only single numbers can"
     hint = hint or label

@@ -37,7 +37,7 @@ class LayerReport:
     """One layer as analyzed: its shapes, costs and receptive field."""
 
     node: ir.Node
-    depth: int  # how many residual/concat blocks enclose it
+    depth: int  # how many residual, concat, add or multiply blocks enclose it
     input: ir.Shape
     output: ir.Shape
     params: int

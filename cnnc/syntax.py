@@ -34,7 +34,7 @@ class Name:
 
 @dataclass(frozen=True)
 class BinaryOp:
-    op: str  # one of + - * //
+    op: str  # one of + - * / //
     left: Expr
     right: Expr
     span: Span
@@ -46,7 +46,25 @@ class Negate:
     span: Span
 
 
-Expr = Union[Number, Dims, Name, BinaryOp, Negate]
+@dataclass(frozen=True)
+class Function:
+    """``min(a, b)``, ``max(a, b)``, ``floor(x)``, ``ceil(x)``, ``round(x)``."""
+
+    name: str
+    args: tuple[Expr, ...]
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Size:
+    """A size built from expressions, ``(s)x(s)`` or ``1x(s)x(s)``: one expression per dimension."""
+
+    parts: tuple[Expr, ...]
+    span: Span
+
+
+Expr = Union[Number, Dims, Name, BinaryOp, Negate, Function, Size]
 
 
 # Statements ------------------------------------------------------------------------------

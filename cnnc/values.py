@@ -65,6 +65,15 @@ def evaluate(expr: ast.Expr, scope: dict[str, Value]) -> Value:
                 stack += [(node, True), (node.operand, False)]
             else:
                 results.append(-_number(results.pop(), node.operand.span, "-"))
+        elif isinstance(node, (ast.Function, ast.Size)):
+            parts = node.args if isinstance(node, ast.Function) else node.parts
+            if not children_done:
+                stack += [(node, True)] + [(part, False) for part in reversed(parts)]
+            else:
+                values = results[len(results) - len(parts):]
+                del results[len(results) - len(parts):]
+                results.append(_function(node, values) if isinstance(node, ast.Function)
+                               else tuple(_number(v, p.span, "x") for v, p in zip(values, parts)))
         elif isinstance(node, ast.BinaryOp):
             if not children_done:
                 stack += [(node, True), (node.right, False), (node.left, False)]
@@ -96,11 +105,46 @@ def _arithmetic(node: ast.BinaryOp, left: Value, right: Value) -> Value:
         return a * b
     if b == 0:
         raise BadValue("division by zero", node.right.span)
-    return a // b
+    return a / b if node.op == "/" else a // b
+
+
+FUNCTIONS: dict[str, tuple[int, Callable]] = {
+    "min": (2, min),
+    "max": (2, max),
+    "floor": (1, math.floor),
+    "ceil": (1, math.ceil),
+    "round": (1, round),  # half to even, as Python
+}
+"""The functions an expression may call: how many arguments each takes, and what it computes."""
+
+
+def _function(node: ast.Function, values: list[Value]) -> Value:
+    if node.name not in FUNCTIONS:
+        from difflib import get_close_matches
+
+        close = get_close_matches(node.name, FUNCTIONS, n=1)
+        listed = ", ".join(f"`{name}`" for name in FUNCTIONS)
+        raise BadValue(f"unknown function `{node.name}`", node.name_span,
+                       f"did you mean `{close[0]}`?" if close else f"the functions are {listed}", code="E002")
+    count, compute = FUNCTIONS[node.name]
+    if len(values) != count:
+        raise BadValue(f"`{node.name}` takes {count} argument{'s' if count > 1 else ''}, not {len(values)}",
+                       node.span, "write `min(a, b)`, `max(a, b)`, `floor(x)`, `ceil(x)` or `round(x)`")
+    numbers = [_number(value, arg.span, node.name) for value, arg in zip(values, node.args)]
+    return _bounded(compute(*numbers), node.span)
+
+
+def _bounded(result: int | float, span: Span) -> int | float:
+    if not abs(result) <= MAX_MAGNITUDE:  # also catches an infinite float
+        raise BadValue("the value is too large (more than 10**100)", span, code="E006")
+    return result
 
 
 def _arithmetic_bounded(node: ast.BinaryOp, left: Value, right: Value) -> Value:
-    result = _arithmetic(node, left, right)
+    try:
+        result = _arithmetic(node, left, right)
+    except OverflowError:  # a true division whose quotient no float can hold
+        raise BadValue("the value is too large (more than 10**100)", node.span, code="E006") from None
     if not abs(result) <= MAX_MAGNITUDE:  # also catches an infinite float
         raise BadValue("the value is too large (more than 10**100)", node.span, code="E006")
     return result

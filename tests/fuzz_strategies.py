@@ -139,11 +139,13 @@ BLOCK_NAMES = ("block", "unit", "stage", "down", "conv_bn", "f")
 ODD_BLOCK_NAMES = ("conv", "relu", "repeat", "input", "train", "branch", "f[bold]", "f:smile:", "def")
 PARAMETERS = ("c", "k", "s", "p", "n")
 SYMBOLS = ("same", "valid", "true", "false", "floor", "ceil", "x", "c")
-OPS = ("+", "-", "*", "//")
+OPS = ("+", "-", "*", "//", "/")
+FUNCTIONS = ("min", "max", "floor", "ceil", "round")
+ODD_FUNCTIONS = ("maximum", "abs", "pow", "conv", "x")
 SPATIAL = ("conv", "maxpool", "avgpool", "globalavgpool", "globalmaxpool", "adaptiveavgpool",
            "adaptivemaxpool", "instancenorm", "lrn", "upsample", "deconv", "pixelshuffle")
-WORDS = (*LAYERS, "repeat", "residual", "shortcut", "concat", "branch", "network", "input", "train", "def", "cnov",
-         "Conv", "dense", "lstm", "stride", "pad", "same", "relu[bold]", "conv:smile:", "😀", "ünï", "_")
+WORDS = (*LAYERS, "repeat", "residual", "shortcut", "concat", "add", "multiply", "branch", "as", "network", "input",
+         "train", "def", "cnov", "Conv", "dense", "lstm", "stride", "pad", "same", "relu[bold]", "conv:smile:", "😀", "ünï", "_")
 ODDITIES = (
     "branch { relu }", "shortcut { relu }", "input 8x8x3", "network again", "def inner() { relu }", "lr=0.1",
     "train { lr=0.1 }", "repeat { relu }", "repeat 2 3 { relu }", "repeat 2", "repeat x=2 { relu }",
@@ -156,6 +158,12 @@ ODDITIES = (
     f"repeat 3 {{ conv 1 3 dilation={BELOW_GOOGOL} pad=same }}",
     f"repeat 3 {{ avgpool {BELOW_GOOGOL} pad={BELOW_GOOGOL} round=ceil }}", f"fc {BELOW_GOOGOL}; fc {BELOW_GOOGOL}",
     f"conv {BELOW_GOOGOL} 1; conv {BELOW_GOOGOL} 1", f"repeat 5 {{ conv 1 1 pad={BELOW_GOOGOL} }}",
+    "add { branch { } }", "multiply { }", "add { relu }", "multiply 2 { branch { } branch { } }",
+    "add { branch { conv 3 1 } branch { } }", "multiply { branch { fc 7 } branch { } }",
+    "repeat 2 as { relu }", "repeat 2 as i j { relu }", "repeat as i { relu }", "repeat 3 as 2 { relu }",
+    "repeat 3 as i { conv (8 - 4 * i) 1 }", "conv (1)x(0)x 3", "conv 8 (2)x(same)", "conv 8 1x(1 / 2)",
+    "conv (max(1)) 3", "conv (floor(1, 2)) 3", "conv (round(0.5)) 3", "conv (7 / 2) 3", "conv (1 / 0) 3",
+    f"conv (ceil(1e300) * {BELOW_GOOGOL}) 3", "repeat 10000 as i { dropout (i / 20000) }",
 )
 
 
@@ -163,8 +171,9 @@ ODDITIES = (
 
 class ProgramWriter:
     """Writes one program of the whole language: every layer and option with valid and invalid
-    values, `def` blocks with parameters, defaults and calls, `repeat`, `residual`/`shortcut`,
-    `concat`/`branch`, `network`, `input` of any rank, `train` with every setting, expressions,
+    values, `def` blocks with parameters, defaults and calls, `repeat` (with `as`), `residual`/`shortcut`,
+    `concat`/`add`/`multiply` and `branch`, `network`, `input` of any rank, `train` with every setting,
+    expressions (with `/`, functions and sizes built from them),
     comments, `;`, continuations, and statements in the wrong place."""
 
     def __init__(self, draw: Draw, blocks: dict[str, int] | None = None) -> None:
@@ -246,6 +255,13 @@ class ProgramWriter:
         valid, invalid = VALUES[name]
         if self.scope and draw.chance(25) and (self.wrong() or name in ("filters", "units", "kernel")):
             return self.expression() if draw.chance(50) else draw.choice(self.scope)
+        if self.scope and self.rank and name in ("kernel", "stride", "dilation") and draw.chance(15):
+            # a size built from expressions: `(s)x(s)`, `1x(s)`
+            parts = [draw.choice((f"({draw.choice(self.scope)})", "1", self.expression()))
+                     for _ in range(self.rank if not self.wrong() else draw.integer(1, 4))]
+            if all(part.isdigit() for part in parts):
+                parts[0] = f"({parts[0]})"
+            return "x".join(parts) if len(parts) > 1 else parts[0]
         if not self.wrong():  # sizes as one number, or one per spatial dimension
             return draw.choice([v for v in valid if "x" not in v or v.count("x") + 1 == self.rank] or valid)
         kind = draw.choice(("invalid", "invalid", "extreme", "expression"))
@@ -255,8 +271,19 @@ class ProgramWriter:
 
     def expression(self, depth: int = 0) -> str:
         """An expression in parentheses over numbers, the parameters in scope and symbols; without
-        mistakes, a sum or product of positive numbers and parameters."""
+        mistakes, a sum or product of positive numbers and parameters, or their `max`, `min` or the
+        `ceil` of a quotient."""
         draw, wrong = self.draw, self.wrong()
+        if depth < 3 and draw.chance(20):
+            if wrong:
+                name = draw.choice(FUNCTIONS + ODD_FUNCTIONS)
+                arguments = [self.expression(depth + 1) for _ in range(draw.integer(0, 3))]
+                call = f"{name}({', '.join(arguments)})"
+            elif draw.chance(50):
+                call = f"{draw.choice(('max', 'min'))}({self.expression(depth + 1)}, {self.expression(depth + 1)})"
+            else:
+                call = f"ceil({self.expression(depth + 1)} / {self.expression(depth + 1)})"
+            return call if depth else f"({call})"
         if depth < 3 and draw.chance(60):
             if wrong and draw.chance(15):
                 return f"(-{self.expression(depth + 1)})"
@@ -273,7 +300,7 @@ class ProgramWriter:
         self.budget -= 1
         kinds = ["layer"] * 12 + ["call"] * (4 if self.blocks else 0)
         if depth < 3 and self.budget > 0:
-            kinds += ["repeat", "residual", "concat"] * (2 if depth == 0 else 1)
+            kinds += ["repeat", "residual", "concat", "add", "multiply"] * (2 if depth == 0 else 1)
         kind = "odd" if self.wrong(10) else draw.choice(kinds)
         if kind == "layer":
             return self.layer()
@@ -351,17 +378,39 @@ class ProgramWriter:
             count = self.expression()
         if self.wrong(20):
             count = draw.choice(("-1", "1.5", "x", "2x2", "same", *HUGE_COUNTS))
-        return f"repeat {count} {self.body(depth)}"
+        if not draw.chance(30):
+            return f"repeat {count} {self.body(depth)}"
+        # `repeat N as i`: the body may use the index (from 0, so as `(i + 1)` where a value must be positive)
+        variable = f"i{depth}" if not self.wrong(10) else draw.choice(("as", "2", "c", "i0 i1"))
+        saved = self.scope
+        self.scope = (*self.scope, f"({variable} + 1)" if not self.wrong(20) else variable)
+        body = self.body(depth)
+        self.scope = saved
+        return f"repeat {count} as {variable} {body}"
 
     def residual(self, depth: int) -> str:
         text = f"residual {self.body(depth)}"
         return text + (f" shortcut {self.body(depth)}" if self.draw.chance(50) else "")
 
-    def concat(self, depth: int) -> str:
-        branches = [f"branch {self.body(depth, 2)}" for _ in range(self.draw.integer(1, 3))]
+    def concat(self, depth: int, op: str = "concat") -> str:
+        fewest = 1 if op == "concat" and not self.wrong(10) else 2
+        branches = [f"branch {self.body(depth, 2)}" for _ in range(self.draw.integer(fewest, 3))]
         if self.wrong(10):
             branches.insert(0, self.statement(depth + 1))
-        return "concat " + self.block(branches)
+        if op != "concat" and self.draw.chance(50):  # an identity branch: x + f(x), x * gate(x)
+            branches.insert(self.draw.integer(0, len(branches)), "branch { }")
+        return f"{op} " + self.block(branches)
+
+    def add(self, depth: int) -> str:
+        return self.concat(depth, "add")
+
+    def multiply(self, depth: int) -> str:
+        """A `multiply`, often a squeeze-excite (an identity branch times a gate of shape 1x..x1xC)."""
+        if self.rank and self.draw.chance(50) and not self.wrong(30):
+            gate = self.draw.choice(("globalavgpool; sigmoid", "globalavgpool; conv 4 1; relu; conv 16 1; sigmoid",
+                                     "globalavgpool; flatten; fc 4; relu; fc 8; sigmoid"))
+            return "multiply " + self.block(["branch { }", f"branch {{ {gate} }}"])
+        return self.concat(depth, "multiply")
 
     def train(self) -> str:
         draw = self.draw

@@ -58,6 +58,34 @@ class Concat(nn.Module):
         return torch.cat([branch(x) for branch in self.branches], dim=1)
 
 
+class Sum(nn.Module):
+    """cnnc's `add`: the sum of the branches."""
+
+    def __init__(self, *branches: nn.Module) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x):
+        return sum(branch(x) for branch in self.branches)
+
+
+class Product(nn.Module):
+    """cnnc's `multiply`: the broadcast product of the branches."""
+
+    def __init__(self, *branches: nn.Module) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x):
+        product = None
+        for branch in self.branches:
+            out = branch(x)
+            if out.dim() == 2 and x.dim() > 2:  # a flat vector of C values as (1, C, 1, .., 1)
+                out = out.reshape(*out.shape, *(1,) * (x.dim() - 2))
+            product = out if product is None else product * out
+        return product
+
+
 # The hand-built networks -----------------------------------------------------------------------
 
 def lenet5():
@@ -281,6 +309,9 @@ KINDS = [
     ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), "batchnorm"),
     ((Residual,), "residual"),
     ((Concat,), "concat"),
+    ((Sum,), "add"),
+    ((Product,), "multiply"),
+    ((nn.Sigmoid,), "sigmoid"),
 ]
 
 
@@ -294,7 +325,7 @@ def cnnc_kind(module: nn.Module) -> str | None:
 
 
 def own_params(module: nn.Module) -> int:
-    if isinstance(module, (Residual, Concat)):
+    if isinstance(module, (Residual, Concat, Sum, Product)):
         return 0  # the add/concat row; its children are rows of their own
     return sum(p.numel() for p in module.parameters(recurse=False))
 
@@ -405,6 +436,56 @@ def test_activations_match_torch():
     assert rows == cnnc_rows(report)
     assert report.totals.params == sum(p.numel() for p in model.parameters())
     assert report.totals.macs == sum(row[4] for row in rows)
+
+
+SE_BLOCK = """input 14x12x16
+conv 32 3 stride=2 pad=1 bias=false
+batchnorm
+relu
+add {
+  branch {
+    conv 32 3 pad=1
+    multiply {
+      branch { }
+      branch { globalavgpool; conv 8 1; relu; conv 32 1; sigmoid }
+    }
+  }
+  branch { }
+  branch { conv 32 1 bias=false; batchnorm }
+}
+multiply {
+  branch { globalavgpool; flatten; fc 8; relu; fc 32; sigmoid }
+  branch { }
+}
+globalavgpool
+fc 10
+"""
+
+
+def se_block():
+    """SE_BLOCK by hand: squeeze-excite with 1x1 convs (as torchvision's SqueezeExcitation) and with
+    fc layers on the pooled vector (as Hu et al., 2018), inside a three-way add."""
+    return nn.Sequential(
+        nn.Conv2d(16, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+        Sum(nn.Sequential(nn.Conv2d(32, 32, 3, 1, 1),
+                          Product(nn.Identity(), nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(32, 8, 1), nn.ReLU(),
+                                                               nn.Conv2d(8, 32, 1), nn.Sigmoid()))),
+            nn.Identity(),
+            nn.Sequential(nn.Conv2d(32, 32, 1, bias=False), nn.BatchNorm2d(32))),
+        Product(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 8), nn.ReLU(), nn.Linear(8, 32),
+                              nn.Sigmoid()), nn.Identity()),
+        nn.AdaptiveAvgPool2d(1), ImplicitFlatten(), nn.Linear(32, 10))
+
+
+def test_add_and_multiply_match_torch():
+    report = check(Source(SE_BLOCK)).report
+    torch.manual_seed(0)
+    model = se_block()
+    rows = torch_rows(model, report.input.dims)
+    assert rows == cnnc_rows(report)
+    assert report.totals.params == sum(p.numel() for p in model.parameters())
+    assert report.totals.buffers == sum(statistics_buffers(m) for m in model.modules())
+    assert report.output.dims == (10,)
 
 
 def test_every_example_has_a_torch_model():
@@ -560,6 +641,71 @@ def test_adaptive_pool_receptive_field_when_the_output_divides_the_input():
     layers = [nn.Conv2d(2, 2, 3, padding=1), nn.AdaptiveAvgPool2d(8), nn.Conv2d(2, 2, 3, padding=1)]
     assert measured_receptive_field(layers, (32, 32, 2)) == report.layers[-1].receptive_field == (14, 14)
 
+
+
+
+
+# Receptive fields through merges whose windows start apart --------------------------------------
+
+def _conv1d(kernel, stride=1, padding=0, dilation=1):
+    return nn.Conv1d(1, 1, kernel, stride, padding, dilation, bias=False)
+
+
+def _same_at_stride_2():
+    """`conv 1 3 stride=2 pad=same` on an even length: no padding before, one after."""
+    return nn.Sequential(nn.ConstantPad1d((0, 1), 0.0), _conv1d(3, 2))
+
+
+_MERGES = {"concat": Concat, "add": Sum, "multiply": Product, "residual": Sum}
+_OFFSET_BRANCHES = [
+    # (cnnc branches, torch branches)
+    (("conv 1 3 stride=2 pad=1", "conv 1 3 stride=2 pad=same"), lambda: (_conv1d(3, 2, 1), _same_at_stride_2())),
+    (("conv 1 5 stride=2 pad=2", "conv 1 2 stride=2", "conv 1 3 stride=2 pad=same"),
+     lambda: (_conv1d(5, 2, 2), _conv1d(2, 2), _same_at_stride_2())),
+    (("conv 1 3 dilation=3 pad=3", "conv 1 3 pad=same", "avgpool 3 stride=1 pad=1"),
+     lambda: (_conv1d(3, 1, 3, 3), _conv1d(3, 1, 1), nn.AvgPool1d(3, 1, 1))),
+]
+
+
+@pytest.mark.parametrize("merge", list(_MERGES))
+@pytest.mark.parametrize("branches, torch_branches", _OFFSET_BRANCHES)
+@pytest.mark.parametrize("after", ["", "conv 1 3 stride=2 pad=1"])
+def test_receptive_field_through_merges_is_the_union_of_windows(merge, branches, torch_branches, after):
+    """The gradient of the centre output reaches the union of the branches' windows, wherever each
+    starts; a layer after the merge widens the union by its own window."""
+    if merge == "residual":
+        if len(branches) != 2:
+            pytest.skip("a residual has two paths")
+        spec = f"residual {{ {branches[0]} }} shortcut {{ {branches[1]} }}"
+    else:
+        spec = f"{merge} {{\n" + "".join(f"  branch {{ {b} }}\n" for b in branches) + "}"
+    report = check(Source(f"input 40x1\n{spec}\n{after}")).report
+    channels = len(branches) if merge == "concat" else 1
+    layers = [_MERGES[merge](*torch_branches())]
+    if after:
+        layers.append(nn.Conv1d(channels, 1, 3, 2, 1, bias=False))
+    assert measured_receptive_field(layers, (40, 1)) == report.layers[-1].receptive_field
+
+
+def test_receptive_field_through_merges_in_two_dimensions():
+    text = ("input 24x24x1\nadd {\n  branch { conv 1 3x2 stride=2 pad=1x0 }\n  branch { conv 1 3x2 stride=2 pad=same }\n"
+            "}\nconv 1 3 pad=1")
+    report = check(Source(text)).report
+    layers = [Sum(nn.Sequential(nn.ZeroPad2d((0, 0, 1, 1)), nn.Conv2d(1, 1, (3, 2), 2, bias=False)),
+                  nn.Sequential(nn.ZeroPad2d((0, 0, 0, 1)), nn.Conv2d(1, 1, (3, 2), 2, bias=False))),
+              nn.Conv2d(1, 1, 3, 1, 1, bias=False)]
+    assert measured_receptive_field(layers, (24, 24, 1)) == report.layers[-1].receptive_field == (8, 6)
+
+
+def test_squeeze_excite_receptive_field_is_the_whole_input():
+    text = "input 12x10x4\nmultiply {\n  branch { }\n  branch { globalavgpool; conv 2 1; relu; conv 4 1; sigmoid }\n}"
+    report = check(Source(text)).report
+    assert report.layers[-1].receptive_field == (12, 10)
+    model = nn.Sequential(Product(nn.Identity(), nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(4, 2, 1),
+                                                               nn.ReLU(), nn.Conv2d(2, 4, 1), nn.Sigmoid())))
+    x = torch.rand(1, 4, 12, 10, dtype=torch.float64, requires_grad=True)
+    model.double()(x)[0, :, 6, 5].sum().backward()
+    assert bool((x.grad[0].abs().sum(dim=0) > 0).all())  # every input position reaches the centre
 
 # Random conv/pool stacks -------------------------------------------------------------------------
 

@@ -623,3 +623,73 @@ def test_resampling_and_channel_errors(spec, code, line, message):
     error = the_error(spec)
     assert (error.code, error.span.line) == (code, line)
     assert message in error.message, error.message
+
+
+# add and multiply ------------------------------------------------------------------------------
+
+def test_add_and_multiply_shapes_rows_and_costs():
+    found = report("input 8x8x4\nadd {\n  branch { conv 4 3 pad=1 }\n  branch { }\n  branch { conv 4 1 }\n}\n"
+                   "multiply {\n  branch { }\n  branch { globalavgpool; conv 2 1; relu; conv 4 1; sigmoid }\n}")
+    assert [(row.name, row.depth, row.output.dims) for row in found.layers] == [
+        ("conv1", 1, (8, 8, 4)), ("conv2", 1, (8, 8, 4)), ("add1", 0, (8, 8, 4)),
+        ("globalavgpool1", 1, (1, 1, 4)), ("conv3", 1, (1, 1, 2)), ("relu1", 1, (1, 1, 2)),
+        ("conv4", 1, (1, 1, 4)), ("sigmoid1", 1, (1, 1, 4)), ("multiply1", 0, (8, 8, 4))]
+    assert found.layer("add1").params == found.layer("multiply1").macs == 0
+    # conv 3x3: 4*4*9 + 4 = 148; conv 1x1: 20; squeeze: 4*2 + 2 = 10; excite: 2*4 + 4 = 12
+    assert found.totals.params == 148 + 20 + 10 + 12
+    assert found.totals.macs == 64 * 4 * 36 + 64 * 4 * 4 + 8 + 8
+
+
+@pytest.mark.parametrize("branches, output", [
+    ("branch { }\nbranch { globalavgpool }", (8, 6, 4)),
+    ("branch { conv 1 1 }\nbranch { globalavgpool }", (8, 6, 4)),          # 8x6x1 * 1x1x4
+    ("branch { globalavgpool; flatten; fc 4 }\nbranch { }", (8, 6, 4)),  # a vector of 4 as 1x1x4
+    ("branch { avgpool 8x1 }\nbranch { avgpool 1x6 }", (8, 6, 4)),       # 1x6x4 * 8x1x4
+    ("branch { fc 3 }\nbranch { fc 1 }", (3,)),
+])
+def test_multiply_broadcasts(branches, output):
+    assert report(f"input 8x6x4\nmultiply {{\n{branches}\n}}").output.dims == output
+
+
+def test_e102_add_and_multiply_show_every_shape():
+    diagnostic = the_error("input 8x8x4\nadd {\n  branch { conv 8 3 pad=1 }\n  branch { }\n  branch { conv 8 1 }\n}")
+    assert where(diagnostic) == ("E102", 2, 1)
+    assert diagnostic.message == "add branch shapes differ: branch 1 gives 8x8x8, branch 2 gives 8x8x4, " \
+                                 "branch 3 gives 8x8x8"
+    assert [(n.message, n.span.line) for n in diagnostic.notes] == [("branch 1 ends here with 8x8x8", 3),
+                                                                    ("branch 3 ends here with 8x8x8", 5)]
+    diagnostic = the_error("input 8x8x4\nmultiply {\n  branch { conv 3 1 }\n  branch { }\n}")
+    assert diagnostic.message == "multiply branch shapes do not broadcast: branch 1 gives 8x8x3, branch 2 gives 8x8x4"
+    assert where(the_error("input 8x8x4\nmultiply {\n  branch { maxpool 2 }\n  branch { }\n}")) == ("E102", 2, 1)
+    assert where(the_error("input 8x8x4\nmultiply {\n  branch { fc 3 }\n  branch { }\n}")) == ("E102", 2, 1)
+
+
+def test_add_and_multiply_allocate_their_output_and_keep_branches_until_the_merge():
+    # input 32 | conv 2x1 (weights 6): +32 = 64 | conv 2x1: +32 = 96, input freed -> 64 | add +32 = 96
+    totals = report("input 4x4x2\nadd {\n  branch { conv 2 1 }\n  branch { conv 2 1 }\n}").totals
+    assert totals.inference_bytes == (6 + 6) * 4 + 96 * 4
+    assert totals.forward_bytes == (32 * 4) * 4
+    totals = report("input 4x4x2\nmultiply {\n  branch { }\n  branch { globalavgpool }\n}").totals
+    assert totals.forward_bytes == (32 + 2 + 32) * 4
+    assert totals.inference_bytes == (32 + 2 + 32) * 4  # the input lives until the product
+
+
+@pytest.mark.parametrize("merge", [
+    "concat {\n branch { conv 1 3 stride=2 pad=1 }\n branch { conv 1 3 stride=2 pad=same }\n}",
+    "add {\n branch { conv 1 3 stride=2 pad=1 }\n branch { conv 1 3 stride=2 pad=same }\n}",
+    "multiply {\n branch { conv 1 3 stride=2 pad=1 }\n branch { conv 1 3 stride=2 pad=same }\n}",
+    "residual { conv 1 3 stride=2 pad=1 } shortcut { conv 1 3 stride=2 pad=same }",
+])
+def test_receptive_field_is_the_union_of_windows_that_start_apart(merge):
+    # pad=1 reads positions 2p-1..2p+1; pad=same at stride 2 on 16 pads 0 before: 2p..2p+2; together 4
+    row = report(f"input 16x1\n{merge}").layers[-1]
+    assert (row.receptive_field, row.jump) == ((4,), (2,))
+
+
+def test_receptive_field_of_a_squeeze_excite_is_the_whole_input():
+    found = report("input 12x10x8\nconv 8 3 pad=1\nmultiply {\n  branch { }\n"
+                   "  branch { globalavgpool; conv 2 1; relu; conv 8 1; sigmoid }\n}\nconv 8 3 pad=1")
+    # the conv's 3 plus the 11 (9) other positions at jump 1, past the borders by the padding of 1
+    assert found.layer("multiply1").receptive_field == (14, 12)
+    assert found.layer("multiply1").jump == (1, 1)
+    assert found.layer("conv4").receptive_field == (16, 14)

@@ -284,6 +284,18 @@ def test_json_flattens_blocks_in_execution_order(cnnc, spec):
     assert document["output"] == [8, 8, 6]
 
 
+def test_json_and_text_show_add_and_multiply_rows(cnnc, spec):
+    path = spec("input 8x8x4\nadd {\n  branch { conv 4 1 }\n  branch { }\n}\n"
+                "multiply {\n  branch { }\n  branch { globalavgpool; sigmoid }\n}\n")
+    document = cnnc("check", path, "--format", "json").json()
+    validate(document)
+    assert [(x["name"], x["kind"], x["line"], x["output"]) for x in document["layers"]] == [
+        ("conv1", "conv", 3, [8, 8, 4]), ("add1", "add", 2, [8, 8, 4]), ("globalavgpool1", "globalavgpool", 8, [1, 1, 4]),
+        ("sigmoid1", "sigmoid", 8, [1, 1, 4]), ("multiply1", "multiply", 6, [8, 8, 4])]
+    text = cnnc("check", path).out
+    assert "add join 2 branches" in text and "multiply join 2 branches" in text
+
+
 def test_json_with_errors(cnnc, spec):
     result = cnnc("check", spec("input 8x8x3\ndropout 1.5\n"), "--format", "json")
     assert result.code == 1

@@ -578,3 +578,125 @@ def test_a_bad_layer_yields_no_node_and_later_layers_still_count():
     net, diagnostics = elaborated("input 8x8x4\nconv 0 3\nconv 8 3\nrelu")
     assert [d.code for d in diagnostics] == ["E003"]
     assert [layer.name for layer in net.layers] == ["conv1", "relu1"]
+
+
+# Expressions of v2: division, functions, sizes from expressions, repeat as -------------------
+
+@pytest.mark.parametrize("expression, value", [
+    ("(7 / 2 * 2)", 7), ("(max(3, c))", 4), ("(min(3, c))", 3), ("(floor(7 / 2))", 3), ("(ceil(7 / 2))", 4),
+    ("(round(2.5))", 2), ("(round(3.5))", 4), ("(round(c / 8) * 8 + 8)", 8), ("(floor(-0.5) + 2)", 1),
+    ("(max(8, floor(c * 1.25 / 8 + 0.5) * 8))", 8),  # MobileNet's _make_divisible at c=4
+])
+def test_division_and_functions(expression, value):
+    (conv,) = layers(f"input 8x8x4\ndef b(c) {{ conv {expression} 1 }}\nb 4")
+    assert conv.filters == value
+
+
+def test_division_gives_a_real_and_a_whole_number_argument_refuses_a_fraction():
+    assert one("dropout (1 / 4)").p == 0.25
+    diagnostic = the_error("input 8x8x4\nconv (7 / 2) 3")
+    assert where(diagnostic) == ("E003", 2, 7)
+    assert "got `3.5`" in diagnostic.message
+    assert where(the_error("input 8x8x4\nconv 8 3 stride=(3 / 2)")) == ("E003", 2, 18)
+    assert where(the_error("input 8x8x4\nrepeat (5 / 2) { relu }")) == ("E003", 2, 9)
+    assert where(the_error("input 8x8x4\nconv (1 / 0) 3")) == ("E003", 2, 11)
+
+
+def test_function_errors():
+    diagnostic = the_error("input 8x8x4\nconv (maximum(1, 2)) 3")
+    assert where(diagnostic) == ("E002", 2, 7)
+    assert diagnostic.help == "did you mean `max`?"
+    assert where(the_error("input 8x8x4\nconv (floor(1, 2)) 3")) == ("E003", 2, 7)
+    assert where(the_error("input 8x8x4\nconv (max(1, same)) 3")) == ("E002", 2, 14)
+    assert where(the_error("input 8x8x4\ndef b(k) { conv (max(1, k)) 3 }\nb 3x3")) == ("E003", 2, 25)
+
+
+def test_values_stay_capped():
+    assert where(the_error("input 8x8x4\nconv (1e100 / 1e-300) 3")) == ("E006", 2, 7)
+    assert where(the_error("input 8x8x4\nconv (max(1e100, 1e100) * 10) 3")) == ("E006", 2, 7)
+    assert where(the_error("input 8x8x4\nconv (ceil(1e100) + 1e100) 3")) == ("E006", 2, 7)
+
+
+def test_sizes_from_block_parameters():
+    text = "input 9x8x4\ndef b(s) { conv 4 3 stride=(1)x(s) pad=1x(s) }\nb 2"
+    (conv,) = layers(text)
+    assert (conv.stride, conv.pad) == ((1, 2), (1, 2))
+    (conv,) = layers("input 5x9x8x4\ndef b(s) { conv 4 (s)x3x(s + 1) stride=1x(s)x(s) }\nb 2")
+    assert (conv.kernel, conv.stride) == ((2, 3, 3), (1, 2, 2))
+    diagnostic = the_error("input 8x8x4\ndef b(s) { conv 4 3 stride=(1)x(s) }\nb 1.5")
+    assert diagnostic.code == "E003"
+    assert where(the_error("input 8x8x4\nconv 4 3 stride=(1)x(same)")) == ("E002", 2, 22)
+
+
+def test_repeat_as_binds_the_index():
+    found = layers("input 8x8x4\nrepeat 3 as i { conv (4 + i) 1; dropout (0.2 * i / 2) }")
+    assert [layer.filters for layer in found if isinstance(layer, ir.Conv)] == [4, 5, 6]
+    assert [layer.p for layer in found if isinstance(layer, ir.Dropout)] == [0.0, 0.1, 0.2]
+    # nested loops and shadowing of a block parameter
+    found = layers("input 8x8x4\ndef b(i) { repeat 2 as i { repeat 2 as j { conv (1 + 2 * i + j) 1 } } }\nb 9")
+    assert [layer.filters for layer in found] == [1, 2, 3, 4]
+    assert where(the_error("input 8x8x4\nrepeat 3 as { relu }")) == ("E003", 2, 1)
+    assert where(the_error("input 8x8x4\nrepeat 3 with i { relu }")) == ("E003", 2, 1)
+
+
+def test_repeat_as_elaborates_every_iteration():
+    # only the iterations whose index gives a bad value fail, each with its own message
+    diagnostics = errors("input 8x8x4\nrepeat 4 as i { conv (2 - i) 1 }")
+    assert [d.message for d in diagnostics] == ["expected a number of filters of at least 1, got 0",
+                                                "expected a number of filters of at least 1, got -1"]
+    # without `as`, the first failing iteration stands for all of them
+    (diagnostic,) = errors("input 8x8x4\nrepeat 4 { conv 0 1 }")
+    assert diagnostic.message.endswith("(in all 4 iterations)")
+
+
+# Merges -------------------------------------------------------------------------------------
+
+def test_add_and_multiply():
+    (node,) = network("input 8x8x4\nadd {\n branch { conv 4 1 }\n branch { }\n branch { relu }\n}").layers
+    assert isinstance(node, ir.Add) and node.name == "add1" and [len(b) for b in node.branches] == [1, 0, 1]
+    (node,) = network("input 8x8x4\nmultiply { branch { } branch { globalavgpool; sigmoid } }").layers
+    assert isinstance(node, ir.Multiply) and [len(b) for b in node.branches] == [0, 2]
+    assert [n.name for n in ir.walk((node,))] == ["globalavgpool1", "sigmoid1", "multiply1"]
+
+
+@pytest.mark.parametrize("op", ["add", "multiply"])
+def test_merges_need_two_branches(op):
+    diagnostic = the_error(f"input 8x8x4\n{op} {{ branch {{ relu }} }}")
+    assert where(diagnostic) == ("E003", 2, 1)
+    assert diagnostic.message == f"`{op}` needs at least 2 branches"
+    assert where(the_error(f"input 8x8x4\n{op} {{ }}")) == ("E003", 2, 1)
+    assert where(the_error(f"input 8x8x4\n{op} {{\n relu\n branch {{ }}\n branch {{ }}\n}}")) == ("E005", 3, 2)
+    assert where(the_error(f"input 8x8x4\n{op} 2 {{ branch {{ }} branch {{ }} }}")) == ("E003", 2, len(op) + 2)
+
+
+def test_branch_outside_a_merge():
+    diagnostic = the_error("input 8x8x4\nbranch { relu }")
+    assert diagnostic.code == "E005"
+    assert "`concat { }`, `add { }` or `multiply { }`" in diagnostic.message
+
+
+def test_repeat_as_reports_a_finding_of_every_iteration_once():
+    (diagnostic,) = errors("input 8x8x4\nrepeat 5 as i { conv 0 1 }")
+    assert diagnostic.message.endswith("(in all 5 iterations)")
+    diagnostics = errors("input 8x8x4\nrepeat 3 as i { repeat 2 { conv 0 1 } }")
+    assert [d.message.rsplit("(", 1)[-1] for d in diagnostics] == ["in all 6 iterations)"]
+
+
+def test_repeat_as_stops_after_many_distinct_findings():
+    from cnnc.elaborate import MAX_LOOP_FINDINGS
+
+    diagnostics = errors("input 8x8x4\nrepeat 1000000 as i { conv (0 - i) 1 }")
+    assert len(diagnostics) == MAX_LOOP_FINDINGS + 1
+    assert diagnostics[0].message.endswith("(the repeat stopped after 101 of its 1,000,000 iterations)")
+
+
+def test_repeat_as_stops_after_many_failing_iterations():
+    from cnnc.elaborate import MAX_FAILING_ITERATIONS
+
+    (diagnostic,) = errors("input 8x8x4\nrepeat 1000000 as i { conv (1 + i * 0) x }")
+    assert diagnostic.message == (f"unknown name `x`; expected a kernel size of at least 1 (in all "
+                                  f"{MAX_FAILING_ITERATIONS:,} iterations) (the repeat stopped after "
+                                  f"{MAX_FAILING_ITERATIONS:,} of its 1,000,000 iterations)")
+    # an index the body never reads: one iteration stands for all
+    (diagnostic,) = errors("input 8x8x4\nrepeat 1000000 as i { conv 8 x }")
+    assert diagnostic.message.endswith("(in all 1,000,000 iterations)")

@@ -48,6 +48,10 @@ def plain(node):
         return (node.op, plain(node.left), plain(node.right))
     if isinstance(node, ast.Negate):
         return ("neg", plain(node.operand))
+    if isinstance(node, ast.Function):
+        return (node.name, *(plain(a) for a in node.args))
+    if isinstance(node, ast.Size):
+        return ("size", *(plain(p) for p in node.parts))
     if isinstance(node, ast.Option):
         return ("=", node.key, plain(node.value))
     if isinstance(node, ast.Block):
@@ -176,6 +180,43 @@ def test_arithmetic_precedence(text, tree):
     assert statement(f"conv {text}") == ("conv", [tree])
 
 
+@pytest.mark.parametrize("text, tree", [
+    ("(c / 2)", ("/", ("name", "c"), 2)),
+    ("(8 / 2 // 2 * 3)", ("*", ("//", ("/", 8, 2), 2), 3)),
+    ("(min(a, b))", ("min", ("name", "a"), ("name", "b"))),
+    ("(max(1, c * 2) + 1)", ("+", ("max", 1, ("*", ("name", "c"), 2)), 1)),
+    ("(round(x / 8) * 8)", ("*", ("round", ("/", ("name", "x"), 8)), 8)),
+    ("(floor(ceil(1.5)))", ("floor", ("ceil", 1.5))),
+    ("(s)x(s)", ("size", ("name", "s"), ("name", "s"))),
+    ("1x(s)x(s)", ("size", 1, ("name", "s"), ("name", "s"))),
+    ("(s)x3", ("size", ("name", "s"), 3)),
+    ("(s)x3x3", ("size", ("name", "s"), 3, 3)),
+    ("2x3x(s + 1)", ("size", 2, 3, ("+", ("name", "s"), 1))),
+    ("(a)x4x(max(a, 2))", ("size", ("name", "a"), 4, ("max", ("name", "a"), 2))),
+])
+def test_division_functions_and_sizes_from_expressions(text, tree):
+    assert statement(f"conv {text}") == ("conv", [tree])
+
+
+def test_sizes_from_expressions_keep_their_positions():
+    (call,) = parsed("conv 1x(s)x(t)").statements
+    size = call.items[0]
+    assert size.span == Span(1, 6, 1, 15)
+    assert [part.span.column for part in size.parts] == [6, 9, 13]
+    # a name starting with x after a parenthesis is still a separate name
+    assert statement("f (a) xs") == ("f", [("name", "a"), ("name", "xs")])
+    assert statement("f 1 x2") == ("f", [1, ("name", "x2")])
+
+
+def test_repeat_as_parses_as_names():
+    assert statement("repeat 3 as i { relu }") == ("repeat", [3, ("name", "as"), ("name", "i")], [("relu", [])])
+
+
+def test_division_outside_parentheses_is_a_syntax_error():
+    diagnostic = syntax_error("conv c / 2 3x3")
+    assert diagnostic.span.column == 8
+
+
 def test_definitions():
     assert statement("def f() { }") == ("def", "f", [], [])
     assert statement("def f(c) { relu }") == ("def", "f", [("c", None)], [("relu", [])])
@@ -282,7 +323,7 @@ def test_every_labelled_mistake_fails_with_its_label(label, example):
     ("conv 64 3x3 stride=(2", 1, 22, "unexpected end of file", "`(` is never closed"),
     ("conv 64 3x3 stride=2)", 1, 21, "unexpected `)`", "this `)` closes no `(`"),
     ("conv (3x3 * 2) 3", 1, 7, "unexpected `3x3`; expected a number or a name", "cannot take part in arithmetic"),
-    ("conv 64 3x3 stride=2 / 2", 1, 22, "unexpected character '/'", "integer division is `//`"),
+    ("conv 64 3x3 stride=2 / 2", 1, 22, "unexpected `/`", "arithmetic goes in parentheses: `(c / 2)`"),
     ("conv 64 'a'", 1, 9, "unexpected character", "no strings"),
     ('conv 64 "a"', 1, 9, "unexpected character", "no strings"),
     ("input 8x8x3\nconv 64 3x3 @", 2, 13, "unexpected character '@'", "only layers, blocks"),
@@ -298,7 +339,7 @@ def test_syntax_errors_point_at_the_problem(text, line, column, message, help_pa
 
 @pytest.mark.parametrize("text, expected", [
     ("def f c { }", "expected `(`"),  # a lone `(` is not "a value"
-    ("conv 64 3x3 stride=(2", "expected `-`, `+`, `)`, `*` or `//`"),  # `-` here is subtraction
+    ("conv 64 3x3 stride=(2", "expected `-`, `+`, `)`, `/`, `*` or `//`"),  # `-` here is subtraction
     ("conv 64 3x3 stride=--1", "expected a number"),
     ("def (c) { }", "expected a name"),
     ("1", "expected a name, the end of the line or `def`"),

@@ -48,7 +48,7 @@ def following_activations(layers: tuple[ir.Node, ...], after: Nonlinearity | Non
         elif isinstance(node, ir.Residual):
             following_activations(node.body, following, found)
             following_activations(node.shortcut, following, found)
-        elif isinstance(node, ir.Concat):
+        elif isinstance(node, ir.MERGES):
             for branch in node.branches:
                 following_activations(branch, following, found)
     return found

@@ -1,4 +1,4 @@
-"""Lowering the IR to kernels, and running them: sequences, residual and concat blocks."""
+"""Lowering the IR to kernels, and running them: sequences, residual, concat, add and multiply blocks."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from cnnc.backends.numpy.conv import Convolution
 from cnnc.backends.numpy.init import following_activations, relu_slope
 from cnnc.backends.numpy.kernel import Kernel, Params, Pass, UnsupportedLayer
 from cnnc.backends.numpy.layers import Activation, BatchNorm, Dense, Dropout, Flatten, PReLU
+from cnnc.backends.numpy.merges import AddBlock, MultiplyBlock
 from cnnc.backends.numpy.norms import DropPath, LayerScale, LocalResponseNorm, Normalization
 from cnnc.backends.numpy.pool import AvgPool, GlobalAvgPool, MaxPool
 from cnnc.backends.numpy.resample import Deconvolution, PixelShuffle, Upsample
@@ -44,7 +45,7 @@ class Sequence:
     def kernels(self):
         """Every kernel, blocks' kernels included, in execution order."""
         for step in self.steps:
-            if isinstance(step, (ResidualBlock, ConcatBlock)):
+            if isinstance(step, (ResidualBlock, ConcatBlock, AddBlock, MultiplyBlock)):
                 yield from step.kernels()
             else:
                 yield step
@@ -116,6 +117,9 @@ class _Lowering:
             return ResidualBlock(node, self.sequence(node.body), self.sequence(node.shortcut))
         if isinstance(node, ir.Concat):
             return ConcatBlock(node, [self.sequence(branch) for branch in node.branches])
+        if isinstance(node, (ir.Add, ir.Multiply)):
+            block = AddBlock if isinstance(node, ir.Add) else MultiplyBlock
+            return block(node, self.layers[node.name], [self.sequence(branch) for branch in node.branches])
         return lower_layer(node, self.layers[node.name], relu_slope(self.activations.get(node.name)))
 
 

@@ -78,15 +78,19 @@ class Deconvolution(Kernel):
         self.name = node.name
         rank = layer.input.rank
         pad, output_pad = per_dimension(node.pad, rank), per_dimension(node.output_pad, rank)
+        # output_pad beyond pad (allowed when it is below the dilation) adds positions no input reaches:
+        # the adjoint convolution covers the rest, and those positions hold only the bias
+        self.beyond = tuple(max(e - p, 0) for p, e in zip(pad, output_pad))
+        reached = ir.Shape(tuple(o - b for o, b in zip(layer.output.spatial, self.beyond)), node.filters)
         adjoint = ir.Conv(node.name, node.span, node.origin, filters=layer.input.channels, kernel=node.kernel,
                           stride=node.stride, dilation=node.dilation, groups=node.groups, bias=False)
         adjoint_layer = LayerReport(
-            node=adjoint, depth=0, input=layer.output, output=layer.input, params=0, buffers=0, macs=0,
+            node=adjoint, depth=0, input=reached, output=layer.input, params=0, buffers=0, macs=0,
             receptive_field=(), jump=(), padding=tuple((p, max(p - e, 0)) for p, e in zip(pad, output_pad)))
         self.adjoint = Convolution(adjoint, adjoint_layer, relu_slope)
         self.channels = layer.input.channels
         self.filters = node.filters
-        self.output_shape = layer.output.spatial
+        self.reached_shape = reached.spatial
         self.has_bias = node.bias
         self.weight_key = f"{node.name}.weight"
         self.bias_key = f"{node.name}.bias"
@@ -98,8 +102,10 @@ class Deconvolution(Kernel):
         return params
 
     def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, object]:
-        shape = (x.shape[0], *self.output_shape, self.filters)
+        shape = (x.shape[0], *self.reached_shape, self.filters)
         out = self.adjoint.input_gradient(x, params[self.weight_key], shape)
+        if any(self.beyond):
+            out = np.pad(out, [(0, 0), *((0, b) for b in self.beyond), (0, 0)])
         if self.has_bias:
             out = out + params[self.bias_key]
         return out, x if run.for_backward else None
@@ -107,7 +113,9 @@ class Deconvolution(Kernel):
     def backward(self, dout: np.ndarray, cache: object, params: Params,
                  need_dx: bool) -> tuple[np.ndarray | None, Params]:
         x = cache
-        dx, adjoint_cache = self.adjoint.forward(dout, {self.weight_key: params[self.weight_key]}, Pass(False))
+        reached = dout[(slice(None), *(slice(0, n) for n in self.reached_shape))] if any(self.beyond) else dout
+        dx, adjoint_cache = self.adjoint.forward(np.ascontiguousarray(reached), {self.weight_key: params[self.weight_key]},
+                                                 Pass(False))
         _, grads = self.adjoint.backward(x, adjoint_cache, params, need_dx=False)
         if self.has_bias:
             grads[self.bias_key] = column_sums(dout.reshape(-1, self.filters))

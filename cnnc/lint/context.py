@@ -65,7 +65,7 @@ class LintContext:
 
     def paths(self) -> Iterator[tuple[ir.Node, ...]]:
         """Every sequence of layers that runs one after another: the top level, then each residual
-        body and shortcut and each concat branch."""
+        body and shortcut and each branch of a concat, add or multiply."""
         pending = [self.network.layers]
         while pending:
             path = pending.pop(0)
@@ -75,10 +75,10 @@ class LintContext:
 
 
 def branches(node: ir.Node) -> tuple[tuple[ir.Node, ...], ...]:
-    """The parallel paths of a residual or concat; () for any other layer."""
+    """The parallel paths of a residual, concat, add or multiply; () for any other layer."""
     if isinstance(node, ir.Residual):
         return (node.body, node.shortcut)
-    if isinstance(node, ir.Concat):
+    if isinstance(node, ir.MERGES):
         return node.branches
     return ()
 
@@ -111,9 +111,13 @@ def sizes(values) -> str:
 
 
 def head(report: Report) -> LayerReport | None:
-    """The first flatten, fully connected layer or global pool: where the features meet the classifier."""
-    return next((row for row in report.layers
-                 if isinstance(row.node, (ir.Flatten, ir.Dense, ir.GlobalAvgPool, ir.GlobalMaxPool))), None)
+    """The first flatten, fully connected layer or global pool: where the features meet the classifier.
+    Not one inside a `multiply` (the global pool of a squeeze-excite gates the features, and its
+    product keeps every position)."""
+    gating = {node.name for row in report.layers if isinstance(row.node, ir.Multiply)
+              for branch in row.node.branches for node in ir.walk(branch)}
+    return next((row for row in report.layers if isinstance(row.node, (ir.Flatten, ir.Dense, ir.GlobalAvgPool, ir.GlobalMaxPool))
+                 and row.name not in gating), None)
 
 
 def head_receptive_field(row: LayerReport) -> tuple[int, ...]:

@@ -29,7 +29,9 @@ def small_receptive_field(context: LintContext) -> Iterator[Finding]:
     reports a field smaller than half the input. The threshold leaves the classic designs alone:
     VGG-16 reaches its head with 212 of 224, AlexNet with 195 of 227, LeNet-5 with 16 of 32. To
     demand more, set a budget (B404, `--min-receptive-field`). A head with no conv or pool before
-    it (a plain multilayer perceptron) is not reported.
+    it (a plain multilayer perceptron) is not reported. The global pool of a squeeze-excite (inside
+    a `multiply`) is not the head: it gates the features, and the product of a squeeze-excite sees
+    the whole input.
 
     ## Why is this bad?
     A head sees the image only through those features. With small receptive fields a global pool

@@ -42,7 +42,8 @@ def linear_stack(context: LintContext) -> Iterator[Finding]:
     ## What it does
     Follows each path of the network and finds a conv, deconv or fc that comes after another one
     with only linear layers between them (batchnorm, dropout, droppath, layerscale, flatten, average
-    pools, upsample, pixelshuffle, slice, shuffle). A residual add or a concat ends the search. Not
+    pools, upsample, pixelshuffle, slice, shuffle). A residual, concat, add or multiply ends the
+    search; the branches of a `multiply` (a product, as in squeeze-excite) start a new one. Not
     reported: a grouped (depthwise) convolution followed by a 1x1 convolution (Xception's separable
     convolution), and a narrow layer between two wider ones (MobileNetV2's linear bottleneck): those
     are deliberate factorizations.
@@ -74,8 +75,10 @@ def linear_stack(context: LintContext) -> Iterator[Finding]:
     def visit(path: tuple[ir.Node, ...], previous: ir.Node | None) -> None:
         for node in path:
             if branches(node):
+                # a product of branches is no linear map of its input: a squeeze-excite's 1x1 conv after a
+                # conv is the gate, not a second linear layer
                 for inner in branches(node):
-                    visit(inner, previous)
+                    visit(inner, None if isinstance(node, ir.Multiply) else previous)
                 previous = None
             elif isinstance(node, WEIGHTED):
                 if previous is not None and not _factorized(context, previous, node):

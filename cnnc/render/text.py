@@ -68,7 +68,8 @@ def _layer_cell(layer: LayerReport) -> str:
 
 
 def _settings_cell(layer: LayerReport) -> str:
-    kind = {"residual": "residual add", "concat": "concat join"}.get(layer.kind, layer.kind)
+    kind = {"residual": "residual add", "concat": "concat join", "add": "add join",
+            "multiply": "multiply join"}.get(layer.kind, layer.kind)
     settings = layer.node.describe()
     return f"{kind} {settings}" if settings else kind
 

@@ -18,6 +18,7 @@ NETWORK_STEP = 1e-8
 error then grows in proportion to the step (measured on ResNet-50: 4e-4 at 1e-6, 1e-8 at 1e-8)."""
 
 LAYERS = {
+    "deconv-output-pad-beyond-pad": "input 4x3x3\ndeconv 3 3 output_pad=1x0 dilation=2 groups=3",
     "conv": "input 7x6x3\nconv 4 3x3",
     "conv-stride-pad": "input 7x6x3\nconv 4 3x2 stride=2 pad=1",
     "conv-stride-per-dim": "input 9x8x2\nconv 3 3 stride=2x1 pad=1x0",
@@ -111,6 +112,15 @@ LAYERS = {
                            " shortcut {\n conv 4 1 stride=2\n}",
     "concat": "input 6x6x3\nconcat {\n branch {\n conv 2 1\n }\n branch {\n conv 3 3 pad=1\n }\n"
               " branch {\n avgpool 3 stride=1 pad=1\n }\n branch {\n }\n}",
+    "add": "input 6x6x3\nadd {\n branch {\n conv 3 3 pad=1\n }\n branch {\n }\n branch {\n conv 3 1\n relu\n }\n}",
+    "multiply-same-shape": "input 5x5x2\nmultiply {\n branch {\n conv 2 3 pad=1\n }\n branch {\n conv 2 1\n"
+                           " tanh\n }\n branch {\n }\n}",
+    "multiply-squeeze-excite": "input 5x4x3\nmultiply {\n branch {\n }\n branch {\n globalavgpool\n conv 2 1\n"
+                               " relu\n conv 3 1\n sigmoid\n }\n}\nconv 2 1",
+    "multiply-flat-vector": "input 4x3x3\nmultiply {\n branch {\n conv 3 1\n }\n branch {\n globalavgpool\n"
+                            " flatten\n fc 2\n relu\n fc 3\n sigmoid\n }\n}",
+    "multiply-broadcast-channels": "input 4x5x3\nmultiply {\n branch {\n conv 1 3 pad=1\n }\n branch {\n"
+                                   " conv 4 1\n }\n}\nfc 2",
     "nested-blocks": "input 5x5x2\nconcat {\n branch {\n residual {\n conv 2 3 pad=1\n }\n }\n"
                      " branch {\n maxpool 3 stride=1 pad=1\n }\n}\nglobalavgpool\nfc 3",
 }

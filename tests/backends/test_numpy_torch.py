@@ -50,6 +50,7 @@ def compare(spec: str, batch: int = 3, seed: int = 0) -> None:
 
 
 FIXED = {
+    "deconv-output-pad-beyond-pad": "input 7x7x3\ndeconv 3 4 output_pad=1 dilation=2 groups=3\nflatten\nfc 3",
     "upsample-nearest": "input 3x4x2\nupsample 2x3\nconv 2 3",
     "upsample-nearest-size": "input 3x4x2\nupsample size=7x5",
     "upsample-nearest-1d-3d": "input 5x2\nupsample 3\nconv 2 3\nupsample size=4",
@@ -126,6 +127,14 @@ FIXED = {
                 " shortcut {\n conv 4 1 stride=2 bias=false\n}\nrelu",
     "concat": "input 6x6x3\nconcat {\n branch {\n conv 2 1\n }\n branch {\n maxpool 3 stride=1 pad=1\n }\n"
               " branch {\n }\n}\nglobalavgpool\nfc 4\nsoftmax",
+    "add": "input 6x6x3\nadd {\n branch {\n conv 3 3 pad=1\n batchnorm\n }\n branch {\n }\n"
+           " branch {\n conv 3 1 stride=1\n }\n}\nrelu",
+    "squeeze-excite": "input 6x5x4\nconv 4 3 pad=1\nmultiply {\n branch {\n }\n branch {\n globalavgpool\n"
+                      " conv 2 1\n relu\n conv 4 1\n sigmoid\n }\n}\nglobalavgpool\nfc 3",
+    "squeeze-excite-fc": "input 5x5x3\nmultiply {\n branch {\n conv 3 1\n }\n branch {\n globalavgpool\n"
+                         " flatten\n fc 2\n relu\n fc 3\n sigmoid\n }\n}\nfc 4",
+    "multiply-broadcast": "input 7x3\nmultiply {\n branch {\n conv 1 3 pad=1\n tanh\n }\n branch {\n conv 3 1\n"
+                          " }\n branch {\n }\n}",
 }
 
 
@@ -382,8 +391,8 @@ def _window_fits(spatial, kernel, stride, pad, dilation, ceil) -> tuple[int, ...
 @st.composite
 def random_specs(draw) -> str:
     """A valid spec: conv, pool, adaptive pool, batchnorm and the other norms, activation, residual,
-    concat, upsample, deconv, pixelshuffle, shuffle and slice layers in any order on a 1-D, 2-D or 3-D
-    input, then an optional head (fc, flatten + fc, or global average or max pooling + fc)."""
+    concat, add, multiply, upsample, deconv, pixelshuffle, shuffle and slice layers in any order on a
+    1-D, 2-D or 3-D input, then an optional head (fc, flatten + fc, or global average or max pooling + fc)."""
     rank = draw(st.sampled_from([1, 2, 2, 3]))
     spatial = [draw(st.integers(4, 7 if rank == 3 else 12)) for _ in range(rank)]
     channels = draw(st.integers(1, 4))
@@ -391,7 +400,7 @@ def random_specs(draw) -> str:
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["conv", "conv", "maxpool", "avgpool", "batchnorm", "activation",
                                      "residual", "concat", "norm", "adaptive", "upsample", "deconv", "pixelshuffle",
-                                     "channels"]))
+                                     "channels", "add", "multiply"]))
         if kind in ("upsample", "deconv", "pixelshuffle") and max(spatial) > 8:
             continue  # keep the sizes small
         if kind == "conv":
@@ -466,10 +475,17 @@ def random_specs(draw) -> str:
                                                "prelu shared=true"])))
         elif kind == "residual":
             lines.append(f"residual {{\n conv {channels} 3 pad=same\n batchnorm\n relu\n}}")
-        else:
+        elif kind == "concat":
             width = draw(st.integers(1, 3))
             lines.append(f"concat {{\n branch {{\n conv {width} 1\n }}\n branch {{\n maxpool 3 stride=1 pad=1\n }}\n}}")
             channels += width
+        elif kind == "add":
+            lines.append(f"add {{\n branch {{\n conv {channels} 3 pad=same\n }}\n branch {{\n }}\n"
+                         f" branch {{\n {draw(st.sampled_from(['relu', 'tanh', 'batchnorm']))}\n }}\n}}")
+        else:
+            squeeze = draw(st.sampled_from(["globalavgpool", "globalavgpool\n flatten\n fc " + str(channels)]))
+            lines.append(f"multiply {{\n branch {{\n }}\n branch {{\n {squeeze}\n sigmoid\n }}\n"
+                         f" branch {{\n {draw(st.sampled_from(['conv 1 1', 'tanh', 'conv 1 3 pad=same']))}\n }}\n}}")
     head = draw(st.sampled_from(["none", "fc", "flatten", "global", "globalmax"]))
     if head == "fc":
         lines.append(f"fc {draw(st.integers(1, 5))}")
@@ -492,3 +508,28 @@ def test_random_specs_match_torch(spec: str, seed: int) -> None:
     except cnnc.SpecError:
         assume(False)
     compare(spec, batch=2, seed=seed)
+
+
+def test_exported_merges_compute_the_sum_and_the_broadcast_product():
+    """The exporter's Add and Multiply against the formulas written out with the exported convs."""
+    from cnnc.backends.torch_export import Add, Multiply
+
+    model = cnnc.loads("input 5x4x3\nadd {\n branch { conv 3 1 }\n branch { }\n branch { tanh }\n}\n"
+                       "multiply {\n branch { }\n branch { globalavgpool; conv 2 1; relu; conv 3 1; sigmoid }\n}\n"
+                       "multiply {\n branch { globalavgpool; flatten; fc 3; sigmoid }\n branch { }\n}"
+                       ).compile(dtype="float64", seed=1)
+    module = to_torch(model).eval()
+    adds = [m for m in module.modules() if isinstance(m, Add)]
+    products = [m for m in module.modules() if isinstance(m, Multiply)]
+    assert len(adds) == 1 and len(products) == 2
+    convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    (linear,) = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 5, 4, 3)))
+    with torch.no_grad():
+        t = x.movedim(-1, 1)
+        t = convs[0](t) + t + torch.tanh(t)
+        t = t * torch.sigmoid(convs[2](F.relu(convs[1](t.mean(dim=(2, 3), keepdim=True)))))
+        t = torch.sigmoid(linear(t.mean(dim=(2, 3)))).reshape(2, 3, 1, 1) * t
+        expected = t.movedim(1, -1)
+        np.testing.assert_allclose(module(x).numpy(), expected.numpy(), **CLOSE)
+    np.testing.assert_allclose(model.predict(x.numpy()), expected.numpy(), **CLOSE)

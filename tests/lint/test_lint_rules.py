@@ -259,3 +259,41 @@ def test_window_rules_skip_adaptive_pools_which_read_every_position(pool):
 def test_small_receptive_field_at_a_global_max_pool():
     (found,) = _only("input 8x64x1\nconv 4 3x3\nrelu\nglobalmaxpool\n", "W207")
     assert found.message == "each feature reaching `globalmaxpool1` sees 3x3 of the input's 8x64"
+
+
+# Merges: add and multiply ---------------------------------------------------------------------
+
+SQUEEZE_EXCITE = ("input 64x64x16\nconv 16 3x3 pad=1\nbatchnorm\nmultiply {\n  branch { }\n"
+                  "  branch { globalavgpool; conv 4 1x1; relu; conv 16 1x1; sigmoid }\n}\nrelu\n")
+
+
+def test_the_head_is_not_the_pool_of_a_squeeze_excite():
+    from cnnc.api import check
+    from cnnc.lint.context import head
+    from cnnc.source import Source
+
+    # the squeeze-excite's pool gates the features; the head is the pool after it
+    assert head(check(Source(SQUEEZE_EXCITE + "globalavgpool\nfc 10\n")).report).name == "globalavgpool2"
+    assert _only(SQUEEZE_EXCITE + "globalavgpool\nfc 10\n", "W207") == []
+
+
+def test_small_receptive_field_is_quiet_when_a_squeeze_excite_sees_everything():
+    # the product's field is the whole input, which the head then reads
+    spec = SQUEEZE_EXCITE + "conv 16 3x3 pad=1\nrelu\nglobalavgpool\nfc 10\n"
+    assert _only(spec, "W207") == []
+
+
+def test_linear_stack_is_not_reported_for_a_squeeze_excite_gate():
+    assert _only(SQUEEZE_EXCITE, "W204") == []
+
+
+def test_linear_stack_sees_into_add_branches():
+    spec = "input 8x8x16\nconv 16 3x3 pad=1\nadd {\n  branch { conv 16 3x3 pad=1 }\n  branch { }\n}\nrelu\n"
+    assert len(_only(spec, "W204")) == 1
+
+
+def test_a_gap_inside_an_add_is_reported_when_every_branch_skips():
+    spec = ("input 16x16x8\nadd {\n  branch { conv 8 1x1 stride=2 }\n  branch { maxpool 1 stride=2 }\n}\n")
+    assert len(_only(spec, "W202")) == 2
+    covered = spec.replace("maxpool 1 stride=2", "maxpool 2 stride=2")
+    assert len(_only(covered, "W202")) == 0
