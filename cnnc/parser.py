@@ -257,7 +257,8 @@ def _describe_token(token: Token) -> str:
 _VALUE_TERMINALS = {"INT", "FLOAT", "DIMS", "DIMS_X", "NAME", "LPAR", "MINUS"}
 _TERMINAL_NAMES = {
     "LBRACE": "`{`", "RBRACE": "`}`", "LPAR": "`(`", "RPAR": "`)`", "EQUAL": "`=`", "COMMA": "`,`",
-    "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "RPAR_X": "`)`", "DIMS_X": "a size", "__ANON_0": "`//`", "DEF": "`def`",
+    "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`", "RPAR_X": "`)`", "DIMS_X": "a size",
+    "__ANON_0": "`//`", "DEF": "`def`",
     "_SEP": "the end of the line", "$END": "the end of the line",
 }
 

@@ -69,7 +69,8 @@ class Window:
         """The output-size formula with this dimension's numbers, for diagnostics."""
         pads = (f"2*{self.pad_before}" if self.pad_before == self.pad_after
                 else f"{self.pad_before}+{self.pad_after}")
-        kernel = str(self.kernel) if self.dilation == 1 else f"{self.span} (kernel {self.kernel} dilated {self.dilation})"
+        kernel = (str(self.kernel) if self.dilation == 1
+                  else f"{self.span} (kernel {self.kernel} dilated {self.dilation})")
         rounding = "ceil" if self.ceil_mode else "floor"
         return (f"{rounding}(({self.size} - {kernel} + {pads}) / {self.stride}) + 1 = {self.output}")
 

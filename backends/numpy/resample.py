@@ -114,8 +114,8 @@ class Deconvolution(Kernel):
                  need_dx: bool) -> tuple[np.ndarray | None, Params]:
         x = cache
         reached = dout[(slice(None), *(slice(0, n) for n in self.reached_shape))] if any(self.beyond) else dout
-        dx, adjoint_cache = self.adjoint.forward(np.ascontiguousarray(reached), {self.weight_key: params[self.weight_key]},
-                                                 Pass(False))
+        weights = {self.weight_key: params[self.weight_key]}
+        dx, adjoint_cache = self.adjoint.forward(np.ascontiguousarray(reached), weights, Pass(False))
         _, grads = self.adjoint.backward(x, adjoint_cache, params, need_dx=False)
         if self.has_bias:
             grads[self.bias_key] = column_sums(dout.reshape(-1, self.filters))

@@ -116,7 +116,8 @@ def head(report: Report) -> LayerReport | None:
     product keeps every position)."""
     gating = {node.name for row in report.layers if isinstance(row.node, ir.Multiply)
               for branch in row.node.branches for node in ir.walk(branch)}
-    return next((row for row in report.layers if isinstance(row.node, (ir.Flatten, ir.Dense, ir.GlobalAvgPool, ir.GlobalMaxPool))
+    heads = (ir.Flatten, ir.Dense, ir.GlobalAvgPool, ir.GlobalMaxPool)
+    return next((row for row in report.layers if isinstance(row.node, heads)
                  and row.name not in gating), None)
 
 
