@@ -275,11 +275,35 @@ def c3d():
     return nn.Sequential(*c3d_features(), *classifier(512 * 4 * 4, 4096, 487))
 
 
+def unet():
+    """milesial/Pytorch-UNet's UNet(n_channels=1, n_classes=2, bilinear=False), its skips written as
+    nested concats: x1 = inc(x), x2..x5 = down1..down4, then up_i(x, skip) = double_conv(cat([skip,
+    deconv(x)])) (Up's F.pad adds nothing at 256x256), as in UNet.forward."""
+    def double_conv(cin, cout):
+        return [*conv_bn(cin, cout, 3, padding=1), *conv_bn(cout, cout, 3, padding=1)]
+
+    def down(cin, cout):
+        return [nn.MaxPool2d(2), *double_conv(cin, cout)]
+
+    def up(cin):
+        return nn.ConvTranspose2d(cin, cin // 2, kernel_size=2, stride=2)
+
+    def level(width: int) -> nn.Module:
+        """The skip at `width` channels joined with the deeper levels' up-convolved output."""
+        if width == 512:
+            deeper = [*down(512, 1024), up(1024)]
+        else:
+            deeper = [*down(width, 2 * width), level(2 * width), *double_conv(4 * width, 2 * width), up(2 * width)]
+        return Concat(nn.Identity(), nn.Sequential(*deeper))
+
+    return nn.Sequential(*double_conv(1, 64), level(64), *double_conv(128, 64), nn.Conv2d(64, 2, kernel_size=1))
+
+
 MODELS = {
     "lenet5": lenet5, "alexnet": alexnet, "alexnet_torchvision": alexnet_torchvision, "vgg16": vgg16,
     "resnet18": resnet18, "resnet50": resnet50, "googlenet": googlenet, "inception_mini": inception_mini,
     "mobilenet_v1": mobilenet_v1, "m5_audio": m5_audio, "c3d": c3d,
-    "dcgan_generator": dcgan_generator,
+    "dcgan_generator": dcgan_generator, "unet": unet,
 }
 
 # Measuring the torch models --------------------------------------------------------------------
