@@ -87,6 +87,21 @@ class Product(nn.Module):
         return product
 
 
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth(p, "row") (cnnc's `droppath`): in training, each example is
+    zeroed with probability p and the kept ones scaled by 1 / (1 - p); the identity in evaluation."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.empty(x.shape[0], *(1,) * (x.dim() - 1), device=x.device).bernoulli_(1.0 - self.p)
+        return x * keep / (1.0 - self.p)
+
+
 # The hand-built networks -----------------------------------------------------------------------
 
 def lenet5():
@@ -319,11 +334,40 @@ def mobilenet_v3_small():
                          nn.Dropout(0.2), nn.Linear(1024, 1000))
 
 
+def efficientnet_b0():
+    """torchvision's efficientnet_b0: MBConv blocks from its MBConvConfig table, batch norms with
+    PyTorch's defaults, stochastic depth 0.2 * block / 16 on the residual blocks."""
+    layers = [conv_norm_activation(3, 32, 3, 2, activation=nn.SiLU)]
+    plan = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+            (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
+    total = sum(stage[-1] for stage in plan)
+    block_id = 0
+    for expand, kernel, first_stride, cin, cout, count in plan:
+        for index in range(count):
+            stride = first_stride if index == 0 else 1
+            expanded = make_divisible(cin * expand)
+            block = []
+            if expanded != cin:
+                block.append(conv_norm_activation(cin, expanded, 1, activation=nn.SiLU))
+            block += [conv_norm_activation(expanded, expanded, kernel, stride, expanded, nn.SiLU),
+                      squeeze_excitation(expanded, max(1, cin // 4), activation=nn.SiLU),
+                      conv_norm_activation(expanded, cout, 1)]
+            if stride == 1 and cin == cout:
+                layers.append(Residual(nn.Sequential(*block, StochasticDepth(0.2 * block_id / total))))
+            else:
+                layers.append(nn.Sequential(*block))
+            block_id += 1
+            cin = cout
+    layers.append(conv_norm_activation(320, 1280, 1, activation=nn.SiLU))
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(1280, 1000))
+
+
 MODELS = {
     "lenet5": lenet5, "alexnet": alexnet, "alexnet_torchvision": alexnet_torchvision, "vgg16": vgg16,
     "resnet18": resnet18, "resnet50": resnet50, "googlenet": googlenet, "inception_mini": inception_mini,
     "mobilenet_v1": mobilenet_v1, "m5_audio": m5_audio, "c3d": c3d,
     "dcgan_generator": dcgan_generator, "mobilenet_v3_small": mobilenet_v3_small,
+    "efficientnet_b0": efficientnet_b0,
 }
 
 # Measuring the torch models --------------------------------------------------------------------
@@ -350,6 +394,7 @@ KINDS = [
     ((nn.ELU,), "elu"),
     ((nn.PReLU,), "prelu"),
     ((nn.Dropout,), "dropout"),
+    ((StochasticDepth,), "droppath"),
     ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), "batchnorm"),
     ((Residual,), "residual"),
     ((Concat,), "concat"),
