@@ -10,6 +10,7 @@ Receptive fields are measured from gradients, and random conv/pool stacks are ch
 
 from __future__ import annotations
 
+from functools import partial
 from math import ceil, prod
 from pathlib import Path
 
@@ -84,6 +85,21 @@ class Product(nn.Module):
                 out = out.reshape(*out.shape, *(1,) * (x.dim() - 2))
             product = out if product is None else product * out
         return product
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth(p, "row") (cnnc's `droppath`): in training, each example is
+    zeroed with probability p and the kept ones scaled by 1 / (1 - p); the identity in evaluation."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.empty(x.shape[0], *(1,) * (x.dim() - 1), device=x.device).bernoulli_(1.0 - self.p)
+        return x * keep / (1.0 - self.p)
 
 
 # The hand-built networks -----------------------------------------------------------------------
@@ -299,11 +315,83 @@ def unet():
     return nn.Sequential(*double_conv(1, 64), level(64), *double_conv(128, 64), nn.Conv2d(64, 2, kernel_size=1))
 
 
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """torchvision's `_make_divisible`: the nearest multiple of divisor, at least divisor, not below 90%."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def conv_norm_activation(cin, cout, kernel, stride=1, groups=1, activation=None, norm=nn.BatchNorm2d):
+    """torchvision's Conv2dNormActivation: a bias-free conv with padding (kernel - 1) // 2, a batch
+    norm, and the activation when there is one."""
+    layers = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False), norm(cout)]
+    return nn.Sequential(*layers, activation()) if activation is not None else nn.Sequential(*layers)
+
+
+def squeeze_excitation(channels, squeeze, activation=nn.ReLU, scale=nn.Sigmoid):
+    """torchvision's SqueezeExcitation: input * scale(fc2(activation(fc1(avgpool(input)))))."""
+    return Product(nn.Identity(), nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, squeeze, 1), activation(),
+                                                nn.Conv2d(squeeze, channels, 1), scale()))
+
+
+def mobilenet_v3_small():
+    """torchvision's mobilenet_v3_small (width 1.0): InvertedResidual blocks from _mobilenet_v3_conf."""
+    norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
+    layers = [conv_norm_activation(3, 16, 3, 2, activation=nn.Hardswish, norm=norm)]
+    plan = [(16, 3, 16, 16, True, "RE", 2), (16, 3, 72, 24, False, "RE", 2), (24, 3, 88, 24, False, "RE", 1),
+            (24, 5, 96, 40, True, "HS", 2), (40, 5, 240, 40, True, "HS", 1), (40, 5, 240, 40, True, "HS", 1),
+            (40, 5, 120, 48, True, "HS", 1), (48, 5, 144, 48, True, "HS", 1), (48, 5, 288, 96, True, "HS", 2),
+            (96, 5, 576, 96, True, "HS", 1), (96, 5, 576, 96, True, "HS", 1)]
+    for cin, kernel, expanded, cout, use_se, nonlinearity, stride in plan:
+        activation = nn.Hardswish if nonlinearity == "HS" else nn.ReLU
+        block = []
+        if expanded != cin:
+            block.append(conv_norm_activation(cin, expanded, 1, activation=activation, norm=norm))
+        block.append(conv_norm_activation(expanded, expanded, kernel, stride, expanded, activation, norm))
+        if use_se:
+            block.append(squeeze_excitation(expanded, make_divisible(expanded // 4), scale=nn.Hardsigmoid))
+        block.append(conv_norm_activation(expanded, cout, 1, norm=norm))
+        body = nn.Sequential(*block)
+        layers.append(Residual(body) if stride == 1 and cin == cout else body)
+    layers.append(conv_norm_activation(96, 576, 1, activation=nn.Hardswish, norm=norm))
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), ImplicitFlatten(), nn.Linear(576, 1024), nn.Hardswish(),
+                         nn.Dropout(0.2), nn.Linear(1024, 1000))
+
+
+def efficientnet_b0():
+    """torchvision's efficientnet_b0: MBConv blocks from its MBConvConfig table, batch norms with
+    PyTorch's defaults, stochastic depth 0.2 * block / 16 on the residual blocks."""
+    layers = [conv_norm_activation(3, 32, 3, 2, activation=nn.SiLU)]
+    plan = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+            (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
+    total = sum(stage[-1] for stage in plan)
+    block_id = 0
+    for expand, kernel, first_stride, cin, cout, count in plan:
+        for index in range(count):
+            stride = first_stride if index == 0 else 1
+            expanded = make_divisible(cin * expand)
+            block = []
+            if expanded != cin:
+                block.append(conv_norm_activation(cin, expanded, 1, activation=nn.SiLU))
+            block += [conv_norm_activation(expanded, expanded, kernel, stride, expanded, nn.SiLU),
+                      squeeze_excitation(expanded, max(1, cin // 4), activation=nn.SiLU),
+                      conv_norm_activation(expanded, cout, 1)]
+            if stride == 1 and cin == cout:
+                layers.append(Residual(nn.Sequential(*block, StochasticDepth(0.2 * block_id / total))))
+            else:
+                layers.append(nn.Sequential(*block))
+            block_id += 1
+            cin = cout
+    layers.append(conv_norm_activation(320, 1280, 1, activation=nn.SiLU))
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(1280, 1000))
+
+
 MODELS = {
     "lenet5": lenet5, "alexnet": alexnet, "alexnet_torchvision": alexnet_torchvision, "vgg16": vgg16,
     "resnet18": resnet18, "resnet50": resnet50, "googlenet": googlenet, "inception_mini": inception_mini,
     "mobilenet_v1": mobilenet_v1, "m5_audio": m5_audio, "c3d": c3d,
-    "dcgan_generator": dcgan_generator, "unet": unet,
+    "dcgan_generator": dcgan_generator, "unet": unet, "mobilenet_v3_small": mobilenet_v3_small,
+    "efficientnet_b0": efficientnet_b0,
 }
 
 # Measuring the torch models --------------------------------------------------------------------
@@ -330,6 +418,7 @@ KINDS = [
     ((nn.ELU,), "elu"),
     ((nn.PReLU,), "prelu"),
     ((nn.Dropout,), "dropout"),
+    ((StochasticDepth,), "droppath"),
     ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), "batchnorm"),
     ((Residual,), "residual"),
     ((Concat,), "concat"),
