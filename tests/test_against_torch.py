@@ -110,22 +110,22 @@ class ChannelShuffle(nn.Module):
         return x.view(n, c, *spatial)
 
 
-class LayerNorm2d(nn.LayerNorm):
-    """torchvision's LayerNorm2d (ConvNeXt): nn.LayerNorm over the channels at every position."""
+class ChannelLayerNorm(nn.LayerNorm):
+    """ConvNeXt's LayerNorm2d: LayerNorm over the channels at every position."""
 
     def forward(self, x):
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1) if x.dim() > 2 else super().forward(x)
 
 
 class LayerScale(nn.Module):
-    """ConvNeXt's `layer_scale`: a learned multiplier per channel, shape (C, 1, 1)."""
+    """ConvNeXt's gamma."""
 
-    def __init__(self, channels: int, init: float = 1e-6) -> None:
+    def __init__(self, channels: int) -> None:
         super().__init__()
-        self.gamma = nn.Parameter(torch.ones(channels, 1, 1) * init)
+        self.gamma = nn.Parameter(torch.full((channels,), 1e-6))
 
     def forward(self, x):
-        return x * self.gamma
+        return x * self.gamma.reshape(-1, *(1,) * (x.dim() - 2))
 
 
 class StochasticDepth(nn.Module):
@@ -361,19 +361,19 @@ def convnext_tiny():
     MACs; a Linear on a permuted tensor would be a different row kind and shape for the hooks)."""
     def block(c, p):
         return Residual(nn.Sequential(
-            nn.Conv2d(c, c, 7, padding=3, groups=c), LayerNorm2d(c, eps=1e-6), nn.Conv2d(c, 4 * c, 1), nn.GELU(),
-            nn.Conv2d(4 * c, c, 1), LayerScale(c, 1e-6), StochasticDepth(p)))
+            nn.Conv2d(c, c, 7, padding=3, groups=c), ChannelLayerNorm(c, eps=1e-6), nn.Conv2d(c, 4 * c, 1), nn.GELU(),
+            nn.Conv2d(4 * c, c, 1), LayerScale(c), StochasticDepth(p)))
 
-    layers = [nn.Conv2d(3, 96, 4, 4), LayerNorm2d(96, eps=1e-6)]
+    layers = [nn.Conv2d(3, 96, 4, 4), ChannelLayerNorm(96, eps=1e-6)]
     block_id, channels = 0, 96
     for width, depth in zip((96, 192, 384, 768), (3, 3, 9, 3)):
         if width != channels:
-            layers += [LayerNorm2d(channels, eps=1e-6), nn.Conv2d(channels, width, 2, 2)]
+            layers += [ChannelLayerNorm(channels, eps=1e-6), nn.Conv2d(channels, width, 2, 2)]
             channels = width
         for _ in range(depth):
             layers.append(block(width, 0.1 * block_id / 17.0))
             block_id += 1
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), LayerNorm2d(768, eps=1e-6), nn.Flatten(),
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), ChannelLayerNorm(768, eps=1e-6), nn.Flatten(),
                          nn.Linear(768, 1000), nn.Softmax(dim=1))
 
 
@@ -421,7 +421,7 @@ KINDS = [
     ((nn.Sigmoid,), "sigmoid"),
     ((Slice,), "slice"),
     ((ChannelShuffle,), "shuffle"),
-    ((LayerNorm2d,), "layernorm"),
+    ((ChannelLayerNorm,), "layernorm"),
     ((LayerScale,), "layerscale"),
     ((StochasticDepth,), "droppath"),
 ]
@@ -689,24 +689,6 @@ def test_one_and_three_dimensional_receptive_fields():
 
 
 # The normalisations, drop path and adaptive pools of issue 9 -------------------------------------
-
-class ChannelLayerNorm(nn.LayerNorm):
-    """ConvNeXt's LayerNorm2d: LayerNorm over the channels at every position."""
-
-    def forward(self, x):
-        return super().forward(x.movedim(1, -1)).movedim(-1, 1) if x.dim() > 2 else super().forward(x)
-
-
-class LayerScale(nn.Module):
-    """ConvNeXt's gamma."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.gamma = nn.Parameter(torch.full((channels,), 1e-6))
-
-    def forward(self, x):
-        return x * self.gamma.reshape(-1, *(1,) * (x.dim() - 2))
-
 
 NORMS_AND_POOLS = {
     "input 9x7x8\nlayernorm": [ChannelLayerNorm(8)],
