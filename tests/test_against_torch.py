@@ -87,9 +87,50 @@ class Product(nn.Module):
         return product
 
 
+class Slice(nn.Module):
+    """cnnc's `slice FROM TO`: channels FROM to TO - 1 (ShuffleNetV2's `x.chunk(2, dim=1)`)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x):
+        return x[:, self.start:self.stop]
+
+
+class ChannelShuffle(nn.Module):
+    """torchvision's `channel_shuffle(x, groups)`: view (G, C/G), transpose, flatten."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c, *spatial = x.shape
+        x = x.view(n, self.groups, c // self.groups, *spatial).transpose(1, 2).contiguous()
+        return x.view(n, c, *spatial)
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """ConvNeXt's LayerNorm2d: LayerNorm over the channels at every position."""
+
+    def forward(self, x):
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1) if x.dim() > 2 else super().forward(x)
+
+
+class LayerScale(nn.Module):
+    """ConvNeXt's gamma."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), 1e-6))
+
+    def forward(self, x):
+        return x * self.gamma.reshape(-1, *(1,) * (x.dim() - 2))
+
+
 class StochasticDepth(nn.Module):
-    """torchvision.ops.StochasticDepth(p, "row") (cnnc's `droppath`): in training, each example is
-    zeroed with probability p and the kept ones scaled by 1 / (1 - p); the identity in evaluation."""
+    """torchvision's StochasticDepth(p, "row"): the identity in evaluation, which is what is counted."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -98,8 +139,8 @@ class StochasticDepth(nn.Module):
     def forward(self, x):
         if not self.training or self.p == 0.0:
             return x
-        keep = torch.empty(x.shape[0], *(1,) * (x.dim() - 1), device=x.device).bernoulli_(1.0 - self.p)
-        return x * keep / (1.0 - self.p)
+        keep = torch.empty(x.shape[0], *(1,) * (x.dim() - 1), device=x.device).bernoulli_(1 - self.p)
+        return x * keep / (1 - self.p)
 
 
 # The hand-built networks -----------------------------------------------------------------------
@@ -287,6 +328,56 @@ def dcgan_generator():
     return nn.Sequential(*layers, nn.ConvTranspose2d(64, 3, 4, 2, 1, bias=False), nn.Tanh())
 
 
+def shufflenet_v2():
+    """torchvision's shufflenet_v2_x1_0: stages_repeats (4, 8, 4), stages_out_channels
+    (24, 116, 232, 464, 1024); `x.chunk(2, dim=1)` is two Slices, `x.mean([2, 3])` a global pool."""
+    def depthwise(channels, stride):
+        return [nn.Conv2d(channels, channels, 3, stride, 1, groups=channels, bias=False), nn.BatchNorm2d(channels)]
+
+    def branch2(cin, half, stride):
+        return [*conv_bn(cin, half, 1), *depthwise(half, stride), *conv_bn(half, half, 1)]
+
+    def unit(cin, cout, stride):
+        half = cout // 2
+        if stride == 1:
+            joined = Concat(Slice(0, half), nn.Sequential(Slice(half, cout), *branch2(half, half, 1)))
+        else:
+            joined = Concat(nn.Sequential(*depthwise(cin, stride), *conv_bn(cin, half, 1)),
+                            nn.Sequential(*branch2(cin, half, stride)))
+        return [joined, ChannelShuffle(2)]
+
+    layers = [*conv_bn(3, 24, 3, 2, 1), nn.MaxPool2d(3, 2, 1)]
+    channels = 24
+    for repeats, width in zip((4, 8, 4), (116, 232, 464)):
+        layers += unit(channels, width, 2)
+        for _ in range(repeats - 1):
+            layers += unit(width, width, 1)
+        channels = width
+    return nn.Sequential(*layers, *conv_bn(464, 1024, 1), *resnet_head(1024))
+
+
+def convnext_tiny():
+    """torchvision's convnext_tiny: channels (96, 192, 384, 768), depths (3, 3, 9, 3). The block's
+    channels-last nn.Linear layers are written as the equivalent 1x1 convolutions (same weights and
+    MACs; a Linear on a permuted tensor would be a different row kind and shape for the hooks)."""
+    def block(c, p):
+        return Residual(nn.Sequential(
+            nn.Conv2d(c, c, 7, padding=3, groups=c), ChannelLayerNorm(c, eps=1e-6), nn.Conv2d(c, 4 * c, 1), nn.GELU(),
+            nn.Conv2d(4 * c, c, 1), LayerScale(c), StochasticDepth(p)))
+
+    layers = [nn.Conv2d(3, 96, 4, 4), ChannelLayerNorm(96, eps=1e-6)]
+    block_id, channels = 0, 96
+    for width, depth in zip((96, 192, 384, 768), (3, 3, 9, 3)):
+        if width != channels:
+            layers += [ChannelLayerNorm(channels, eps=1e-6), nn.Conv2d(channels, width, 2, 2)]
+            channels = width
+        for _ in range(depth):
+            layers.append(block(width, 0.1 * block_id / 17.0))
+            block_id += 1
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), ChannelLayerNorm(768, eps=1e-6), nn.Flatten(),
+                         nn.Linear(768, 1000), nn.Softmax(dim=1))
+
+
 def c3d():
     return nn.Sequential(*c3d_features(), *classifier(512 * 4 * 4, 4096, 487))
 
@@ -391,7 +482,7 @@ MODELS = {
     "resnet18": resnet18, "resnet50": resnet50, "googlenet": googlenet, "inception_mini": inception_mini,
     "mobilenet_v1": mobilenet_v1, "m5_audio": m5_audio, "c3d": c3d,
     "dcgan_generator": dcgan_generator, "unet": unet, "mobilenet_v3_small": mobilenet_v3_small,
-    "efficientnet_b0": efficientnet_b0,
+    "efficientnet_b0": efficientnet_b0, "shufflenet_v2": shufflenet_v2, "convnext_tiny": convnext_tiny,
 }
 
 # Measuring the torch models --------------------------------------------------------------------
@@ -425,6 +516,10 @@ KINDS = [
     ((Sum,), "add"),
     ((Product,), "multiply"),
     ((nn.Sigmoid,), "sigmoid"),
+    ((Slice,), "slice"),
+    ((ChannelShuffle,), "shuffle"),
+    ((ChannelLayerNorm,), "layernorm"),
+    ((LayerScale,), "layerscale"),
 ]
 
 
@@ -690,24 +785,6 @@ def test_one_and_three_dimensional_receptive_fields():
 
 
 # The normalisations, drop path and adaptive pools of issue 9 -------------------------------------
-
-class ChannelLayerNorm(nn.LayerNorm):
-    """ConvNeXt's LayerNorm2d: LayerNorm over the channels at every position."""
-
-    def forward(self, x):
-        return super().forward(x.movedim(1, -1)).movedim(-1, 1) if x.dim() > 2 else super().forward(x)
-
-
-class LayerScale(nn.Module):
-    """ConvNeXt's gamma."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.gamma = nn.Parameter(torch.full((channels,), 1e-6))
-
-    def forward(self, x):
-        return x * self.gamma.reshape(-1, *(1,) * (x.dim() - 2))
-
 
 NORMS_AND_POOLS = {
     "input 9x7x8\nlayernorm": [ChannelLayerNorm(8)],
