@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import singledispatch
 from math import prod
 
@@ -20,16 +21,39 @@ class _ShapeError(Exception):
         self.diagnostic = diagnostic
 
 
+Reach = tuple
+"""One dimension's window, (first, first_step, last, last_step): output position ``p`` sees the input
+positions from ``first + p * first_step`` to ``last + p * last_step`` (both included; ``first`` is negative
+where padding comes first). An ordinary path has both steps equal to its jump; a window fixed to the
+whole input has both 0; merging paths of different jumps can make them differ. Values may be Fractions
+after an upsampling layer."""
+
+
 @dataclass(frozen=True)
 class _State:
-    """What flows from layer to layer: the shape, and the receptive field, jump and window start per
-    dimension. Output position ``p`` sees the input positions from ``start + p * jump`` to
-    ``start + p * jump + receptive_field - 1`` (``start`` is negative where padding comes first)."""
+    """What flows from layer to layer: the shape, one Reach per spatial dimension, and the jump the
+    layer reported (which a layer that sees its whole input multiplies by the size)."""
 
     shape: ir.Shape
-    receptive_field: tuple[int, ...]
-    jump: tuple[int, ...]
-    start: tuple[int, ...]
+    reach: tuple[Reach, ...]
+    jump: tuple
+
+
+def _exact(value):
+    return int(value) if isinstance(value, Fraction) and value.denominator == 1 else value
+
+
+def _figures(reach: tuple[Reach, ...], shape: ir.Shape, fixed: tuple) -> tuple[tuple, tuple]:
+    """The reported receptive field and jump: the widest window over the valid output positions (the
+    first or the last, both ends being affine), and the larger of the two steps. A window fixed to the
+    whole input (both steps 0) reports the jump ``fixed`` gives for it (the one before, or for a layer
+    that sees its whole input, that times the size), so that the report's jump stays positive."""
+    fields, jumps = [], []
+    for axis, (first, first_step, last, last_step) in enumerate(reach):
+        n = shape.spatial[axis] if axis < shape.rank else 1
+        fields.append(_exact(max(last - first, last - first + (n - 1) * (last_step - first_step)) + 1))
+        jumps.append(_exact(max(first_step, last_step)) or fixed[axis])
+    return tuple(fields), tuple(jumps)
 
 
 def _fail(code: str, node: ir.Node, message: str, help: str | None = None,
@@ -55,14 +79,16 @@ class _Analyzer:
         if isinstance(node, (ir.Add, ir.Multiply)):
             return self.elementwise(node, state, depth)
         result = _analyze_layer(node, state, self)
-        start = result.pop("start", state.start)
-        layer = LayerReport(node=node, depth=depth, input=state.shape, **result)
+        reach = result.pop("reach", state.reach)
+        receptive_field, jump = _figures(reach, result["output"], result.pop("jump", state.jump))
+        layer = LayerReport(node=node, depth=depth, input=state.shape, receptive_field=receptive_field, jump=jump,
+                            **result)
         too_large = _too_large(layer)
         if too_large:
             raise _fail("E006", node, f"`{node.name}` is too large to analyze: its {too_large} exceeds 10**100",
                         "check the sizes and strides")
         self.layers.append(layer)
-        return _State(layer.output, layer.receptive_field, layer.jump, start)
+        return _State(layer.output, reach, layer.jump)
 
     def residual(self, node: ir.Residual, state: _State, depth: int) -> _State:
         body = self.run(node.body, state, depth + 1)
@@ -119,11 +145,15 @@ class _Analyzer:
 
     def merged(self, node: ir.Node, state: _State, shape: ir.Shape, paths: list[_State], depth: int) -> _State:
         """The report row of a residual, concat, add or multiply; its field is the union of its paths'."""
-        receptive_field, jump, start = _union(shape, paths)
+        reach = _union(shape, paths)
+        fixed = tuple(max([p.jump[axis] for p in paths if axis < p.shape.rank and p.shape.spatial[axis] == n]
+                          or [p.jump[axis] for p in paths]) for axis, n in enumerate(shape.spatial))
+        fixed = fixed or tuple(max(values) for values in zip(*(p.jump for p in paths)))
+        receptive_field, jump = _figures(reach, shape, fixed)
         merged = LayerReport(node=node, depth=depth, input=state.shape, output=shape, params=0, buffers=0, macs=0,
                              receptive_field=receptive_field, jump=jump)
         self.layers.append(merged)
-        return _State(shape, receptive_field, jump, start)
+        return _State(shape, reach, jump)
 
 
 def _too_large(layer: LayerReport) -> str | None:
@@ -153,50 +183,47 @@ def _broadcast(shapes: list[ir.Shape]) -> ir.Shape | None:
     return ir.Shape(tuple(output[:-1]), output[-1])
 
 
-def _union(shape: ir.Shape, paths: list[_State]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """Receptive field, jump and start of a merge: per dimension, the union of the windows its paths see.
-    A path whose size is 1 where the output's is larger (broadcast by `multiply`) gives every output
-    position the same window. Paths of different jumps give windows that grow along the output: the
-    field is the widest union, at the first or the last output position."""
-    fields, jumps, starts = [], [], []
-    for axis, size in enumerate(shape.spatial):
-        windows = []
+def _union(shape: ir.Shape, paths: list[_State]) -> tuple[Reach, ...]:
+    """The window of a merge: per dimension, the union of the windows its paths see. A path whose size
+    is 1 where the output's is larger (broadcast by `multiply`), or a flat vector, gives every output
+    position the same window (steps 0). The union's first position is the lowest of the paths' (concave
+    in p) and its last the highest (convex): both are taken exactly at the first and the last output
+    position and joined by a line, which contains the union everywhere between."""
+    reach = []
+    for axis in range(len(paths[0].reach)):
+        size = shape.spatial[axis] if axis < shape.rank else 1
+        ends = []
         for path in paths:
-            if axis >= path.shape.rank:  # a flat vector: its field stands for its whole input already
-                windows.append((path.start[axis] if axis < len(path.start) else 0, 0,
-                                path.receptive_field[axis] if axis < len(path.receptive_field) else 1))
-                continue
-            step = 0 if path.shape.spatial[axis] == 1 < size else path.jump[axis]
-            windows.append((path.start[axis], step, path.receptive_field[axis]))
-        extents = []
-        for position in {0, size - 1}:
-            low = min(start + position * step for start, step, _ in windows)
-            high = max(start + position * step + field for start, step, field in windows)
-            extents.append(high - low)
-        fields.append(max(extents))
-        jumps.append(max((step for _, step, _ in windows), default=1) or max(p.jump[axis] for p in paths))
-        starts.append(min(start for start, _, _ in windows))
-    if not shape.spatial:  # a flat vector out: the widest of the fields its paths stand for
-        return (tuple(max(values) for values in zip(*(p.receptive_field for p in paths))),
-                tuple(max(values) for values in zip(*(p.jump for p in paths))),
-                tuple(min(values) for values in zip(*(p.start for p in paths))))
-    return tuple(fields), tuple(jumps), tuple(starts)
+            first, first_step, last, last_step = path.reach[axis]
+            if axis >= path.shape.rank or path.shape.spatial[axis] == 1 < size:
+                first_step = last_step = 0
+            ends.append((first, first_step, last, last_step))
+        if size == 1:
+            reach.append((min(e[0] for e in ends), max(e[1] for e in ends),
+                               max(e[2] for e in ends), max(e[3] for e in ends)))
+            continue
+        q = size - 1
+        first0, firstq = min(e[0] for e in ends), min(e[0] + q * e[1] for e in ends)
+        last0, lastq = max(e[2] for e in ends), max(e[2] + q * e[3] for e in ends)
+        reach.append((first0, _exact(Fraction(firstq - first0) / q), last0, _exact(Fraction(lastq - last0) / q)))
+    return tuple(reach)
 
 
 def _unchanged(state: _State, **figures) -> dict:
-    result = {"output": state.shape, "params": 0, "buffers": 0, "macs": 0,
-              "receptive_field": state.receptive_field, "jump": state.jump}
+    result = {"output": state.shape, "params": 0, "buffers": 0, "macs": 0}
     result.update(figures)
     return result
 
 
-def _whole_input(state: _State) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Receptive field and jump of a layer that sees every position of its input at once."""
+def _whole_input(state: _State) -> dict:
+    """The window of a layer that sees every position of its input at once: fixed (steps 0). Its jump
+    is reported as the input's times its size, the step a next window of the same kind would take."""
     if state.shape.rank == 0:
-        return state.receptive_field, state.jump
-    rf = tuple(r + (n - 1) * j for r, n, j in zip(state.receptive_field, state.shape.spatial, state.jump))
-    jump = tuple(j * n for n, j in zip(state.shape.spatial, state.jump))
-    return rf, jump
+        return {"jump": state.jump, "input_field": _figures(state.reach, state.shape, state.jump)[0]}
+    reach = tuple((first, 0, last + (n - 1) * last_step, 0)
+                  for (first, _, last, last_step), n in zip(state.reach, state.shape.spatial))
+    return {"reach": reach, "jump": tuple(_exact(j * n) for j, n in zip(state.jump, state.shape.spatial)),
+            "input_field": _figures(state.reach, state.shape, state.jump)[0]}
 
 
 @singledispatch
@@ -233,15 +260,16 @@ def _spatial_windows(node: ir.Conv | ir.Pool, state: _State, stride, dilation) -
     return result
 
 
-def _window_figures(state: _State, found: tuple[Window, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    rf = tuple(r + (w.span - 1) * j for r, w, j in zip(state.receptive_field, found, state.jump))
-    jump = tuple(j * w.stride for j, w in zip(state.jump, found))
-    return rf, jump
+def _scaled(state: _State, factors) -> tuple:
+    """The state's jump times a factor per dimension: what a layer reports for a fixed window."""
+    return tuple(_exact(j * f) for j, f in zip(state.jump, factors))
 
 
-def _window_start(state: _State, found: tuple[Window, ...]) -> tuple[int, ...]:
-    """Where the first output's window starts: the padding before it moves it back by whole jumps."""
-    return tuple(s - w.pad_before * j for s, w, j in zip(state.start, found, state.jump))
+def _window_reach(state: _State, found: tuple[Window, ...]) -> tuple[Reach, ...]:
+    """Output q of a window reads the inputs q*stride - pad_before .. q*stride - pad_before + span - 1."""
+    return tuple((first - w.pad_before * first_step, first_step * w.stride,
+                       last + (w.span - 1 - w.pad_before) * last_step, last_step * w.stride)
+                 for (first, first_step, last, last_step), w in zip(state.reach, found))
 
 
 @_analyze_layer.register
@@ -256,19 +284,18 @@ def _(node: ir.Conv, state: _State, analyzer: _Analyzer) -> dict:
                 f"(depthwise: groups={channels} with a multiple of {channels} filters)", call_site_notes(node.origin)))
     output = ir.Shape(tuple(w.output for w in found), node.filters)
     weights_per_filter = (channels // node.groups) * prod(w.kernel for w in found)
-    rf, jump = _window_figures(state, found)
     return {"output": output, "params": node.filters * weights_per_filter + (node.filters if node.bias else 0),
             "buffers": 0, "macs": prod(output.spatial) * node.filters * weights_per_filter,
-            "receptive_field": rf, "jump": jump, "start": _window_start(state, found),
+            "reach": _window_reach(state, found), "jump": _scaled(state, (w.stride for w in found)),
             "padding": tuple((w.pad_before, w.pad_after) for w in found)}
 
 
 @_analyze_layer.register
 def _(node: ir.Pool, state: _State, analyzer: _Analyzer) -> dict:
     found = _spatial_windows(node, state, node.strides, (1,))
-    rf, jump = _window_figures(state, found)
     output = ir.Shape(tuple(w.output for w in found), state.shape.channels)
-    return _unchanged(state, output=output, receptive_field=rf, jump=jump, start=_window_start(state, found),
+    return _unchanged(state, output=output, reach=_window_reach(state, found),
+                      jump=_scaled(state, (w.stride for w in found)),
                       padding=tuple((w.pad_before, w.pad_after) for w in found))
 
 
@@ -277,24 +304,20 @@ def _(node: ir.GlobalAvgPool, state: _State, analyzer: _Analyzer) -> dict:
     if state.shape.rank == 0:
         raise _fail("E103", node, f"`globalavgpool` needs a spatial input, but its input is a flat vector of "
                                   f"{state.shape.channels}", "remove it, or move it before the `fc`/`flatten`")
-    rf, jump = _whole_input(state)
-    return _unchanged(state, output=ir.Shape((1,) * state.shape.rank, state.shape.channels),
-                      receptive_field=rf, jump=jump)
+    return _unchanged(state, output=ir.Shape((1,) * state.shape.rank, state.shape.channels), **_whole_input(state))
 
 
 @_analyze_layer.register
 def _(node: ir.Dense, state: _State, analyzer: _Analyzer) -> dict:
     features = state.shape.size
-    rf, jump = _whole_input(state)
     return {"output": ir.Shape((), node.units), "params": features * node.units + (node.units if node.bias else 0),
-            "buffers": 0, "macs": features * node.units, "receptive_field": rf, "jump": jump}
+            "buffers": 0, "macs": features * node.units, **_whole_input(state)}
 
 
 @_analyze_layer.register
 def _(node: ir.Flatten, state: _State, analyzer: _Analyzer) -> dict:
     # The vector stands for the whole volume: `flatten; fc` and `fc` must report the same field.
-    rf, jump = _whole_input(state)
-    return _unchanged(state, output=ir.Shape((), state.shape.size), allocates=False, receptive_field=rf, jump=jump)
+    return _unchanged(state, output=ir.Shape((), state.shape.size), allocates=False, **_whole_input(state))
 
 
 @_analyze_layer.register
@@ -313,7 +336,7 @@ def analyze(network: ir.Network, assumptions: Assumptions = Assumptions()) -> Re
     layers before it are still reported."""
     assert network.input is not None
     rank = network.input.rank
-    start = _State(network.input, (1,) * rank, (1,) * rank, (0,) * rank)
+    start = _State(network.input, ((0, 1, 0, 1),) * rank, (1,) * rank)
     analyzer = _Analyzer()
     if network.input.size > MAX_MAGNITUDE:
         analyzer.diagnostics.append(error("E006", "the input is too large to analyze: it has more than "

@@ -10,13 +10,9 @@ from fractions import Fraction
 from math import gcd, prod
 
 from cnnc import ir
-from cnnc.analyze import _Analyzer, _analyze_layer, _fail, _State, _unchanged, _whole_input
+from cnnc.analyze import _Analyzer, _analyze_layer, _exact, _fail, _scaled, _State, _unchanged, _whole_input
 from cnnc.diagnostics import call_site_notes, error
 from cnnc.shapes import per_dimension
-
-
-def _exact(value: Fraction) -> int | Fraction:
-    return int(value) if value.denominator == 1 else value
 
 
 def _needs_spatial(node: ir.Node, state: _State) -> None:
@@ -62,9 +58,7 @@ def _(node: ir.LayerScale, state: _State, analyzer: _Analyzer) -> dict:
 @_analyze_layer.register
 def _(node: ir.GlobalMaxPool, state: _State, analyzer: _Analyzer) -> dict:
     _needs_spatial(node, state)
-    rf, jump = _whole_input(state)
-    return _unchanged(state, output=ir.Shape((1,) * state.shape.rank, state.shape.channels),
-                      receptive_field=rf, jump=jump)
+    return _unchanged(state, output=ir.Shape((1,) * state.shape.rank, state.shape.channels), **_whole_input(state))
 
 
 def adaptive_windows(size: int, output: int) -> tuple[int, int]:
@@ -85,9 +79,10 @@ def _(node: ir.AdaptivePool, state: _State, analyzer: _Analyzer) -> dict:
                     "give one size per spatial dimension, or a single number for all of them")
     output = node.size * rank if len(node.size) == 1 else node.size
     found = [adaptive_windows(n, o) for n, o in zip(state.shape.spatial, output)]
-    rf = tuple(r + (window - 1) * j for r, (window, _), j in zip(state.receptive_field, found, state.jump))
-    jump = tuple(j * step for j, (_, step) in zip(state.jump, found))
-    return _unchanged(state, output=ir.Shape(tuple(output), state.shape.channels), receptive_field=rf, jump=jump)
+    reach = tuple((first, first_step * step, last + (window - 1) * last_step, last_step * step)
+                  for (first, first_step, last, last_step), (window, step) in zip(state.reach, found))
+    return _unchanged(state, output=ir.Shape(tuple(output), state.shape.channels), reach=reach,
+                      jump=_scaled(state, (step for _, step in found)))
 
 
 def _per_dimension(node: ir.Node, state: _State, setting: str, values: ir.Sizes) -> tuple[int, ...]:
@@ -123,9 +118,11 @@ def _(node: ir.Upsample, state: _State, analyzer: _Analyzer) -> dict:
     _not_positive(node, state, sizes, arithmetic, "use a factor or size of at least 1")
     # nearest: each output copies one input; linear: it mixes two neighbours unless the size is unchanged
     spans = tuple(2 if node.mode == "linear" and o != n and n > 1 else 1 for n, o in zip(inputs, sizes))
-    rf = tuple(_exact(Fraction(r) + (span - 1) * j) for r, span, j in zip(state.receptive_field, spans, state.jump))
-    jump = tuple(_exact(Fraction(j) * n / o) for j, n, o in zip(state.jump, inputs, sizes))
-    return _unchanged(state, output=ir.Shape(sizes, state.shape.channels), receptive_field=rf, jump=jump)
+    reach = tuple((first, _exact(Fraction(first_step) * n / o), last + (span - 1) * last_step,
+                        _exact(Fraction(last_step) * n / o))
+                  for (first, first_step, last, last_step), span, n, o in zip(state.reach, spans, inputs, sizes))
+    return _unchanged(state, output=ir.Shape(sizes, state.shape.channels), reach=reach,
+                      jump=_scaled(state, (Fraction(n, o) for n, o in zip(inputs, sizes))))
 
 
 def deconv_growth(kernel: int, stride: int, dilation: int) -> int:
@@ -163,13 +160,13 @@ def _(node: ir.Deconv, state: _State, analyzer: _Analyzer) -> dict:
                 f"choose groups that divide both the {channels} input channels and the {node.filters} filters",
                 call_site_notes(node.origin)))
     weights_per_input = (node.filters // node.groups) * prod(kernel)
-    rf = tuple(_exact(Fraction(r) + deconv_growth(k, s, d) * j)
-               for r, k, s, d, j in zip(state.receptive_field, kernel, stride, dilation, state.jump))
-    jump = tuple(_exact(Fraction(j) / s) for j, s in zip(state.jump, stride))
+    reach = tuple((first, _exact(Fraction(first_step) / s), last + deconv_growth(k, s, d) * last_step,
+                        _exact(Fraction(last_step) / s))
+                  for (first, first_step, last, last_step), k, s, d in zip(state.reach, kernel, stride, dilation))
     return {"output": ir.Shape(sizes, node.filters),
             "params": channels * weights_per_input + (node.filters if node.bias else 0),
             "buffers": 0, "macs": prod(inputs) * channels * weights_per_input,
-            "receptive_field": rf, "jump": jump}
+            "reach": reach, "jump": _scaled(state, (Fraction(1, s) for s in stride))}
 
 
 @_analyze_layer.register
@@ -182,9 +179,10 @@ def _(node: ir.PixelShuffle, state: _State, analyzer: _Analyzer) -> dict:
                                   f"but its input has {shape.channels}",
                     f"give the layer before it a multiple of {block} channels "
                     f"(such as {max(1, shape.channels // block) * block})")
-    jump = tuple(_exact(Fraction(j) / r) for j in state.jump)
+    reach = tuple((first, _exact(Fraction(first_step) / r), last, _exact(Fraction(last_step) / r))
+                  for first, first_step, last, last_step in state.reach)
     return _unchanged(state, output=ir.Shape(tuple(n * r for n in shape.spatial), shape.channels // block),
-                      jump=jump)
+                      reach=reach, jump=_scaled(state, (Fraction(1, r),) * shape.rank))
 
 
 @_analyze_layer.register

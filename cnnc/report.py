@@ -47,6 +47,7 @@ class LayerReport:
     jump: tuple[int, ...]
     padding: tuple[tuple[int, int], ...] | None = None  # resolved (before, after) per dimension
     allocates: bool = True  # False for views such as flatten
+    input_field: tuple[int, ...] | None = None  # a layer that sees its whole input: the field entering it
 
     @property
     def name(self) -> str:

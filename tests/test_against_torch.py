@@ -1102,6 +1102,43 @@ def test_upsampling_receptive_fields_match_torch_gradients(spec, field):
     assert report.layers[-1].reported_field == widest_field(spec) == field
 
 
+def field_everywhere(spec: str) -> tuple[int, ...]:
+    """The widest extent of the input that reaches any one output position, borders included, per
+    spatial dimension: after a squeeze-excite every output sees the whole input, borders and all."""
+    model, module = _exported(spec)
+    report = model.network.report
+    x = torch.ones(1, *report.input.dims, dtype=torch.float64, requires_grad=True)
+    output = module(x)
+    widest = [0] * report.input.rank
+    for position in np.ndindex(*report.output.spatial):
+        if x.grad is not None:
+            x.grad.zero_()
+        output[(0, *position)].sum().backward(retain_graph=True)
+        reached = x.grad[0].abs().sum(dim=-1) > 0
+        for axis in range(reached.dim()):
+            others = tuple(a for a in range(reached.dim()) if a != axis)
+            indices = (reached.any(dim=others) if others else reached).nonzero().flatten()
+            if len(indices):
+                widest[axis] = max(widest[axis], int(indices.max()) - int(indices.min()) + 1)
+    return tuple(widest)
+
+
+SE = "multiply {\n  branch { }\n  branch { globalavgpool; conv 2 1; relu; conv 8 1; sigmoid }\n}\n"
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    ("input 16x16x8\n" + SE + "conv 8 3 pad=1", (16, 16)),  # not 18: the product already sees everything
+    ("input 16x16x8\n" + SE + "globalavgpool", (16, 16)),  # not 33
+    ("input 16x16x8\n" + SE + "conv 8 3 stride=2 pad=1", (16, 16)),
+    ("input 16x12x8\nresidual {\n  conv 8 1\n  " + SE.replace("\n", "\n  ") + "conv 8 3 pad=1\n}\nconv 8 3 pad=1",
+     (16, 12)),  # the shortcut's window lies inside the body's fixed one
+    ("input 16x16x8\nconv 8 3\n" + SE + "conv 8 3 pad=1\nmaxpool 2", (16, 16)),  # 14x14 after the conv
+])
+def test_receptive_fields_after_a_squeeze_excite_match_torch_gradients(spec, field):
+    report = cnnc.loads(spec).report
+    assert report.layers[-1].reported_field == field_everywhere(spec) == field
+
+
 def deconv_macs(module: nn.Module, inputs) -> int:
     """A transposed convolution: every input element meets (F/groups) x kernel volume weights."""
     return inputs[0].numel() * (module.out_channels // module.groups) * prod(module.kernel_size)

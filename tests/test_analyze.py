@@ -686,10 +686,21 @@ def test_receptive_field_is_the_union_of_windows_that_start_apart(merge):
     assert (row.receptive_field, row.jump) == ((4,), (2,))
 
 
+@pytest.mark.parametrize("after, rf, jump", [
+    ("globalavgpool", (16, 16), (16, 16)),           # was 33: the whole input, seen once
+    ("conv 8 3 pad=1", (16, 16), (1, 1)),            # was 18
+    ("conv 8 3 stride=2 pad=1", (16, 16), (2, 2)),
+])
+def test_layers_after_a_squeeze_excite_add_nothing_to_the_whole_input(after, rf, jump):
+    found = report("input 16x16x8\nmultiply { branch { } branch { globalavgpool; conv 8 1x1; sigmoid } }\n" + after)
+    assert (found.layers[-1].receptive_field, found.layers[-1].jump) == (rf, jump)
+
+
 def test_receptive_field_of_a_squeeze_excite_is_the_whole_input():
     found = report("input 12x10x8\nconv 8 3 pad=1\nmultiply {\n  branch { }\n"
                    "  branch { globalavgpool; conv 2 1; relu; conv 8 1; sigmoid }\n}\nconv 8 3 pad=1")
     # the conv's 3 plus the 11 (9) other positions at jump 1, past the borders by the padding of 1
     assert found.layer("multiply1").receptive_field == (14, 12)
     assert found.layer("multiply1").jump == (1, 1)
-    assert found.layer("conv4").receptive_field == (16, 14)
+    # the product sees the whole input at every position (a fixed window), so the conv after it adds nothing
+    assert found.layer("conv4").receptive_field == (14, 12) and found.layer("conv4").jump == (1, 1)

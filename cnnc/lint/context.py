@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from functools import cached_property
 from math import ceil
 from typing import Iterator, Mapping
@@ -123,7 +122,4 @@ def head(report: Report) -> LayerReport | None:
 
 def head_receptive_field(row: LayerReport) -> tuple[int, ...]:
     """The receptive field of the features entering ``row`` (which sees its whole input at once)."""
-    if row.input.rank == 0:
-        return tuple(ceil(r) for r in row.receptive_field)
-    jumps = tuple(Fraction(j) / n for j, n in zip(row.jump, row.input.spatial))  # a jump may be a fraction
-    return tuple(ceil(r - (n - 1) * j) for r, n, j in zip(row.receptive_field, row.input.spatial, jumps))
+    return tuple(ceil(r) for r in (row.input_field if row.input_field is not None else row.receptive_field))
