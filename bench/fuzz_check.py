@@ -5,8 +5,8 @@ diagnostic codes, the time taken and every distinct failure, with a shrunk repro
     python bench/fuzz_check.py                          # 10,000 examples, seed 0
     python bench/fuzz_check.py --examples 2000 --seed 7 --jobs 2
 
-Example i of seed S is drawn from ``random.Random(f"{S}:{i}")``, so any example can be drawn again.
-"""
+Example i of seed S is drawn from ``random.Random(f"{S}:{i}")``, so any example can be drawn again (with the
+same examples/ and strategies)."""
 
 from __future__ import annotations
 

@@ -160,7 +160,8 @@ def _too_large(layer: LayerReport) -> str | None:
     """The first figure of a layer beyond what cnnc reports (10**100), if any: every later figure is
     a sum, a maximum or a product of two capped ones, so none can outgrow what Python prints."""
     figures = (("output size", layer.activations), ("parameter count", layer.params),
-               ("multiply-accumulate count", layer.macs), ("receptive field", max(layer.receptive_field, default=0)),
+               ("multiply-accumulate count", layer.macs), ("FLOP count", layer.flops),
+               ("receptive field", max(layer.receptive_field, default=0)),
                ("jump (the input step between adjacent outputs)", max(layer.jump, default=0)))
     return next((what for what, value in figures if value > MAX_MAGNITUDE), None)
 
@@ -351,7 +352,8 @@ def analyze(network: ir.Network, assumptions: Assumptions = Assumptions()) -> Re
     layers = tuple(analyzer.layers)
     summary = totals(network, layers, assumptions) if output is not None else None
     if summary is not None:
-        too_large = [name for name, value in vars(summary).items() if value > MAX_MAGNITUDE]
+        figures = {**vars(summary), "flops": summary.flops}
+        too_large = [name for name, value in figures.items() if value > MAX_MAGNITUDE]
         if too_large:
             analyzer.diagnostics.append(error(
                 "E006", f"the network is too large to report: its {too_large[0].replace('_', ' ')} exceed 10**100",

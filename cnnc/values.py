@@ -27,6 +27,10 @@ MAX_MAGNITUDE = 10**100
 (E006 beyond it): far past any real network, and far below the 4,300 digits Python converts to text."""
 
 
+EXACT_FLOAT = 2**53
+"""Above this, a decimal literal (a float) used as a whole number may not be the number written."""
+
+
 class BadValue(Exception):
     """A value that does not fit: becomes an E002 (unknown name) or E003 (bad argument) diagnostic."""
 
@@ -163,6 +167,10 @@ def _integer(value: Value, what: str) -> int:
     if isinstance(value, float):
         if not value.is_integer():
             raise BadValue(f"expected {what}, got `{show(value)}`", hint="use a whole number")
+        if abs(value) > EXACT_FLOAT:  # `1e23` is 99999999999999991611392 as a float
+            raise BadValue(f"expected {what}, got `{show(value)}`, which a decimal number cannot hold exactly",
+                           hint="write the whole number in digits: a decimal like `1e23` keeps only about 16 "
+                                "significant digits")
         return int(value)
     return value
 

@@ -235,3 +235,18 @@ def test_totals_beyond_the_cap_are_e006():
     (diagnostic,) = check(Source(f"input {size}x{size}x3\n")).diagnostics  # 3e98 values: 8.5e100 bytes to train
     assert diagnostic.code == "E006" and "training bytes" in diagnostic.message
     assert diagnostic.span.line == 1
+
+
+@pytest.mark.parametrize("spec, code", [
+    ("input 16\ntrain { batch=1e100 }\n", "E003"),  # 1e100 as a float is 10**100 + 1.6e83: not the number written
+    ("input 8x8x1\nconv 1e23 1\n", "E003"),  # 99999999999999991611392 filters
+    ("input 1\nfc 6" + "0" * 99 + " bias=false\n", "E006"),  # 6e99 MACs: the FLOPs, 1.2e100, pass the cap
+])
+def test_inexact_decimals_and_flops_beyond_the_cap(spec, code):
+    assert error_codes(spec) == [code]
+
+
+def test_huge_memory_figures_print_as_exact_whole_units():
+    from cnnc.render.units import size
+
+    assert size(2**200) == f"{2**200 // 1024**5:,} PiB" and size(5 * 1024**5 // 2) == "2.5 PiB"

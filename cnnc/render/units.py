@@ -25,6 +25,8 @@ def size(value: int) -> str:
         if abs(value) < 1024 ** (power + 1) or unit == "PiB":
             if power == 0:
                 return f"{value} {unit}"
-            whole = value // 1024**power  # past what a float holds, whole units
-            return f"{whole:,} {unit}" if abs(whole) > 10**300 else f"{value / 1024**power:.1f} {unit}"
+            whole = value // 1024**power
+            if abs(whole) >= 2**53:  # past what a float holds exactly: whole units, in digits
+                return f"{whole:,} {unit}"
+            return f"{value / 1024**power:.1f} {unit}"
     raise AssertionError  # pragma: no cover
