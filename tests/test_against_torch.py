@@ -1056,10 +1056,11 @@ def _exported(spec: str):
     return model, to_torch(model).eval()
 
 
-def widest_field(spec: str) -> tuple[int, ...]:
-    """The widest extent of the input that reaches any one output position, over every output position
-    away from the borders, per spatial dimension (a fractional jump makes the extent depend on where
-    the output lies, so the centre alone does not show the widest)."""
+def widest_field(spec: str, borders: bool = False) -> tuple[int, ...]:
+    """The widest extent of the input that reaches any one output position, per spatial dimension, over
+    every output position (a fractional jump makes the extent depend on where the output lies, so the
+    centre alone does not show the widest). Extents touching the input's borders count only with
+    ``borders`` (after a squeeze-excite every output sees the whole input, borders and all)."""
     model, module = _exported(spec)
     report = model.network.report
     x = torch.ones(1, *report.input.dims, dtype=torch.float64, requires_grad=True)
@@ -1076,7 +1077,7 @@ def widest_field(spec: str) -> tuple[int, ...]:
             others = tuple(a for a in range(reached.dim()) if a != axis)
             indices = (reached.any(dim=others) if others else reached).nonzero().flatten()
             first, last = int(indices.min()), int(indices.max())
-            if 0 < first and last < reached.shape[axis] - 1:  # away from the borders
+            if borders or (0 < first and last < reached.shape[axis] - 1):
                 widest[axis] = max(widest[axis], last - first + 1)
     return tuple(widest)
 
@@ -1102,27 +1103,6 @@ def test_upsampling_receptive_fields_match_torch_gradients(spec, field):
     assert report.layers[-1].reported_field == widest_field(spec) == field
 
 
-def field_everywhere(spec: str) -> tuple[int, ...]:
-    """The widest extent of the input that reaches any one output position, borders included, per
-    spatial dimension: after a squeeze-excite every output sees the whole input, borders and all."""
-    model, module = _exported(spec)
-    report = model.network.report
-    x = torch.ones(1, *report.input.dims, dtype=torch.float64, requires_grad=True)
-    output = module(x)
-    widest = [0] * report.input.rank
-    for position in np.ndindex(*report.output.spatial):
-        if x.grad is not None:
-            x.grad.zero_()
-        output[(0, *position)].sum().backward(retain_graph=True)
-        reached = x.grad[0].abs().sum(dim=-1) > 0
-        for axis in range(reached.dim()):
-            others = tuple(a for a in range(reached.dim()) if a != axis)
-            indices = (reached.any(dim=others) if others else reached).nonzero().flatten()
-            if len(indices):
-                widest[axis] = max(widest[axis], int(indices.max()) - int(indices.min()) + 1)
-    return tuple(widest)
-
-
 SE = "multiply {\n  branch { }\n  branch { globalavgpool; conv 2 1; relu; conv 8 1; sigmoid }\n}\n"
 
 
@@ -1136,7 +1116,7 @@ SE = "multiply {\n  branch { }\n  branch { globalavgpool; conv 2 1; relu; conv 8
 ])
 def test_receptive_fields_after_a_squeeze_excite_match_torch_gradients(spec, field):
     report = cnnc.loads(spec).report
-    assert report.layers[-1].reported_field == field_everywhere(spec) == field
+    assert report.layers[-1].reported_field == widest_field(spec, borders=True) == field
 
 
 def deconv_macs(module: nn.Module, inputs) -> int:

@@ -120,9 +120,13 @@ class Dropout(Kernel):
     def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, object]:
         if not run.training or self.p == 0:
             return x, None
-        keep = run.rng.random(x.shape, dtype=x.dtype) >= x.dtype.type(self.p)
+        keep = run.rng.random(self.mask_shape(x), dtype=x.dtype) >= x.dtype.type(self.p)
         scale = keep * x.dtype.type(1 / (1 - self.p))
         return x * scale, scale
+
+    def mask_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        """What one draw decides: every value."""
+        return x.shape
 
     def backward(self, dout: np.ndarray, cache: object, params: Params,
                  need_dx: bool) -> tuple[np.ndarray | None, Params]:

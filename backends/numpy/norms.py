@@ -8,6 +8,7 @@ import numpy as np
 
 from cnnc import ir
 from cnnc.backends.numpy.kernel import Kernel, Params, Pass
+from cnnc.backends.numpy.layers import Dropout
 from cnnc.report import LayerReport
 
 
@@ -124,23 +125,10 @@ class LayerScale(Kernel):
         return (dout * params[self.gamma_key] if need_dx else None), grads
 
 
-class DropPath(Kernel):
+class DropPath(Dropout):
     """Stochastic depth: in training, each example's whole value is zeroed with probability p and
     the others scaled by 1 / (1 - p), drawn from the pass's generator; the identity in evaluation."""
 
-    def __init__(self, node: ir.DropPath, layer: LayerReport) -> None:
-        self.name = node.name
-        self.p = node.p
-
-    def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, object]:
-        if not run.training or self.p == 0:
-            return x, None
-        keep = run.rng.random(x.shape[0], dtype=x.dtype) >= x.dtype.type(self.p)
-        scale = (keep * x.dtype.type(1 / (1 - self.p))).reshape(x.shape[0], *(1,) * (x.ndim - 1))
-        return x * scale, scale
-
-    def backward(self, dout: np.ndarray, cache: object, params: Params,
-                 need_dx: bool) -> tuple[np.ndarray | None, Params]:
-        if not need_dx:
-            return None, {}
-        return (dout if cache is None else dout * cache), {}
+    def mask_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        """What one draw decides: a whole example."""
+        return (x.shape[0], *(1,) * (x.ndim - 1))
