@@ -40,7 +40,15 @@ class _State:
 
 
 def _exact(value):
-    return int(value) if isinstance(value, Fraction) and value.denominator == 1 else value
+    """An int for a whole Fraction; ints and other Fractions unchanged."""
+    return int(value) if type(value) is Fraction and value.denominator == 1 else value
+
+
+def _quotient(numerator, denominator: int):
+    """``numerator / denominator`` exactly: an int when it divides (the usual case), else a Fraction."""
+    if type(numerator) is int and numerator % denominator == 0:
+        return numerator // denominator
+    return _exact(Fraction(numerator) / denominator)
 
 
 def _figures(reach: tuple[Reach, ...], shape: ir.Shape, fixed: tuple) -> tuple[tuple, tuple]:
@@ -49,10 +57,14 @@ def _figures(reach: tuple[Reach, ...], shape: ir.Shape, fixed: tuple) -> tuple[t
     whole input (both steps 0) reports the jump ``fixed`` gives for it (the one before, or for a layer
     that sees its whole input, that times the size), so that the report's jump stays positive."""
     fields, jumps = [], []
+    spatial = shape.spatial
     for axis, (first, first_step, last, last_step) in enumerate(reach):
-        n = shape.spatial[axis] if axis < shape.rank else 1
-        fields.append(_exact(max(last - first, last - first + (n - 1) * (last_step - first_step)) + 1))
-        jumps.append(_exact(max(first_step, last_step)) or fixed[axis])
+        width = last - first
+        if first_step != last_step and axis < len(spatial):
+            width = max(width, width + (spatial[axis] - 1) * (last_step - first_step))
+        step = max(first_step, last_step)
+        fields.append(width + 1 if type(width) is int else _exact(width + 1))
+        jumps.append((step if type(step) is int else _exact(step)) or fixed[axis])
     return tuple(fields), tuple(jumps)
 
 
@@ -159,6 +171,8 @@ class _Analyzer:
 def _too_large(layer: LayerReport) -> str | None:
     """The first figure of a layer beyond what cnnc reports (10**100), if any: every later figure is
     a sum, a maximum or a product of two capped ones, so none can outgrow what Python prints."""
+    if max(layer.output.size, layer.params, 2 * layer.macs, *layer.receptive_field, *layer.jump) <= MAX_MAGNITUDE:
+        return None
     figures = (("output size", layer.activations), ("parameter count", layer.params),
                ("multiply-accumulate count", layer.macs), ("FLOP count", layer.flops),
                ("receptive field", max(layer.receptive_field, default=0)),
@@ -206,7 +220,7 @@ def _union(shape: ir.Shape, paths: list[_State]) -> tuple[Reach, ...]:
         q = size - 1
         first0, firstq = min(e[0] for e in ends), min(e[0] + q * e[1] for e in ends)
         last0, lastq = max(e[2] for e in ends), max(e[2] + q * e[3] for e in ends)
-        reach.append((first0, _exact(Fraction(firstq - first0) / q), last0, _exact(Fraction(lastq - last0) / q)))
+        reach.append((first0, _quotient(firstq - first0, q), last0, _quotient(lastq - last0, q)))
     return tuple(reach)
 
 
