@@ -12,6 +12,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from cnnc import ir
+from cnnc.backends.numpy.special import erf
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -48,15 +49,6 @@ def softmax(x: np.ndarray) -> np.ndarray:
     shifted = np.exp(x - x.max(axis=-1, keepdims=True))
     shifted /= shifted.sum(axis=-1, keepdims=True)
     return shifted
-
-
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
-def erf(x: np.ndarray) -> np.ndarray:
-    """The error function, elementwise: C's ``erf`` (Python's math.erf, correct to the last bit or
-    so in float64) applied to every value. NumPy has none, and SciPy is not a dependency."""
-    return _erf(x).astype(x.dtype, copy=False)
 
 
 # ReLU: the gradient is 0 at 0 (torch: output <= 0). Multiplying by a mask is several times faster

@@ -170,7 +170,7 @@ def test_activation_gradients_at_kinks_are_torchs(function: str, dtype: str) -> 
 
 
 def test_gelu_erf_is_torchs_to_float64_precision() -> None:
-    """GELU's exact form needs erf, which NumPy lacks: cnnc applies C's erf (math.erf) to every value."""
+    """GELU's exact form needs erf, which NumPy lacks: cnnc interpolates it (backends/numpy/special.py)."""
     from cnnc.backends.numpy.activations import erf
 
     x = np.concatenate([np.linspace(-8, 8, 20001), [-1e-300, 0.0, 1e-300, 30.0, -30.0, 1e-8]])
