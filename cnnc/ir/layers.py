@@ -1,82 +1,12 @@
-"""The IR: what a spec means. Typed, frozen layer nodes with blocks expanded and expressions
-evaluated; each node keeps the span it was written at and the block calls it was expanded from."""
+"""The IR's layer nodes: one frozen dataclass per kind of layer, with its settings and a short
+human summary of them (``describe``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
-from math import prod
-from typing import Literal, Union
+from dataclasses import dataclass
+from typing import Literal
 
-from cnnc.source import Span
-
-Sizes = tuple[int, ...]
-"""Per spatial dimension; a single value applies to every dimension (``5`` against ``1x7``)."""
-
-
-@dataclass(frozen=True)
-class Shape:
-    """A tensor shape per example: spatial sizes, then channels. A flat vector has no spatial sizes."""
-
-    spatial: tuple[int, ...]
-    channels: int
-
-    @cached_property  # frozen, so computed once (the analyzer and the lint ask for sizes often)
-    def dims(self) -> tuple[int, ...]:
-        return (*self.spatial, self.channels)
-
-    @property
-    def rank(self) -> int:
-        return len(self.spatial)
-
-    @cached_property
-    def size(self) -> int:
-        return prod(self.dims)
-
-    def __str__(self) -> str:
-        return "x".join(str(d) for d in self.dims)
-
-
-@dataclass(frozen=True)
-class Frame:
-    """A block call that a layer was expanded from."""
-
-    block: str
-    span: Span
-
-
-@dataclass(frozen=True)
-class Layer:
-    """Fields every node has: a unique, stable name (``conv3``), where it was written, and the
-    block calls it came from (outermost first)."""
-
-    name: str
-    span: Span
-    origin: tuple[Frame, ...]
-
-    kind = "layer"
-
-    def describe(self) -> str:
-        """The settings, as a short human summary."""
-        return ""
-
-
-def _sizes(values: Sizes) -> str:
-    return "x".join(str(v) for v in values)
-
-
-def _same_sizes(a: Sizes, b: Sizes) -> bool:
-    """Equal once a single value is read as one per dimension."""
-    if len(a) == len(b):
-        return a == b
-    return len(set(a)) == 1 and len(set(b)) == 1 and a[0] == b[0]
-
-
-def _padding(pad: Padding) -> str:
-    return pad if isinstance(pad, str) else _sizes(pad)
-
-
-Padding = Union[Sizes, Literal["same"]]
+from cnnc.ir.base import Layer, Padding, Sizes, padding_text, same_sizes, sizes_text
 
 
 @dataclass(frozen=True)
@@ -93,13 +23,13 @@ class Conv(Layer):
     kind = "conv"
 
     def describe(self) -> str:
-        parts = [f"{self.filters} {_sizes(self.kernel)}"]
+        parts = [f"{self.filters} {sizes_text(self.kernel)}"]
         if self.stride != (1,):
-            parts.append(f"stride {_sizes(self.stride)}")
+            parts.append(f"stride {sizes_text(self.stride)}")
         if self.pad != (0,):
-            parts.append(f"pad {_padding(self.pad)}")
+            parts.append(f"pad {padding_text(self.pad)}")
         if self.dilation != (1,):
-            parts.append(f"dilation {_sizes(self.dilation)}")
+            parts.append(f"dilation {sizes_text(self.dilation)}")
         if self.groups != 1:
             parts.append(f"groups {self.groups}")
         if not self.bias:
@@ -126,11 +56,11 @@ class Pool(Layer):
         return self.kernel if self.stride is None else self.stride
 
     def describe(self) -> str:
-        parts = [_sizes(self.kernel)]
-        if not _same_sizes(self.strides, self.kernel):
-            parts.append(f"stride {_sizes(self.strides)}")
+        parts = [sizes_text(self.kernel)]
+        if not same_sizes(self.strides, self.kernel):
+            parts.append(f"stride {sizes_text(self.strides)}")
         if self.pad != (0,):
-            parts.append(f"pad {_padding(self.pad)}")
+            parts.append(f"pad {padding_text(self.pad)}")
         if self.ceil_mode:
             parts.append("ceil")
         return ", ".join(parts)
@@ -158,7 +88,7 @@ class AdaptivePool(Layer):
         return f"adaptive{self.mode}pool"
 
     def describe(self) -> str:
-        return _sizes(self.size)
+        return sizes_text(self.size)
 
 
 @dataclass(frozen=True)
@@ -323,7 +253,7 @@ class Upsample(Layer):
     kind = "upsample"
 
     def describe(self) -> str:
-        parts = [f"x{_sizes(self.factor)}" if self.factor is not None else f"to {_sizes(self.size)}"]
+        parts = [f"x{sizes_text(self.factor)}" if self.factor is not None else f"to {sizes_text(self.size)}"]
         if self.mode != "nearest":
             parts.append(self.mode + (", align corners" if self.align_corners else ""))
         return ", ".join(parts)
@@ -345,13 +275,13 @@ class Deconv(Layer):
     kind = "deconv"
 
     def describe(self) -> str:
-        parts = [f"{self.filters} {_sizes(self.kernel)}"]
+        parts = [f"{self.filters} {sizes_text(self.kernel)}"]
         for what, values, default in (("stride", self.stride, (1,)), ("pad", self.pad, (0,)),
                                       ("output pad", self.output_pad, (0,))):
             if values != default:
-                parts.append(f"{what} {_sizes(values)}")
+                parts.append(f"{what} {sizes_text(values)}")
         if self.dilation != (1,):
-            parts.append(f"dilation {_sizes(self.dilation)}")
+            parts.append(f"dilation {sizes_text(self.dilation)}")
         if self.groups != 1:
             parts.append(f"groups {self.groups}")
         if not self.bias:
@@ -394,90 +324,3 @@ class Shuffle(Layer):
 
     def describe(self) -> str:
         return f"{self.groups} groups"
-
-
-@dataclass(frozen=True)
-class Residual(Layer):
-    """``body(x) + shortcut(x)``; an empty shortcut is the identity."""
-
-    body: tuple[Node, ...]
-    shortcut: tuple[Node, ...] = ()
-
-    kind = "residual"
-
-    def describe(self) -> str:
-        return "projection shortcut" if self.shortcut else "identity shortcut"
-
-
-@dataclass(frozen=True)
-class Concat(Layer):
-    """Branches run on the same input; their outputs join along channels."""
-
-    branches: tuple[tuple[Node, ...], ...]
-
-    kind = "concat"
-
-    def describe(self) -> str:
-        return f"{len(self.branches)} branches"
-
-
-@dataclass(frozen=True)
-class Add(Layer):
-    """Branches run on the same input; their outputs, all of one shape, are summed."""
-
-    branches: tuple[tuple[Node, ...], ...]
-
-    kind = "add"
-
-    def describe(self) -> str:
-        return f"{len(self.branches)} branches"
-
-
-@dataclass(frozen=True)
-class Multiply(Layer):
-    """Branches run on the same input; their outputs are multiplied elementwise, a size of 1
-    broadcasting against any other (a flat vector of C values as 1x..x1xC)."""
-
-    branches: tuple[tuple[Node, ...], ...]
-
-    kind = "multiply"
-
-    def describe(self) -> str:
-        return f"{len(self.branches)} branches"
-
-
-MERGES = (Concat, Add, Multiply)
-"""The containers whose branches all run on the same input (each has ``branches``)."""
-
-Node = Union[Conv, Pool, GlobalAvgPool, GlobalMaxPool, AdaptivePool, Dense, Flatten, Activation, PReLU, Dropout,
-             BatchNorm, LayerNorm, GroupNorm, InstanceNorm, LocalResponseNorm, LayerScale, DropPath, Upsample, Deconv,
-             PixelShuffle, Slice, Shuffle, Residual, Concat, Add, Multiply]
-
-
-@dataclass(frozen=True)
-class TrainRecipe:
-    """The ``train { }`` section: how the spec trains unless the command line says otherwise."""
-
-    settings: dict[str, object] = field(default_factory=dict)
-    span: Span | None = None
-
-
-@dataclass(frozen=True)
-class Network:
-    name: str
-    input: Shape | None
-    layers: tuple[Node, ...]
-    input_span: Span | None = None
-    train: TrainRecipe | None = None
-
-
-def walk(layers: tuple[Node, ...]):
-    """Every node in execution order: a container's children before the container itself."""
-    for layer in layers:
-        if isinstance(layer, Residual):
-            yield from walk(layer.body)
-            yield from walk(layer.shortcut)
-        elif isinstance(layer, MERGES):
-            for branch in layer.branches:
-                yield from walk(branch)
-        yield layer
