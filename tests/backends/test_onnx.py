@@ -210,3 +210,26 @@ def test_random_specs_run_in_onnx_runtime_as_in_numpy(spec: str, tmp_path: Path)
     model = Network(checked).compile(seed=1)
     perturb(model)
     assert_exports(model, tmp_path / "random.onnx")
+
+
+def test_names_layouts_and_the_dynamic_batch_are_as_documented(tmp_path: Path) -> None:
+    model = cnnc.load(EXAMPLES / "lenet5.cnn").compile(seed=0)
+    path = tmp_path / "lenet5.onnx"
+    proto = to_onnx(model, path)
+    assert [o.domain or "ai.onnx" for o in proto.opset_import] == ["ai.onnx"] and proto.opset_import[0].version == 18
+    graph = proto.graph
+    assert [(v.name, [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim])
+            for v in [*graph.input, *graph.output]] == [("input", ["batch", 1, 28, 28]), ("output", ["batch", 10])]
+    layer_names = [layer.name for layer in model.network.report.layers]
+    assert [node.name for node in graph.node if node.name in layer_names] == layer_names
+    assert all(node.output == [node.name] for node in graph.node)
+    weights = {tensor.name: list(tensor.dims) for tensor in graph.initializer}
+    conv = model.params["conv1.weight"]  # cnnc: (*kernel, C, F); ONNX and PyTorch: (F, C, *kernel)
+    assert weights["conv1.weight"] == [conv.shape[-1], conv.shape[-2], *conv.shape[:-2]]
+    fc = model.params["fc1.weight"]  # cnnc: (features, units); Gemm's transB: (units, features)
+    assert weights["fc1.weight"] == [fc.shape[1], fc.shape[0]]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch in (1, 7):
+        x = np.random.default_rng(batch).random((batch, 28, 28, 1), dtype=np.float32)
+        (theirs,) = session.run(["output"], {"input": channels_first(x)})
+        np.testing.assert_allclose(theirs, model.predict(x), rtol=RELATIVE, atol=1e-7)
