@@ -6,7 +6,6 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from cnnc.report import LayerReport
 
 
 BATCH = "batch"  # the name of the dynamic batch dimension
@@ -71,7 +70,3 @@ def reshape(graph: Graph, x: str, shape: list[int], name: str) -> str:
     """``x`` reshaped to (N, *shape), the batch kept whatever it is (Reshape's 0)."""
     return graph.op("Reshape", [x, graph.constant(f"{name}/shape", [0, *shape], np.int64)], name)
 
-
-def channels_first(layer: LayerReport) -> tuple[int, list[int]]:
-    """The layer input's channels and spatial sizes."""
-    return layer.input.channels, list(layer.input.spatial)

@@ -15,11 +15,12 @@ from cnnc import ir
 from cnnc.backends.numpy.activations import SELU_ALPHA, SELU_SCALE
 from cnnc.backends.numpy.windows import geometry
 from cnnc.backends.onnx.graph import Graph, per_channel, reshape
+from cnnc.errors import CannotRun
 from cnnc.report import LayerReport
 from cnnc.shapes import per_dimension
 
 
-class NotExportable(ValueError):
+class NotExportable(CannotRun):
     """A layer with no ONNX form (none today: every layer of the language has one)."""
 
 

@@ -33,7 +33,9 @@ class Written:
 @dataclass(frozen=True)
 class Target:
     """A compilation target: ``write(model, out, with_weights)`` writes ``out`` (and any file beside it)
-    and says what it wrote; it needs the ``module`` package, installed with ``cnnc[extra]``."""
+    and says what it wrote, raising CannotRun for what it cannot express and OSError for what it cannot
+    write; it needs the ``module`` package, installed with ``cnnc[extra]``. A new target is one more
+    entry in ``TARGETS``."""
 
     write: Callable[[Model, Path, bool], Written]
     description: str
@@ -102,8 +104,6 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         written = target.write(model, destination, bool(args.weights))
     except OSError as problem:
         raise CannotRun(f"cannot write {destination}: {problem.strerror or problem}") from None
-    except ValueError as problem:  # a layer the target cannot express
-        raise CannotRun(f"cannot compile {args.spec} to {args.to}: {problem}") from None
     files = ", ".join(str(path) for path in written.files)
     out.print(f"{network.name}: wrote {files} ({written.summary})", markup=False, highlight=False, soft_wrap=True)
     return EXIT_OK
