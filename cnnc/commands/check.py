@@ -38,8 +38,9 @@ def register(commands) -> None:
     parser.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
                         help="output format: text for people, json, sarif for code scanning, github for "
                              "workflow annotations")
-    parser.add_argument("--batch", type=positive, help="batch size for training memory "
-                        "(default: the spec's train batch, else 32)")
+    parser.add_argument("--batch-size", type=positive, metavar="N", help="batch size for training memory "
+                        "(default: the spec's train batch, else the config's batch-size, else 32)")
+    parser.add_argument("--batch", type=positive, dest="old_batch_size", help=argparse.SUPPRESS)  # deprecated
     parser.add_argument("--dtype", choices=tuple(DTYPE_BYTES), help="value type for memory (default float32)")
     parser.add_argument("--optimizer", choices=tuple(OPTIMIZER_STATES),
                         help="optimizer state in training memory (default: the spec's, else momentum)")
@@ -102,7 +103,7 @@ def _check_one(source: Source, args: argparse.Namespace, config: Config, setting
     invalid = not_utf8(source)
     if invalid is not None:
         return invalid
-    options = Options(batch=args.batch, default_batch=config.batch, dtype=args.dtype or config.dtype,
+    options = Options(batch=args.batch_size, default_batch=config.batch, dtype=args.dtype or config.dtype,
                       optimizer=args.optimizer, input=args.input,
                       inplace_activations=args.inplace_activations or config.inplace_activations)
     checked = check(source, options)
@@ -148,6 +149,10 @@ def print_text(out: Console, text: Text) -> None:
         out.print(text, end="", soft_wrap=True)
 
 
+def _warn(err: Console, message: str) -> None:
+    err.print(f"cnnc: warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
 def _exit_code(results: list[Checked], args: argparse.Namespace) -> int:
     if args.exit_zero:
         return EXIT_OK
@@ -164,8 +169,12 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     except ValueError as problem:
         err.print(f"cnnc: {problem}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_FAILURE
+    if args.old_batch_size is not None:
+        _warn(err, "`--batch` is deprecated: use `--batch-size`")
+        args.batch_size = args.batch_size or args.old_batch_size
     results: list[Checked] = []
     failed = False
+    warned: set[Path | None] = set()
     try:
         configs = ConfigFinder(Path(args.config) if args.config else None)
         for name in _expand(args.files, err):
@@ -177,6 +186,10 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
                 failed = True
                 continue
             config = configs.for_spec(name)
+            if config.path not in warned:
+                warned.add(config.path)
+                for warning in config.warnings:
+                    _warn(err, warning)
             results.append(_check_one(source, args, config, lint_settings(config, command_line, budgets)))
     except ConfigError as problem:
         err.print(f"cnnc: {problem}", markup=False, highlight=False, soft_wrap=True)
