@@ -35,8 +35,9 @@ def _say(console: Console, text: str) -> None:
 
 def main(argv: list[str] | None = None, out: Console | None = None, err: Console | None = None) -> int:
     # File names, spec text and messages are the user's: never read as rich markup or :emoji: codes.
+    # Messages on stderr are never wrapped mid-sentence: one line each, however narrow the terminal.
     out = out or Console(highlight=False, markup=False, emoji=False)
-    err = err or Console(stderr=True, highlight=False, markup=False, emoji=False)
+    err = err or Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
     try:
         return _dispatch(argv, out, err)
     except UsageError as problem:  # found after parsing, e.g. a bad --lr
