@@ -11,7 +11,7 @@ from cnnc import ir
 from cnnc.diagnostics import Diagnostic, Note, call_site_notes, error
 from cnnc.memory import totals
 from cnnc.report import Assumptions, LayerReport, Report
-from cnnc.shapes import Window, windows
+from cnnc.shapes import Window, channels_last, windows
 from cnnc.source import START
 from cnnc.values import MAX_MAGNITUDE
 
@@ -277,10 +277,17 @@ def _spatial_windows(node: ir.Conv | ir.Pool, state: _State, stride, dilation,
         window = result[failing[0] - 1]
         same_everywhere = len(failing) == len(result) and len(set(result)) == 1
         where = "" if len(result) == 1 or same_everywhere else f" in spatial dimension {failing[0]}"
-        raise _fail("E101", node,
-                    f"`{node.name}` output size is not positive{where}: {window.arithmetic()}",
-                    f"the input here is {shape}; use a smaller kernel or stride, add padding "
-                    f"(`pad=same` keeps the size), or remove a downsampling layer before it")
+        hint = (f"the input here is {shape}; use a smaller kernel or stride, add padding (`pad=same` keeps the "
+                f"size), or remove a downsampling layer before it")
+        meant = channels_last(analyzer.input) if analyzer.input is not None and failing[0] == 1 else None
+        notes: tuple[Note, ...] = ()
+        if meant is not None:  # `input 1x28x28` from PyTorch: the 1 is the channels, not a size
+            hint = (f"`input {analyzer.input}` is read as sizes {'x'.join(map(str, analyzer.input.spatial))} and "
+                    f"{analyzer.input.channels} channels: did you mean `input {meant}`? sizes come first, channels "
+                    "last")
+            notes = (Note("the input is declared here", analyzer.input_span),) if analyzer.input_span else ()
+        raise _fail("E101", node, f"`{node.name}` output size is not positive{where}: {window.arithmetic()}", hint,
+                    notes)
     return result
 
 

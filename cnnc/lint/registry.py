@@ -78,10 +78,16 @@ def rule_named(text: str) -> Rule | None:
     return found or next((r for r in RULES.values() if r.name == text.lower()), None)
 
 
+_DIGIT_LOOKALIKES = str.maketrans("OIL", "011")
+
+
 def closest_code(text: str) -> str | None:
     """The rule code a mistyped one most likely meant: the same characters in another order
     (W210 for W201) first, then the most similar."""
     text = text.upper()
+    lookalike = text[:1] + text[1:].translate(_DIGIT_LOOKALIKES)
+    if lookalike in RULES:  # W2O1, W2l1: letters typed for the digits they look like
+        return lookalike
     anagrams = [code for code in sorted(RULES) if sorted(code) == sorted(text)]
     if anagrams:
         return anagrams[0]
