@@ -10,6 +10,7 @@ from cnnc.lint.context import Finding, LintContext, layer_windows
 from cnnc.lint.registry import rule
 from cnnc.report import LayerReport
 from cnnc.shapes import Window, channels_last
+from cnnc.source import START
 
 
 def _first_window(context: LintContext) -> tuple[LayerReport, Window] | None:
@@ -79,7 +80,8 @@ def channels_first_input(context: LintContext) -> Iterator[Finding]:
     kernel = "x".join(str(size) for size in row.node.kernel)
     note = Note(f"`{row.name}` slides its {kernel} window along that first dimension of {shape.spatial[0]}",
                 row.span)
-    yield Finding(f"the input {shape} is {_described(shape)} with {shape.channels} channels",
-                  span=context.network.input_span,
-                  help=f"did you mean `input {meant}`? sizes come first, channels last (PyTorch writes channels "
-                       "first)", notes=(note,))
+    declared = context.network.input_span
+    written = f"input {meant}" if declared else f"--input {meant}"  # no `input` line: the command line gave it
+    yield Finding(f"the input {shape} is {_described(shape)} with {shape.channels} channels", span=declared or START,
+                  help=f"did you mean `{written}`? sizes come first, channels last (PyTorch writes channels first)",
+                  notes=(note,))

@@ -351,6 +351,17 @@ def test_the_channels_first_check_is_quiet_on_every_example():
     ("input 1x28x28\nconv 6 5x5 pad=2\nmaxpool 2", "28x28x1"),  # LeNet-5 on PyTorch's MNIST shape
     ("input 1x16000\nconv 32 80 stride=16", "16000x1"),
 ])
+def test_a_channels_first_input_from_the_command_line_is_reported_as_one():
+    from cnnc import ir
+    from cnnc.api import Options, check
+    from cnnc.lint import lint
+    from cnnc.source import Source
+
+    checked = check(Source("conv 16 3x3 pad=1\nrelu\n"), Options(input=ir.Shape((3, 32), 32)))
+    (found,) = [d for d in lint(checked) if d.code == "W211"]
+    assert found.help.startswith("did you mean `--input 32x32x3`?")
+
+
 def test_an_error_from_a_channels_first_input_says_so(spec, meant):
     from lint_support import check_text
 
