@@ -347,10 +347,6 @@ def test_the_channels_first_check_is_quiet_on_every_example():
         assert _only(path.read_text(encoding="utf-8"), "W211") == [], path.name
 
 
-@pytest.mark.parametrize("spec, meant", [
-    ("input 1x28x28\nconv 6 5x5 pad=2\nmaxpool 2", "28x28x1"),  # LeNet-5 on PyTorch's MNIST shape
-    ("input 1x16000\nconv 32 80 stride=16", "16000x1"),
-])
 def test_a_channels_first_input_from_the_command_line_is_reported_as_one():
     from cnnc import ir
     from cnnc.api import Options, check
@@ -362,6 +358,10 @@ def test_a_channels_first_input_from_the_command_line_is_reported_as_one():
     assert found.help.startswith("did you mean `--input 32x32x3`?")
 
 
+@pytest.mark.parametrize("spec, meant", [
+    ("input 1x28x28\nconv 6 5x5 pad=2\nmaxpool 2", "28x28x1"),  # LeNet-5 on PyTorch's MNIST shape
+    ("input 1x16000\nconv 32 80 stride=16", "16000x1"),
+])
 def test_an_error_from_a_channels_first_input_says_so(spec, meant):
     from lint_support import check_text
 
