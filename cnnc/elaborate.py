@@ -278,7 +278,8 @@ class _Elaborator:
         if extra:
             self.too_many(call, extra, len(positional), usage, extra_hint, context)
         if after_option:
-            self.error("E003", "a positional argument follows an option", after_option[0].span.to(after_option[-1].span),
+            self.error("E003", "a positional argument follows an option",
+                       after_option[0].span.to(after_option[-1].span),
                        _subtraction_hint(call) or f"write positional arguments first; usage: {usage}", context)
         missing = [name for name, has_default in positional if not has_default and name not in bound]
         if missing and ok:

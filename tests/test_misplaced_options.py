@@ -20,15 +20,18 @@ WRITE = ": options are written NAME=VALUE, without spaces"
 
 
 @pytest.mark.parametrize("body, start, end, message, hint", [
-    ("conv 16 3x3 stride 2", 13, 21, "`stride 2` reads as two positional arguments of `conv`", "write `stride=2`" + WRITE),
-    ("conv 16 stride 2", 9, 17, "`stride 2` reads as two positional arguments of `conv`", "write `stride=2`" + WRITE),
+    ("conv 16 3x3 stride 2", 13, 21, "`stride 2` reads as two positional arguments of `conv`",
+     "write `stride=2`" + WRITE),
+    ("conv 16 stride 2", 9, 17, "`stride 2` reads as two positional arguments of `conv`",
+     "write `stride=2`" + WRITE),
     ("conv 16 3x3 stride", 13, 19, "`stride` is an option of `conv` and needs a value",
      "write `stride=VALUE` (step between windows)" + WRITE),
     ("conv 16 3x3 strid 2", 13, 20, "`strid 2` reads as two positional arguments of `conv`",
      "did you mean `stride=2`?"),
     ("conv 16 3x3 strid", 13, 18, "`conv` takes 2 positional arguments", "did you mean `stride=VALUE`?"),
     ("conv 16 3x3 same", 13, 17, "`conv` takes 2 positional arguments", "did you mean `pad=same`?"),
-    ("conv 16 3x3 pad same", 13, 21, "`pad same` reads as two positional arguments of `conv`", "write `pad=same`" + WRITE),
+    ("conv 16 3x3 pad same", 13, 21, "`pad same` reads as two positional arguments of `conv`",
+     "write `pad=same`" + WRITE),
     ("conv 16 3x3 bias false", 13, 23, "`bias false` reads as two positional arguments of `conv`",
      "write `bias=false`" + WRITE),
     ("maxpool 2 stride 2", 11, 19, "`stride 2` reads as two positional arguments of `maxpool`",
