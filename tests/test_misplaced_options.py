@@ -47,7 +47,8 @@ WRITE = ": options are written NAME=VALUE, without spaces"
     ("fc 10 bias false", 7, 17, "`bias false` reads as two positional arguments of `fc`", "write `bias=false`" + WRITE),
     ("batchnorm eps 1e-3", 11, 19, "`eps 1e-3` reads as two positional arguments of `batchnorm`",
      "write `eps=1e-3`" + WRITE),
-    ("conv 16 3x3 stride=2 pad 1", 22, 27, "`pad 1` reads as two positional arguments of `conv`", "write `pad=1`" + WRITE),
+    ("conv 16 3x3 stride=2 pad 1", 22, 27, "`pad 1` reads as two positional arguments of `conv`",
+     "write `pad=1`" + WRITE),
     ("gelu tanh", 6, 10, "`gelu` takes 0 positional arguments",
      "did you mean `approximate=tanh`, or the `tanh` layer on a line of its own (or after `;`)?"),
 ])
