@@ -62,7 +62,7 @@ class _Line:
 
 class _Printer:
     """Writes a concrete tree as lines, one statement group per source line, blocks indented by four
-    spaces. Trailing comments are placed afterwards (``_attach``) on the line their code went to."""
+    spaces. Trailing comments are placed afterwards (``attach_trailing_comments``) on the line their code went to."""
 
     def __init__(self, tree: Tree, comments: list[Token], lines: list[str]) -> None:
         self.source_lines = lines

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
 import stat
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -64,6 +62,8 @@ def _plural(count: int) -> str:
 
 def _unified_diff(before: str, after: str, path: str) -> str:
     """A unified diff as `diff -u` writes it, `\\ No newline at end of file` included."""
+    import difflib  # here, not at the top: every command's module is imported when cnnc starts
+
     written = []
     for line in difflib.unified_diff(_LINES.findall(before), _LINES.findall(after), path, path):
         written.append(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n")
@@ -73,6 +73,8 @@ def _unified_diff(before: str, after: str, path: str) -> str:
 def write_atomically(path: str, text: str) -> None:
     """Replace a file's content in one step (a temporary file beside it, then a rename), keeping its
     permissions; through a symbolic link, the file it points to."""
+    import tempfile
+
     target = Path(os.path.realpath(path))
     mode = stat.S_IMODE(target.stat().st_mode)
     descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")

@@ -4,6 +4,7 @@ errors (reported, the file untouched, the others formatted), exit codes, and wri
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import stat
 import subprocess
@@ -175,3 +176,16 @@ def test_help_describes_the_layout_and_the_exit_codes(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "four spaces per block level" in text and "in the order of the layer table" in text
     assert "1 when --check or --diff finds a file to reformat, 2 when a file has a syntax error" in text
+
+
+def test_the_docs_example_is_what_cnnc_fmt_does(tmp_path):
+    page = (EXAMPLES.parent / "docs" / "formatting.md").read_text(encoding="utf-8")
+    example = re.search(r"\$ cat messy\.cnn\n(.*?)\$ cnnc fmt messy\.cnn\n(.*?)\n\$ cat messy\.cnn\n(.*?)```", page,
+                        re.DOTALL)
+    before, summary, after = example.groups()
+    spec = tmp_path / "messy.cnn"
+    spec.write_text(before, encoding="utf-8")
+    assert run("fmt", str(spec)) == (0, summary + "\n", "")
+    assert spec.read_text(encoding="utf-8") == after
+    count = len(list(EXAMPLES.glob("*.cnn")))
+    assert f"`cnnc fmt --check examples/` prints\n`{count} files already formatted`" in page
