@@ -23,7 +23,7 @@ DESCRIPTION = (
     "still formatted.")
 EPILOG = ("Exit status: 0 when every file was formatted (or, with --check/--diff, already is), 1 when --check or "
           "--diff finds a file to reformat, 2 when a file has a syntax error or cannot be read or written.")
-_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_LINES = r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+"  # a line with its ending (compiled on first use: re caches it)
 
 
 def register(commands) -> None:
@@ -65,7 +65,7 @@ def _unified_diff(before: str, after: str, path: str) -> str:
     import difflib  # here, not at the top: every command's module is imported when cnnc starts
 
     written = []
-    for line in difflib.unified_diff(_LINES.findall(before), _LINES.findall(after), path, path):
+    for line in difflib.unified_diff(re.findall(_LINES, before), re.findall(_LINES, after), path, path):
         written.append(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n")
     return "".join(written)
 
