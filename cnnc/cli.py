@@ -12,11 +12,11 @@ import sys
 
 from rich.console import Console
 
-from cnnc.commands import check, evaluate, predict, rules, train
+from cnnc.commands import check, evaluate, fmt, predict, rules, train
 from cnnc.commands.common import EXIT_FAILURE, Parser, UsageError, package_version, silence_stdout
 from cnnc.errors import CannotRun
 
-COMMANDS = (check, train, evaluate, predict, rules)
+COMMANDS = (check, fmt, train, evaluate, predict, rules)
 
 
 def build_parser() -> argparse.ArgumentParser:
