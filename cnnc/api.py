@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from cnnc import ir
 from cnnc.analyze import analyze
@@ -113,8 +113,32 @@ class Network:
 
         return Model(self, seed=seed, dtype=dtype, loss=loss)
 
+    def summary(self, print_fn: Callable[[str], object] | None = None) -> None:
+        """Print the table ``cnnc check`` prints (layers, output sizes, parameters, MACs, activations,
+        receptive fields, then the totals and memory), as Keras's ``Model.summary()`` does; returns None.
+        ``print_fn`` receives each line instead (``lines = []; net.summary(lines.append)``);
+        ``str(net.report)`` is the same text as one string."""
+        text = str(self.report)
+        if print_fn is None:
+            print(text, end="")
+            return
+        for line in text.splitlines():
+            print_fn(line)
+
+    def __str__(self) -> str:
+        """``lenet5: 28x28x1 -> 10, 13 layers, 61,706 parameters, 416.5K MACs``, then how many
+        diagnostics its check found (warnings, notes), if any."""
+        findings = len(self.diagnostics)
+        return self.report.headline + (f", {findings} finding{'s' if findings != 1 else ''}" if findings else "")
+
     def __repr__(self) -> str:
-        return f"<cnnc.Network {self.name}: {self.report.input} -> {self.report.output}>"
+        return f"<cnnc.Network {self}>"
+
+    def _repr_html_(self) -> str:
+        """The report's table, for notebooks."""
+        from cnnc.render.html import report_html
+
+        return report_html(self.report)
 
 
 def loads(text: str, name: str | None = None, *, input: ir.Shape | str | tuple[int, ...] | None = None,

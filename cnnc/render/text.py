@@ -13,7 +13,7 @@ from cnnc.render.table import Column, aligned, column_widths, packed
 from cnnc.render.units import count, short, size
 from cnnc.report import Report
 
-__all__ = ["Column", "aligned", "render_report", "totals_table"]  # Column and aligned: for the other tables
+__all__ = ["Column", "aligned", "assumptions_text", "render_report", "totals_rows", "totals_table"]  # Column and aligned: for the other tables
 
 
 def wrapped(text: str, width: int | None) -> str:
@@ -23,9 +23,10 @@ def wrapped(text: str, width: int | None) -> str:
     return "\n".join(packed(text.split(" "), width))
 
 
-def totals_table(report: Report, width: int | None = None) -> Text:
+def totals_rows(report: Report) -> list[tuple[str, str, str]]:
+    """(figure, value, what it counts) for each total."""
     totals, assumptions = report.totals, report.assumptions
-    rows = [
+    return [
         ("Parameters", count(totals.params), short(totals.params)),
         ("Buffers", count(totals.buffers), "batch-norm running mean and variance"),
         ("MACs", count(totals.macs), f"{short(totals.macs)} multiply-accumulates per image (conv, fc)"),
@@ -38,6 +39,10 @@ def totals_table(report: Report, width: int | None = None) -> Text:
          f"batch {assumptions.batch}: activations and their gradients, weights, gradients, "
          f"{assumptions.optimizer} state ({assumptions.optimizer_states} per parameter)"),
     ]
+
+
+def totals_table(report: Report, width: int | None = None) -> Text:
+    rows = totals_rows(report)
     columns = (Column("", style="bold"), Column("", right=True), Column("", style="dim"))
     if width is not None:  # the explanations fold between words
         label, figure, _ = column_widths(columns, rows)
@@ -61,9 +66,12 @@ def render_report(report: Report, width: int | None = None) -> list[Text]:
             parts.append(Text(wrapped(fitted.note, width) + "\n", style="dim"))
     if report.totals is not None:
         parts.append(totals_table(report, width))
-        in_place = ("activations and dropout in place" if report.assumptions.inplace_activations
-                    else "no in-place layers")
-        assumes = (f"Assumes {report.assumptions.dtype} ({report.assumptions.bytes_per_value} bytes a value), "
-                   f"{in_place}; flatten is a view. See docs/language.md, 'Memory'.")
-        parts.append(Text(wrapped(assumes, width) + "\n", style="dim"))
+        parts.append(Text(wrapped(assumptions_text(report), width) + "\n", style="dim"))
     return parts
+
+
+def assumptions_text(report: Report) -> str:
+    """What the memory figures assume, in a sentence."""
+    in_place = "activations and dropout in place" if report.assumptions.inplace_activations else "no in-place layers"
+    return (f"Assumes {report.assumptions.dtype} ({report.assumptions.bytes_per_value} bytes a value), {in_place}; "
+            f"flatten is a view. See docs/language.md, 'Memory'.")
