@@ -4,8 +4,9 @@ with the checks of its arguments."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from cnnc import ir
 from cnnc.analyze import analyze
@@ -126,10 +127,8 @@ class Network:
             print_fn(line)
 
     def __str__(self) -> str:
-        """``lenet5: 28x28x1 -> 10, 13 layers, 61,706 parameters, 416.5K MACs``, then how many
-        diagnostics its check found (warnings, notes), if any."""
-        findings = len(self.diagnostics)
-        return self.report.headline + (f", {findings} finding{'s' if findings != 1 else ''}" if findings else "")
+        """``lenet5: 28x28x1 -> 10, 13 layers, 61,706 parameters, 416.5K MACs``."""
+        return self.report.headline
 
     def __repr__(self) -> str:
         return f"<cnnc.Network {self}>"
