@@ -5,9 +5,11 @@ Per channel, over the training examples: the mean of each example's pixels (thei
 their spread ``mean_spread``, a standard deviation across examples) and each example's own standard
 deviation, its contrast (``std`` and ``std_spread`` likewise). An input is *far* from the training data
 when, for some channel, its mean or its contrast lies more than ``FAR`` spreads from the training
-examples' average: 5 standard deviations of the examples' own variation. On MNIST (train on the first
-8,000 test digits, look at the last 2,000) no held-out digit comes within that limit and every inverted
-one passes it by far: ``python bench/input_statistics.py`` prints the figures.
+examples' average: 5 standard deviations of the examples' own variation. On MNIST (the statistics of
+the first 8,000 t10k digits) the 2,000 held-out digits lie at most 4.17 spreads away, the same digits
+inverted at least 12.65 and scaled to [0, 255] at least 961: ``python bench/input_statistics.py``.
+Generated bars and edges inverted stay within the limit (an inverted edge is another edge); scaled, they
+pass it.
 """
 
 from __future__ import annotations

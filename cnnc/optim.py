@@ -124,9 +124,9 @@ class Optimizer:
 
     def extras(self) -> dict[str, object]:
         """Settings a ``train { }`` section cannot give (Adam's betas and eps; a cosine's span)."""
-        found = {key: value for key, value in self.schedule.config().items() if key not in self.schedule.settings()
-                 and value not in (None, 0.0)}
-        return found
+        schedule = self.schedule.settings()
+        return {key: value for key, value in self.schedule.config().items()
+                if key not in schedule and value not in (None, 0.0)}
 
     def describe(self) -> str:
         """``optimizer=momentum lr=0.05 momentum=0.9 nesterov=false weight_decay=0 schedule=constant``:
