@@ -16,8 +16,8 @@ import cnnc
 from cnnc.cli import main
 from cnnc.render import progbar
 from cnnc.render.html import report_html
+from cnnc.render.layers import LAYER_COLUMNS
 from cnnc.render.progbar import KerasProgress, duration, per_step, verbosity
-from cnnc.render.text import LAYER_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 LENET = ROOT / "examples" / "lenet5.cnn"
@@ -54,6 +54,21 @@ def test_summary_prints_the_table_of_cnnc_check_and_returns_none(capsys):
     assert conv1 == ["16", "conv1", "conv", "6", "5x5,", "pad", "2", "28x28x6", "156", "117,600", "4,704", "5x5"]
     assert any(line.split()[:2] == ["Parameters", "61,706"] for line in lines)
     assert str(network.report) == printed
+
+
+def test_on_a_terminal_summary_fits_its_width_as_check_does(monkeypatch):
+    import os
+
+    from cnnc.render.text import render_report
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    monkeypatch.setattr("shutil.get_terminal_size", lambda *args: os.terminal_size((80, 24)))
+    network = cnnc.load(ROOT / "examples" / "resnet18.cnn")
+    network.summary()
+    printed = terminal.getvalue()
+    assert printed == "".join(part.plain for part in render_report(network.report, 80))
+    assert max(len(line) for line in printed.splitlines()) <= 80 < max(map(len, str(network.report).splitlines()))
 
 
 def test_summary_hands_each_line_to_print_fn(capsys):

@@ -13,7 +13,8 @@ from cnnc.render.table import Column, aligned, column_widths, packed
 from cnnc.render.units import count, short, size
 from cnnc.report import Report
 
-__all__ = ["Column", "aligned", "assumptions_text", "render_report", "totals_rows", "totals_table"]  # Column and aligned: for the other tables
+# Column and aligned: for the other tables; the rows and the sentence: for the HTML report
+__all__ = ["Column", "aligned", "assumptions_text", "render_report", "totals_rows", "totals_table"]
 
 
 def wrapped(text: str, width: int | None) -> str:
