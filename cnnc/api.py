@@ -4,7 +4,6 @@ with the checks of its arguments."""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,6 +125,8 @@ class Network:
             for line in str(self.report).splitlines():
                 print_fn(line)
             return
+        import shutil
+
         from cnnc.render.text import render_report
 
         terminal = sys.stdout.isatty() if hasattr(sys.stdout, "isatty") else False
