@@ -10,6 +10,7 @@ import random
 import shutil
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,10 @@ from hypothesis import strategies as st
 from test_numpy_torch import FIXED, random_specs
 
 import cnnc
+from cnnc import ir
+from cnnc.backends.torch_layers import layer_code
 from cnnc.backends.torch_source import class_name, torch_arrays, torch_module, torch_source, write_torch_source
+from cnnc.catalog import LAYERS
 from cnnc.errors import CannotRun
 from cnnc.export import to_torch
 
@@ -204,7 +208,8 @@ MORE = {
     "flatten-then-slice": "input 2x3x4\nflatten\nslice 3 17\nfc 2",
     "flatten-in-a-branch": "input 3x3x2\nconcat {\n branch { flatten }\n branch { flatten; fc 3 }\n}\nfc 2",
     "fc-on-volume-then-flat-layers": "input 3x2x4\nfc 6\nbatchnorm\nprelu\nfc 2",
-    "avgpool-same-ceil-drops-a-window": "input 7x2\navgpool 3 stride=2 pad=same round=ceil",
+    "avgpool-ceil-window-in-the-padding": "input 7x2\navgpool 3 stride=3 pad=2 round=ceil",  # cnnc drops it
+    "avgpool-same-asymmetric-ceil": "input 6x5x2\navgpool 3 stride=2 pad=same round=ceil",
     "avgpool-window-beyond-the-input": "input 2x2x2x2\navgpool 3 stride=2 round=ceil",
     "avgpool-3d-small-padded": "input 2x3x2x2\navgpool 3 stride=2 pad=1 round=ceil",
     "avgpool-large-padding": "input 6x6x2\navgpool 2 pad=2",
@@ -213,6 +218,7 @@ MORE = {
     "conv-per-dimension-padding": "input 7x6x2\nconv 3 3x2 pad=1x0",
     "multiply-flat-gates-and-sums": "input 4x4x3\nmultiply {\n branch { add {\n branch { }\n branch { relu }\n } }\n"
                                     " branch { globalmaxpool; flatten; fc 3; sigmoid }\n}",
+    "droppath-zero": "input 4x4x3\nresidual {\n conv 3 1\n droppath 0\n}",  # p > 0: the test below
     "empty-residual-body": "input 3x3x2\nresidual { }",
     "nested-blocks": "input 6x6x2\ndef inner(c) {\n conv c 1; relu; conv c 1; relu\n}\n"
                      "def outer(c) {\n inner c\n residual { inner c }\n}\nouter 2\nouter 2",
@@ -222,6 +228,12 @@ MORE = {
 @pytest.mark.parametrize("spec", [*FIXED.values(), *MORE.values()], ids=[*FIXED, *MORE])
 def test_generated_modules_match_the_numpy_backend(spec: str) -> None:
     compare(spec)
+
+
+def test_the_fixed_specs_cover_every_layer_of_the_language() -> None:
+    seen = {node.kind for spec in [*FIXED.values(), *MORE.values()] for node in ir.walk(cnnc.loads(spec).ir.layers)}
+    assert set(LAYERS) <= seen
+    assert set(typing.get_args(ir.Node)) - set(layer_code.registry) == {ir.Residual, ir.Concat, ir.Add, ir.Multiply}
 
 
 def test_droppath_drops_whole_examples_in_training_only() -> None:
