@@ -39,8 +39,9 @@ class _Context:
     origin: tuple[ir.Frame, ...]
     depth: int
 
-    def enter(self, span: Span, block: str | None = None, scope: dict[str, Value] | None = None) -> _Context:
-        origin = self.origin + (ir.Frame(block, span),) if block else self.origin
+    def enter(self, span: Span, block: str | None = None, scope: dict[str, Value] | None = None,
+              call: int = 0) -> _Context:
+        origin = self.origin + (ir.Frame(block, span, call),) if block else self.origin
         return _Context(self.scope if scope is None else scope, origin, self.depth + 1)
 
 
@@ -60,6 +61,7 @@ class _Elaborator:
         self.counters: Counter[str] = Counter()
         self.layers = 0
         self.iterations = 0
+        self.block_calls = 0
 
     # Reporting --------------------------------------------------------------------------
 
@@ -148,7 +150,8 @@ class _Elaborator:
 
     def nested(self, span: Span, context: _Context, block: str | None = None,
                scope: dict[str, Value] | None = None) -> _Context:
-        inner = context.enter(span, block, scope)
+        self.block_calls += 1 if block else 0
+        inner = context.enter(span, block, scope, self.block_calls)
         if inner.depth > MAX_DEPTH:
             self.error("E006", f"blocks are nested more than {MAX_DEPTH} deep", span,
                        "flatten the nesting or use `repeat`", context)
