@@ -11,7 +11,7 @@ from cnnc import ir
 from cnnc.diagnostics import Diagnostic, Note, call_site_notes, error
 from cnnc.memory import totals
 from cnnc.report import Assumptions, LayerReport, Report
-from cnnc.shapes import Window, windows
+from cnnc.shapes import Window, channels_last, windows
 from cnnc.source import START
 from cnnc.values import MAX_MAGNITUDE
 
@@ -74,9 +74,11 @@ def _fail(code: str, node: ir.Node, message: str, help: str | None = None,
 
 
 class _Analyzer:
-    def __init__(self) -> None:
+    def __init__(self, network: ir.Network) -> None:
         self.layers: list[LayerReport] = []
         self.diagnostics: list[Diagnostic] = []
+        self.input = network.input
+        self.input_span = network.input_span
 
     def run(self, nodes: tuple[ir.Node, ...], state: _State, depth: int = 0) -> _State:
         for node in nodes:
@@ -247,7 +249,31 @@ def _analyze_layer(node: ir.Node, state: _State, analyzer: _Analyzer) -> dict:
     return _unchanged(state)  # activations and dropout keep the shape
 
 
-def _spatial_windows(node: ir.Conv | ir.Pool, state: _State, stride, dilation) -> tuple[Window, ...]:
+def rank_mismatch(node: ir.Node, state: _State, setting: str, values: tuple[int, ...],
+                  analyzer: _Analyzer) -> _ShapeError:
+    """E103 for a setting with neither one value nor one per spatial dimension. One more than the
+    input has usually means the input lacks its channels (`input 224x224` for a 224x224 image)."""
+    rank = state.shape.rank
+    written = "x".join(map(str, values))
+    message = (f"{setting} {written} has {len(values)} dimensions, but the input {state.shape} has {rank} spatial "
+               f"dimension{'s' if rank != 1 else ''}")
+    hint = f"give one {setting} per spatial dimension, or a single number for all of them"
+    declared, notes = analyzer.input, ()
+    if declared is not None and len(values) == rank + 1 == declared.rank + 1:
+        if declared.channels > 4:  # the last size looks like a size, not like channels
+            hint = (f"`input {declared}` is {rank} spatial dimension{'s' if rank != 1 else ''} "
+                    f"({'x'.join(map(str, declared.spatial))}) of {declared.channels} channels: did you mean "
+                    f"`input {declared}x1` (or x3 for colour)? sizes come first, channels last")
+            if analyzer.input_span is not None:
+                notes = (Note("the input is declared here", analyzer.input_span),)
+        elif setting == "kernel":
+            hint = (f"a kernel covers every input channel: give its size in the {rank} spatial "
+                    f"dimension{'s' if rank != 1 else ''} only, such as `{'x'.join(map(str, values[:rank]))}`")
+    return _fail("E103", node, message, hint, notes)
+
+
+def _spatial_windows(node: ir.Conv | ir.Pool, state: _State, stride, dilation,
+                     analyzer: _Analyzer) -> tuple[Window, ...]:
     shape = state.shape
     if shape.rank == 0:
         raise _fail("E103", node, f"`{node.kind}` needs a spatial input, but its input is a flat vector of "
@@ -258,20 +284,24 @@ def _spatial_windows(node: ir.Conv | ir.Pool, state: _State, stride, dilation) -
         for setting, values in (("kernel", node.kernel), ("stride", stride), ("pad", node.pad),
                                 ("dilation", dilation)):
             if isinstance(values, tuple) and len(values) not in (1, shape.rank):
-                raise _fail("E103", node,
-                            f"{setting} {'x'.join(map(str, values))} has {len(values)} dimensions, but the input "
-                            f"{shape} has {shape.rank} spatial dimension{'s' if shape.rank != 1 else ''}",
-                            f"give one {setting} per spatial dimension, or a single number for all of them")
+                raise rank_mismatch(node, state, setting, values, analyzer)
         raise AssertionError("windows() found no mismatching setting")  # pragma: no cover
     failing = [axis for axis, window in enumerate(result, start=1) if window.output <= 0]
     if failing:
         window = result[failing[0] - 1]
         same_everywhere = len(failing) == len(result) and len(set(result)) == 1
         where = "" if len(result) == 1 or same_everywhere else f" in spatial dimension {failing[0]}"
-        raise _fail("E101", node,
-                    f"`{node.name}` output size is not positive{where}: {window.arithmetic()}",
-                    f"the input here is {shape}; use a smaller kernel or stride, add padding "
-                    f"(`pad=same` keeps the size), or remove a downsampling layer before it")
+        hint = (f"the input here is {shape}; use a smaller kernel or stride, add padding (`pad=same` keeps the "
+                f"size), or remove a downsampling layer before it")
+        meant = channels_last(analyzer.input) if analyzer.input is not None and failing[0] == 1 else None
+        notes: tuple[Note, ...] = ()
+        if meant is not None:  # `input 1x28x28` from PyTorch: the 1 is the channels, not a size
+            hint = (f"`input {analyzer.input}` is read as sizes {'x'.join(map(str, analyzer.input.spatial))} and "
+                    f"{analyzer.input.channels} channels: did you mean `input {meant}`? sizes come first, channels "
+                    "last")
+            notes = (Note("the input is declared here", analyzer.input_span),) if analyzer.input_span else ()
+        raise _fail("E101", node, f"`{node.name}` output size is not positive{where}: {window.arithmetic()}", hint,
+                    notes)
     return result
 
 
@@ -289,7 +319,7 @@ def _window_reach(state: _State, found: tuple[Window, ...]) -> tuple[Reach, ...]
 
 @_analyze_layer.register
 def _(node: ir.Conv, state: _State, analyzer: _Analyzer) -> dict:
-    found = _spatial_windows(node, state, node.stride, node.dilation)
+    found = _spatial_windows(node, state, node.stride, node.dilation, analyzer)
     channels = state.shape.channels
     for what, count in (("input channels", channels), ("filters", node.filters)):
         if count % node.groups:
@@ -307,7 +337,7 @@ def _(node: ir.Conv, state: _State, analyzer: _Analyzer) -> dict:
 
 @_analyze_layer.register
 def _(node: ir.Pool, state: _State, analyzer: _Analyzer) -> dict:
-    found = _spatial_windows(node, state, node.strides, (1,))
+    found = _spatial_windows(node, state, node.strides, (1,), analyzer)
     output = ir.Shape(tuple(w.output for w in found), state.shape.channels)
     return _unchanged(state, output=output, reach=_window_reach(state, found),
                       jump=_scaled(state, (w.stride for w in found)),
@@ -352,7 +382,7 @@ def analyze(network: ir.Network, assumptions: Assumptions = Assumptions()) -> Re
     assert network.input is not None
     rank = network.input.rank
     start = _State(network.input, ((0, 1, 0, 1),) * rank, (1,) * rank)
-    analyzer = _Analyzer()
+    analyzer = _Analyzer(network)
     if network.input.size > MAX_MAGNITUDE:
         analyzer.diagnostics.append(error("E006", "the input is too large to analyze: it has more than "
                                           "10**100 elements", network.input_span or START, "check the sizes"))

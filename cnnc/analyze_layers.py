@@ -10,7 +10,17 @@ from fractions import Fraction
 from math import gcd, prod
 
 from cnnc import ir
-from cnnc.analyze import _Analyzer, _analyze_layer, _exact, _fail, _scaled, _State, _unchanged, _whole_input
+from cnnc.analyze import (
+    _analyze_layer,
+    _Analyzer,
+    _exact,
+    _fail,
+    _scaled,
+    _State,
+    _unchanged,
+    _whole_input,
+    rank_mismatch,
+)
 from cnnc.diagnostics import call_site_notes, error
 from cnnc.shapes import per_dimension
 
@@ -74,9 +84,7 @@ def _(node: ir.AdaptivePool, state: _State, analyzer: _Analyzer) -> dict:
     _needs_spatial(node, state)
     rank = state.shape.rank
     if len(node.size) not in (1, rank):
-        raise _fail("E103", node, f"size {'x'.join(map(str, node.size))} has {len(node.size)} dimensions, but the "
-                                  f"input {state.shape} has {rank} spatial dimension{'s' if rank != 1 else ''}",
-                    "give one size per spatial dimension, or a single number for all of them")
+        raise rank_mismatch(node, state, "size", node.size, analyzer)
     output = node.size * rank if len(node.size) == 1 else node.size
     found = [adaptive_windows(n, o) for n, o in zip(state.shape.spatial, output)]
     reach = tuple((first, first_step * step, last + (window - 1) * last_step, last_step * step)
@@ -85,14 +93,11 @@ def _(node: ir.AdaptivePool, state: _State, analyzer: _Analyzer) -> dict:
                       jump=_scaled(state, (step for _, step in found)))
 
 
-def _per_dimension(node: ir.Node, state: _State, setting: str, values: ir.Sizes) -> tuple[int, ...]:
-    rank = state.shape.rank
-    found = per_dimension(values, rank)
+def _per_dimension(node: ir.Node, state: _State, setting: str, values: ir.Sizes,
+                   analyzer: _Analyzer) -> tuple[int, ...]:
+    found = per_dimension(values, state.shape.rank)
     if found is None:
-        raise _fail("E103", node,
-                    f"{setting} {'x'.join(map(str, values))} has {len(values)} dimensions, but the input "
-                    f"{state.shape} has {rank} spatial dimension{'s' if rank != 1 else ''}",
-                    f"give one {setting} per spatial dimension, or a single number for all of them")
+        raise rank_mismatch(node, state, setting, values, analyzer)
     return found
 
 
@@ -109,11 +114,11 @@ def _(node: ir.Upsample, state: _State, analyzer: _Analyzer) -> dict:
     _needs_spatial(node, state)
     inputs = state.shape.spatial
     if node.factor is not None:
-        factors = _per_dimension(node, state, "factor", node.factor)
+        factors = _per_dimension(node, state, "factor", node.factor, analyzer)
         sizes = tuple(n * f for n, f in zip(inputs, factors))
         arithmetic = [f"{n} * {f} = {n * f}" for n, f in zip(inputs, factors)]
     else:
-        sizes = _per_dimension(node, state, "size", node.size)
+        sizes = _per_dimension(node, state, "size", node.size, analyzer)
         arithmetic = [f"size {o}" for o in sizes]
     _not_positive(node, state, sizes, arithmetic, "use a factor or size of at least 1")
     # nearest: each output copies one input; linear: it mixes two neighbours unless the size is unchanged
@@ -136,7 +141,7 @@ def deconv_growth(kernel: int, stride: int, dilation: int) -> int:
 @_analyze_layer.register
 def _(node: ir.Deconv, state: _State, analyzer: _Analyzer) -> dict:
     _needs_spatial(node, state)
-    settings = {setting: _per_dimension(node, state, setting, getattr(node, setting))
+    settings = {setting: _per_dimension(node, state, setting, getattr(node, setting), analyzer)
                 for setting in ("kernel", "stride", "pad", "output_pad", "dilation")}
     kernel, stride, pad, output_pad, dilation = settings.values()
     for axis, (extra, s, d) in enumerate(zip(output_pad, stride, dilation)):

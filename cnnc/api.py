@@ -4,6 +4,8 @@ with the checks of its arguments."""
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -113,8 +115,36 @@ class Network:
 
         return Model(self, seed=seed, dtype=dtype, loss=loss)
 
+    def summary(self, print_fn: Callable[[str], object] | None = None) -> None:
+        """Print the table ``cnnc check`` prints (layers, output sizes, parameters, MACs, activations,
+        receptive fields, then the totals and memory), as Keras's ``Model.summary()`` does; returns None.
+        Fitted to a terminal's width as ``cnnc check`` fits it, whole elsewhere (a notebook, a file).
+        ``print_fn`` receives each line of the whole table instead (``lines = []; net.summary(lines.append)``);
+        ``str(net.report)`` is the same text as one string."""
+        if print_fn is not None:
+            for line in str(self.report).splitlines():
+                print_fn(line)
+            return
+        import shutil
+
+        from cnnc.render.text import render_report
+
+        terminal = sys.stdout.isatty() if hasattr(sys.stdout, "isatty") else False
+        width = shutil.get_terminal_size().columns if terminal else None
+        print("".join(part.plain for part in render_report(self.report, width)), end="")
+
+    def __str__(self) -> str:
+        """``lenet5: 28x28x1 -> 10, 13 layers, 61,706 parameters, 416.5K MACs``."""
+        return self.report.headline
+
     def __repr__(self) -> str:
-        return f"<cnnc.Network {self.name}: {self.report.input} -> {self.report.output}>"
+        return f"<cnnc.Network {self}>"
+
+    def _repr_html_(self) -> str:
+        """The report's table, for notebooks."""
+        from cnnc.render.html import report_html
+
+        return report_html(self.report)
 
 
 def loads(text: str, name: str | None = None, *, input: ir.Shape | str | tuple[int, ...] | None = None,

@@ -16,6 +16,7 @@ import numpy as np
 from cnnc import ir, optim
 from cnnc.backends.numpy.kernel import UnsupportedLayer
 from cnnc.errors import CannotRun
+from cnnc.input_statistics import InputStatistics
 from cnnc.model import DTYPES, LOSSES, Model
 from cnnc.npz import NpzError, read_npz
 
@@ -41,6 +42,8 @@ def save_model(model: Model, path: str | Path, training: dict | None = None) -> 
             "loss": model.loss, "seed": model.seed, "input": list(model.network.report.input.dims),
             "source_path": model.network.source.path,
             "optimizer": optimizer.config() if optimizer else None, "training": training}
+    if model.input_statistics is not None:
+        meta["input_statistics"] = model.input_statistics.to_json()
     arrays = {"meta": np.array(json.dumps(meta)), "source": np.array(model.network.source.text)}
     arrays.update({f"param/{key}": value for key, value in model.params.items()})
     arrays.update({f"buffer/{key}": value for key, value in model.buffers.items()})
@@ -82,6 +85,7 @@ def load_model(path: str | Path) -> Model:
     except UnsupportedLayer as problem:
         raise ModelFileError(f"{path}: {problem}") from None
     model.run_state = meta.get("training")
+    model.input_statistics = _input_statistics(path, meta.get("input_statistics"), network.report.input.channels)
     _restore(path, "param", arrays, model.params)
     _restore(path, "buffer", arrays, model.buffers)
     if meta.get("optimizer"):
@@ -96,6 +100,18 @@ def load_model(path: str | Path) -> Model:
                 _check_array(path, f"optimizer {slot} of `{key}`", value, model.params[key])
                 model.optimizer.state[slot][key] = value.astype(model.dtype)
     return model
+
+
+def _input_statistics(path: str | Path, data: dict | None, channels: int) -> InputStatistics | None:
+    """The training data's statistics (None in a file written before they were kept, or by ``Model.save``
+    before ``fit``), one value per channel of the spec's input."""
+    if data is None:
+        return None
+    for key in ("mean", "mean_spread", "std", "std_spread"):
+        if len(data[key]) != channels:
+            raise ModelFileError(f"{path}: metadata field `input_statistics.{key}` must hold one value per input "
+                                 f"channel ({channels}), got {len(data[key])}")
+    return InputStatistics.from_json(data)
 
 
 def _text(path: str | Path, value: np.ndarray, key: str) -> str:
@@ -215,9 +231,12 @@ TRAINING = {  # the run state of ``cnnc train`` (see ``cnnc.commands.train``)
     "recipe?": OBJECT, "data?": OrNull(TEXT), "val_split?": BELOW_ONE, "classes?": [TEXT], "holdout_seed?": whole(0),
     "progress?": {"epoch": whole(0), "batch": whole(0), "loss_sum": NOT_NEGATIVE, "correct": whole(0),
                   "counted": whole(0), "seen": whole(0), "seconds": NOT_NEGATIVE, "history": HISTORY}}
+INPUT_STATISTICS = {  # ``InputStatistics.to_json()``: the training data's, for ``cnnc predict``
+    "examples": whole(1), "mean": [number("a number")], "mean_spread": [NOT_NEGATIVE], "std": [NOT_NEGATIVE],
+    "std_spread": [NOT_NEGATIVE], "low": number("a number"), "high": number("a number")}
 METADATA = {"format": TEXT, "version": whole(1), "name": TEXT, "dtype": one_of(*DTYPES), "loss": one_of(*LOSSES),
             "seed": whole(0), "input": SIZES, "source_path?": OrNull(TEXT), "optimizer?": OrNull(OPTIMIZER),
-            "training?": OrNull(TRAINING)}
+            "training?": OrNull(TRAINING), "input_statistics?": OrNull(INPUT_STATISTICS)}
 
 
 def validate_metadata(meta: object) -> None:

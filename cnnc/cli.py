@@ -12,11 +12,11 @@ import sys
 
 from rich.console import Console
 
-from cnnc.commands import check, compile, evaluate, predict, rules, train
+from cnnc.commands import check, compile, evaluate, fmt, predict, rules, train
 from cnnc.commands.common import EXIT_FAILURE, Parser, UsageError, package_version, silence_stdout
 from cnnc.errors import CannotRun
 
-COMMANDS = (check, train, evaluate, predict, compile, rules)
+COMMANDS = (check, fmt, train, evaluate, predict, compile, rules)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +35,9 @@ def _say(console: Console, text: str) -> None:
 
 def main(argv: list[str] | None = None, out: Console | None = None, err: Console | None = None) -> int:
     # File names, spec text and messages are the user's: never read as rich markup or :emoji: codes.
+    # Messages on stderr are never wrapped mid-sentence: one line each, however narrow the terminal.
     out = out or Console(highlight=False, markup=False, emoji=False)
-    err = err or Console(stderr=True, highlight=False, markup=False, emoji=False)
+    err = err or Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
     try:
         return _dispatch(argv, out, err)
     except UsageError as problem:  # found after parsing, e.g. a bad --lr

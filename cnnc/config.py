@@ -4,11 +4,12 @@ spec, and how the command line's choices combine with it (the command line wins)
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable
 
 try:
     import tomllib
@@ -19,10 +20,12 @@ from cnnc.diagnostics import ERROR_CODES, Severity
 from cnnc.lint import RULES, Budgets, LintSettings
 from cnnc.lint.registry import closest_code
 from cnnc.report import DTYPE_BYTES
+from cnnc.toml_positions import key_positions, locate
 from cnnc.values import MAX_MAGNITUDE
 
 KEYS = ("select", "ignore", "severity", "max-params", "max-macs", "max-memory", "min-receptive-field",
-        "dtype", "batch", "inplace-activations")
+        "dtype", "batch-size", "inplace-activations")
+DEPRECATED = {"batch": "batch-size"}  # old name: new name; still read, with a warning
 
 
 class ConfigError(Exception):
@@ -48,6 +51,7 @@ class Config:
     dtype: str | None = None
     batch: int | None = None
     inplace_activations: bool = False
+    warnings: tuple[str, ...] = ()  # located, one line each (a deprecated setting)
 
 
 # Quantities ------------------------------------------------------------------------------
@@ -144,38 +148,37 @@ def lint_settings(config: Config, command_line: Selection = Selection(), budgets
     return LintSettings(enabled_codes([config.selection, command_line]), dict(config.severities), merged)
 
 
-# Files -----------------------------------------------------------------------------------
+# Settings --------------------------------------------------------------------------------
 
-def _read_toml(path: Path) -> dict:
+class _SettingError(Exception):
+    """A bad setting, with the key path (under the cnnc table) that holds it."""
+
+    def __init__(self, key: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.key, self.message = key, message
+
+
+@contextmanager
+def _setting(*key: str) -> Iterator[None]:
+    """Inside: a ValueError is about this setting."""
     try:
-        with path.open("rb") as file:
-            return tomllib.load(file)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        yield
+    except ValueError as problem:
+        raise _SettingError(key, str(problem)) from None
 
 
-def _cnnc_table(path: Path) -> dict | None:
-    """The cnnc settings of a file: all of a cnnc.toml, or `[tool.cnnc]` of a pyproject.toml."""
-    data = _read_toml(path)
-    if path.name == "pyproject.toml":
-        table = data.get("tool", {}).get("cnnc")
-        return table if isinstance(table, dict) else None
-    return data
+class _Locator:
+    """Turns a setting's key into `file:line:column: ` (the key's position in the file's text)."""
 
+    def __init__(self, path: Path | None, text: str | None, base: tuple[str, ...]) -> None:
+        self.path, self.base = path, base
+        self.positions = key_positions(text) if text else {}
 
-def find_config(start: Path) -> Path | None:
-    """The nearest cnnc.toml, or pyproject.toml with a `[tool.cnnc]` table, in the spec's folder or
-    above it. In one folder, cnnc.toml comes first."""
-    folder = start.resolve()
-    folder = folder if folder.is_dir() else folder.parent
-    for directory in (folder, *folder.parents):
-        for name in ("cnnc.toml", "pyproject.toml"):
-            candidate = directory / name
-            if candidate.is_file() and _cnnc_table(candidate) is not None:
-                return candidate
-    return None
+    def where(self, key: tuple[str, ...]) -> str:
+        if self.path is None:
+            return ""
+        position = locate(self.positions, self.base + key)
+        return f"{shown_path(self.path)}:{position[0]}:{position[1]}: " if position else f"{shown_path(self.path)}: "
 
 
 def _strings(value: object, key: str) -> tuple[str, ...]:
@@ -191,51 +194,140 @@ def _severities(value: object) -> dict[str, Severity]:
         raise ValueError("`severity` must be a table, such as { W204 = \"error\" }")
     found = {}
     for key, level in value.items():
-        check_selectors([key], "`severity`")
-        if level not in {s.value for s in Severity}:
-            raise ValueError(f"`severity.{key}` must be \"error\", \"warning\" or \"info\", not {level!r}")
+        with _setting("severity", key):
+            check_selectors([key], "`severity`")
+            if level not in {s.value for s in Severity}:
+                raise ValueError(f"`severity.{key}` must be \"error\", \"warning\" or \"info\", not {level!r}")
         for code in _known(key):
             found[code] = Severity(level)
     return found
 
 
-def parse_config(table: dict, path: Path | None = None) -> Config:
-    """Validate the cnnc settings of a file; raise ConfigError for anything unknown or malformed."""
-    where = f"{path}: " if path else ""
+def _batch_size(table: dict, locator: _Locator, warnings: list[str]) -> int | None:
+    """`batch-size`, or the deprecated `batch` (with a warning)."""
+    if "batch" in table:
+        if "batch-size" in table:
+            raise _SettingError(("batch",), "`batch` is the old name of `batch-size`: keep only `batch-size`")
+        warnings.append(f"{locator.where(('batch',))}`batch` is deprecated: rename it `batch-size`")
+    key = "batch-size" if "batch-size" in table else "batch"
+    batch = table.get(key)
+    with _setting(key):
+        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+            raise ValueError(f"`{key}` must be a whole number of at least 1, not {batch!r}")
+    return batch
+
+
+def _budget(table: dict, key: str, parse) -> int | None:
+    with _setting(key):
+        try:
+            return parse(table[key]) if key in table else None
+        except ValueError as problem:
+            raise ValueError(f"`{key}`: {problem}") from None
+
+
+def parse_config(table: dict, path: Path | None = None, text: str | None = None,
+                 base: tuple[str, ...] = ()) -> Config:
+    """Validate the cnnc settings of a file; raise ConfigError for anything unknown or malformed,
+    located at the offending key (``pyproject.toml:14:1: ``) when the file's text is given;
+    ``base`` is where the settings sit in it (``("tool", "cnnc")`` in a pyproject.toml)."""
+    locator = _Locator(path, text, base)
+    warnings: list[str] = []
     try:
         for key in table:
-            if key not in KEYS:
-                close = get_close_matches(key, KEYS, n=1)
-                hint = f" (did you mean `{close[0]}`?)" if close else ""
-                raise ValueError(f"unknown setting `{key}`{hint}; the settings are {', '.join(KEYS)}")
-        select = _strings(table["select"], "select") if "select" in table else None
-        ignore = _strings(table.get("ignore", []), "ignore")
-        check_selectors(select or (), "`select`")
-        check_selectors(ignore, "`ignore`")
+            with _setting(key):
+                if key not in KEYS and key not in DEPRECATED:
+                    close = get_close_matches(key, KEYS, n=1)
+                    hint = f" (did you mean `{close[0]}`?)" if close else ""
+                    raise ValueError(f"unknown setting `{key}`{hint}; the settings are {', '.join(KEYS)}")
+        with _setting("select"):
+            select = _strings(table["select"], "select") if "select" in table else None
+            check_selectors(select or (), "`select`")
+        with _setting("ignore"):
+            ignore = _strings(table.get("ignore", []), "ignore")
+            check_selectors(ignore, "`ignore`")
         dtype = table.get("dtype")
-        if dtype is not None and dtype not in DTYPE_BYTES:
-            raise ValueError(f"`dtype` must be one of {', '.join(DTYPE_BYTES)}, not {dtype!r}")
-        batch = table.get("batch")
-        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
-            raise ValueError(f"`batch` must be a whole number of at least 1, not {batch!r}")
-        budgets = Budgets(
-            params=parse_count(table["max-params"]) if "max-params" in table else None,
-            macs=parse_count(table["max-macs"]) if "max-macs" in table else None,
-            memory=parse_bytes(table["max-memory"]) if "max-memory" in table else None,
-            receptive_field=parse_count(table["min-receptive-field"]) if "min-receptive-field" in table else None)
+        with _setting("dtype"):
+            if dtype is not None and dtype not in DTYPE_BYTES:
+                raise ValueError(f"`dtype` must be one of {', '.join(DTYPE_BYTES)}, not {dtype!r}")
+        batch = _batch_size(table, locator, warnings)
+        budgets = Budgets(params=_budget(table, "max-params", parse_count), macs=_budget(table, "max-macs", parse_count),
+                          memory=_budget(table, "max-memory", parse_bytes),
+                          receptive_field=_budget(table, "min-receptive-field", parse_count))
         inplace = table.get("inplace-activations", False)
-        if not isinstance(inplace, bool):
-            raise ValueError(f"`inplace-activations` must be true or false, not {inplace!r}")
-        return Config(path, Selection(select, ignore), _severities(table.get("severity", {})), budgets, dtype, batch,
-                      inplace)
-    except ValueError as problem:
-        raise ConfigError(f"{where}{problem}") from None
+        with _setting("inplace-activations"):
+            if not isinstance(inplace, bool):
+                raise ValueError(f"`inplace-activations` must be true or false, not {inplace!r}")
+        with _setting("severity"):
+            severities = _severities(table.get("severity", {}))
+    except _SettingError as problem:
+        raise ConfigError(f"{locator.where(problem.key)}{problem.message}") from None
+    return Config(path, Selection(select, ignore), severities, budgets, dtype, batch, inplace, tuple(warnings))
+
+
+# Files -----------------------------------------------------------------------------------
+
+def shown_path(path: Path) -> str:
+    """A configuration's path as messages show it: from the working folder when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def _read_toml(path: Path) -> tuple[dict, str]:
+    """A file's TOML document and its text; a TOML error is located at its line and column."""
+    try:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+        return tomllib.loads(text), text
+    except OSError as exc:
+        raise ConfigError(f"{shown_path(path)}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        line, column = raw.count(b"\n", 0, exc.start) + 1, exc.start - raw.rfind(b"\n", 0, exc.start)
+        raise ConfigError(f"{shown_path(path)}:{line}:{column}: not valid TOML: not UTF-8 (byte "
+                          f"{raw[exc.start]:#04x})") from None
+    except tomllib.TOMLDecodeError as exc:
+        message = " ".join(str(exc).split())  # one line
+        found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+        if found:
+            where = f"{shown_path(path)}:{found.group(1)}:{found.group(2)}"
+            message = message[:found.start()]
+        else:
+            where = shown_path(path)
+            message = message.replace(" (at end of document)", " at the end of the file")
+        raise ConfigError(f"{where}: not valid TOML: {message}") from None
+
+
+def _tool_cnnc(data: dict) -> dict | None:
+    tool = data.get("tool")
+    table = tool.get("cnnc") if isinstance(tool, dict) else None
+    return table if isinstance(table, dict) else None
+
+
+def _cnnc_table(path: Path) -> tuple[dict | None, str]:
+    """The cnnc settings of a file (all of a cnnc.toml, or `[tool.cnnc]` of a pyproject.toml) and its text."""
+    data, text = _read_toml(path)
+    return (_tool_cnnc(data), text) if path.name == "pyproject.toml" else (data, text)
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest cnnc.toml, or pyproject.toml with a `[tool.cnnc]` table, in the spec's folder or
+    above it. In one folder, cnnc.toml comes first."""
+    folder = start.resolve()
+    folder = folder if folder.is_dir() else folder.parent
+    for directory in (folder, *folder.parents):
+        for name in ("cnnc.toml", "pyproject.toml"):
+            candidate = directory / name
+            if candidate.is_file() and _cnnc_table(candidate)[0] is not None:
+                return candidate
+    return None
 
 
 def load_config(path: Path) -> Config:
     """The configuration in one file (a cnnc.toml, or a pyproject.toml's `[tool.cnnc]`)."""
-    table = _cnnc_table(path)
-    return parse_config(table or {}, path)
+    table, text = _cnnc_table(path)
+    base = ("tool", "cnnc") if path.name == "pyproject.toml" else ()
+    return parse_config(table or {}, path, text, base)
 
 
 class ConfigFinder:

@@ -11,8 +11,9 @@ from cnnc.catalog import DIRECTIVES, LAYERS, STRUCTURES
 from cnnc.definitions import collect_definitions, recursive_blocks
 from cnnc.diagnostics import Diagnostic, call_site_notes, did_you_mean, error, repeated
 from cnnc.directives import input_shape, network_name, train_recipe
+from cnnc.misplaced import option_meant
 from cnnc.source import START, Source, Span
-from cnnc.values import BadValue, Value, evaluate, whole
+from cnnc.values import BadValue, Converter, Value, evaluate, whole
 
 DIRECTIVE_READERS = {"network": network_name, "input": input_shape, "train": train_recipe}
 
@@ -38,8 +39,9 @@ class _Context:
     origin: tuple[ir.Frame, ...]
     depth: int
 
-    def enter(self, span: Span, block: str | None = None, scope: dict[str, Value] | None = None) -> _Context:
-        origin = self.origin + (ir.Frame(block, span),) if block else self.origin
+    def enter(self, span: Span, block: str | None = None, scope: dict[str, Value] | None = None,
+              call: int = 0) -> _Context:
+        origin = self.origin + (ir.Frame(block, span, call),) if block else self.origin
         return _Context(self.scope if scope is None else scope, origin, self.depth + 1)
 
 
@@ -59,6 +61,7 @@ class _Elaborator:
         self.counters: Counter[str] = Counter()
         self.layers = 0
         self.iterations = 0
+        self.block_calls = 0
 
     # Reporting --------------------------------------------------------------------------
 
@@ -147,7 +150,8 @@ class _Elaborator:
 
     def nested(self, span: Span, context: _Context, block: str | None = None,
                scope: dict[str, Value] | None = None) -> _Context:
-        inner = context.enter(span, block, scope)
+        self.block_calls += 1 if block else 0
+        inner = context.enter(span, block, scope, self.block_calls)
         if inner.depth > MAX_DEPTH:
             self.error("E006", f"blocks are nested more than {MAX_DEPTH} deep", span,
                        "flatten the nesting or use `repeat`", context)
@@ -186,7 +190,9 @@ class _Elaborator:
         signature = LAYERS[call.op]
         if not self.no_blocks(call, context, f"`{call.op}`"):
             return []
-        bound = self.bind(call, signature.positional_names, signature.names, signature.usage(), context)
+        bound = self.bind(call, signature.positional_names, signature.names, signature.usage(), context,
+                          f"`{call.op}`", {a.name: a.convert for a in signature.options},
+                          {a.name: a.doc for a in signature.arguments})
         if bound is None:
             return []
         arguments = {}
@@ -216,30 +222,48 @@ class _Elaborator:
             return []
 
     def bind(self, call: ast.Call, positional: list[tuple[str, bool]], names: list[str], usage: str,
-             context: _Context) -> dict[str, tuple[Value, Span]] | None:
-        """Match a call's arguments to parameter names and evaluate them; None after an error."""
+             context: _Context, owner: str, options: dict[str, Converter | None],
+             docs: dict[str, str] | None = None) -> dict[str, tuple[Value, Span]] | None:
+        """Match a call's arguments to parameter names and evaluate them; None after an error.
+        ``owner`` names the layer or block in messages; ``options`` are the names that may have been
+        written as positionals by mistake (`stride 2`), with what converts their values, if known."""
         bound: dict[str, tuple[Value, Span]] = {}
         ok = True
         position = 0
         seen_option = False
-        for item in call.items:
+        extra: list[ast.Expr] = []  # positionals past the last parameter
+        extra_hint: str | None = None
+        after_option: list[ast.Expr] = []
+        statements = set(LAYERS) | set(self.definitions)
+        items = call.items
+        skip = -1
+        for index, item in enumerate(items):
+            if index == skip:
+                continue
             if isinstance(item, ast.Option):
                 seen_option = True
                 if item.key not in names:
-                    self.error("E002", f"`{call.op}` has no option `{item.key}`", item.key_span,
+                    self.error("E002", f"{owner} has no option `{item.key}`", item.key_span,
                                did_you_mean(item.key, names) or f"usage: {usage}", context)
                     ok = False
                     continue
                 key, expr = item.key, item.value
             else:
+                meant = option_meant(items, index, options, position >= len(positional), context.scope,
+                                     statements, self.source)
+                message = meant.message(owner) if meant else None
+                if meant and message:
+                    self.error("E003", message, meant.span, meant.hint((docs or {}).get(meant.option, "")), context)
+                    ok = False
+                    skip = index + 1 if meant.value is not None else -1
+                    continue
                 if seen_option:
-                    self.error("E003", "a positional argument follows an option", item.span,
-                               _subtraction_hint(call) or f"write positional arguments first; usage: {usage}",
-                               context)
+                    after_option.append(item)
                     ok = False
                     continue
                 if position >= len(positional):
-                    self.too_many(call, item, len(positional), usage, context)
+                    extra_hint = extra_hint or (meant.hint() if meant else None)
+                    extra.append(item)
                     ok = False
                     position += 1
                     continue
@@ -254,22 +278,31 @@ class _Elaborator:
             except BadValue as problem:
                 self.bad_value(problem, expr.span, context)
                 ok = False
+        if extra:
+            self.too_many(call, extra, len(positional), usage, extra_hint, context)
+        if after_option:
+            self.error("E003", "a positional argument follows an option",
+                       after_option[0].span.to(after_option[-1].span),
+                       _subtraction_hint(call) or f"write positional arguments first; usage: {usage}", context)
         missing = [name for name, has_default in positional if not has_default and name not in bound]
         if missing and ok:
             listed = " ".join(name.upper() for name in missing)
-            self.error("E003", f"`{call.op}` needs {listed}", call.span, f"usage: {usage}", context)
+            self.error("E003", f"{owner} needs {listed}", call.span, f"usage: {usage}", context)
             ok = False
         return bound if ok else None
 
-    def too_many(self, call: ast.Call, item: ast.Expr, expected: int, usage: str, context: _Context) -> None:
+    def too_many(self, call: ast.Call, extra: list[ast.Expr], expected: int, usage: str, hint: str | None,
+                 context: _Context) -> None:
+        """One error for every positional past the last parameter."""
         takes = f"takes {expected} positional argument{'s' if expected != 1 else ''}"
-        hint = f"usage: {usage}"
-        if isinstance(item, ast.Name) and (item.id in LAYERS or item.id in self.definitions):
-            hint = f"`{item.id}` is read as an argument: put it on its own line or after `;`"
-        elif isinstance(item, ast.Name) and item.id == "x":
+        first = extra[0]
+        if isinstance(first, ast.Name) and (first.id in LAYERS or first.id in self.definitions):
+            hint = (f"{hint[:-1]}, or the `{first.id}` layer on a line of its own (or after `;`)?" if hint else
+                    f"`{first.id}` is read as an argument: put it on its own line or after `;`")
+        elif isinstance(first, ast.Name) and first.id == "x":
             hint = "write sizes without spaces: `3x3`"
-        hint = _subtraction_hint(call) or hint
-        self.error("E003", f"`{call.op}` {takes}", item.span, hint, context)
+        hint = _subtraction_hint(call) or hint or f"usage: {usage}"
+        self.error("E003", f"`{call.op}` {takes}", first.span.to(extra[-1].span), hint, context)
 
     # Blocks -----------------------------------------------------------------------------
 
@@ -282,7 +315,8 @@ class _Elaborator:
         if not self.check_parameters(definition, context):
             return []
         bound = self.bind(call, [(p.name, p.default is not None) for p in parameters],
-                          [p.name for p in parameters], usage, context)
+                          [p.name for p in parameters], usage, context, f"`{call.op}`",
+                          dict.fromkeys(p.name for p in parameters))
         if bound is None:
             return []
         scope: dict[str, Value] = {}

@@ -1,25 +1,28 @@
-"""The public export API: a compiled model (``Network.compile()`` or a ``cnnc train`` checkpoint) as
-a model of another engine. ``to_onnx(model, path)`` writes an ONNX model.
+"""cnnc's networks for other engines: a compiled model (``Network.compile()`` or a ``cnnc train``
+checkpoint) as a PyTorch module (``to_torch``) or an ONNX file (``to_onnx``).
 
-Exports are channels-first, as the other engines lay data out: the ONNX model's input is (batch, C,
-*spatial) where cnnc's arrays are (batch, *spatial, C). They need optional packages; a missing one
-raises ``MissingExtra`` (an ImportError) naming the extra to install."""
+Exports are channels-first, as the other engines lay data out: (batch, C, *spatial) where cnnc's
+arrays are (batch, *spatial, C). ``to_onnx`` raises ``MissingExtra`` (an ImportError) naming the
+extra to install when the onnx package is missing."""
 
 from __future__ import annotations
 
 import importlib
 import os
 import tempfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:
     import onnx
+    from torch import nn
 
     from cnnc.model import Model
+
+__all__ = ["MissingExtra", "ModelTooLarge", "to_onnx", "to_torch"]
 
 PROTOBUF_LIMIT = 2**31 - 1  # bytes: the largest ONNX file without external data
 
@@ -39,6 +42,27 @@ def require(module: str, extra: str, feature: str) -> object:
     except ImportError:
         raise MissingExtra(f"{feature} needs the `{module}` package, which is not installed",
                            f"pip install 'cnnc[{extra}]'") from None
+
+
+def to_torch(model: Model, channels_last: bool = False) -> nn.Module:
+    """``model`` as a ``torch.nn.Module`` holding copies of its weights, in its dtype (float32 or
+    float64). By default the module is the class ``cnnc compile --to torch`` writes: channels-first
+    inputs and outputs, (N, C, *spatial) as torch's layers take them, each layer an attribute named as
+    in the report, so that ``state_dict()`` has cnnc's parameter names (``conv1.weight``).
+    ``channels_last=True`` gives a module on cnnc's own layout, (N, *spatial, C), instead.
+    Raises TypeError for a ``model`` that is not a ``cnnc.model.Model``, ImportError without torch."""
+    from cnnc.arguments import bad_argument, flag
+    from cnnc.model import Model
+
+    if not isinstance(model, Model):
+        raise TypeError(bad_argument("model", "a cnnc.model.Model (from Network.compile or cnnc.load_model)", model))
+    if flag(channels_last, "channels_last"):
+        from cnnc.backends.torch_export import to_torch as channels_last_module
+
+        return channels_last_module(model)
+    from cnnc.backends.torch_source import torch_module
+
+    return torch_module(model)
 
 
 def to_onnx(model: Model, path: str | os.PathLike) -> onnx.ModelProto:

@@ -12,7 +12,8 @@ from cnnc.api import Network
 from cnnc.arguments import bad_argument, choice, flag, path_argument, positive_number, whole_number
 from cnnc.backends.numpy import Pass, Program
 from cnnc.backends.numpy.losses import mean_squared_error, softmax_cross_entropy
-from cnnc.training import Callbacks, Plan, Progress, class_hits, train
+from cnnc.input_statistics import InputStatistics
+from cnnc.training import Plan, Progress, class_hits, train
 
 LOSSES = ("crossentropy", "mse")
 DTYPES = ("float32", "float64")
@@ -43,6 +44,7 @@ class Model:
         self.rng = np.random.default_rng([self.seed, 1])  # dropout masks outside fit
         self._saved: tuple[list, bool, tuple[int, ...]] | None = None
         self.run_state: dict | None = None  # an unfinished training run, as saved in a checkpoint
+        self.input_statistics: InputStatistics | None = None  # of the data it was trained on (see fit)
 
     @property
     def recipe(self) -> dict:
@@ -50,9 +52,24 @@ class Model:
         train = self.network.ir.train
         return dict(train.settings) if train else {}
 
-    def __repr__(self) -> str:
+    def __str__(self) -> str:
+        """``lenet5: 61,706 parameters, float32, crossentropy loss, momentum lr=0.05, 5 epochs trained``."""
         count = sum(p.size for p in self.params.values())
-        return f"<cnnc.Model {self.network.name}: {count:,} parameters, {self.dtype}, loss {self.loss}>"
+        text = f"{self.network.name}: {count:,} parameters, {self.dtype}, {self.loss} loss"
+        if self.optimizer is None:
+            return text + ", untrained"
+        settings = self.optimizer.settings()
+        epochs = self.optimizer.epoch
+        return text + f", {settings['optimizer']} lr={settings['lr']:g}, {epochs} epoch{'s' if epochs != 1 else ''} trained"
+
+    def __repr__(self) -> str:
+        return f"<cnnc.Model {self}>"
+
+    def _repr_html_(self) -> str:
+        """The network's table under a heading that says what the model holds, for notebooks."""
+        from cnnc.render.html import report_html
+
+        return report_html(self.network.report, heading=str(self))
 
     # Inputs and targets -----------------------------------------------------------------
 
@@ -203,19 +220,24 @@ class Model:
 
     def fit(self, x: np.ndarray, y: np.ndarray, epochs: int | None = None, batch_size: int | None = None,
             optimizer: optim.Optimizer | None = None, validation: tuple[np.ndarray, np.ndarray] | None = None,
-            seed: int | None = None, shuffle: bool = True, verbose: bool = False) -> dict[str, list]:
+            seed: int | None = None, shuffle: bool = True, verbose: int | str = "auto") -> dict[str, list]:
         """Train with minibatches; settings not given come from the spec's ``train { }`` section.
         Returns the history: per epoch ``loss``, ``accuracy`` (training, as measured during the
         epoch), ``val_loss``, ``val_accuracy`` (with ``validation`` or the recipe's ``val_split``),
         ``lr``, ``seconds`` and ``images`` (examples seen). ``val_split`` holds out the last part of
         ``x`` (one example at least). A schedule counts epochs across calls with the same optimizer (a
-        resumed run stays on its schedule). Raises ValueError for no examples or an optimizer whose
-        ``lr`` is not above 0, before training starts."""
+        resumed run stays on its schedule). ``verbose``, as Keras: 0 silent, 1 a progress bar per
+        epoch, 2 a line per epoch, ``"auto"`` the bar on a terminal or in a notebook and a line per
+        epoch elsewhere. The statistics of ``x`` (the training part) are kept in ``input_statistics``
+        for ``cnnc predict``. Raises ValueError for no examples or an optimizer whose ``lr`` is not
+        above 0, before training starts."""
+        from cnnc.render.progbar import KerasProgress, verbosity
+
         recipe = self.recipe
         epochs = whole_number(recipe.get("epochs", 1) if epochs is None else epochs, "epochs")
         batch_size = whole_number(recipe.get("batch", 32) if batch_size is None else batch_size, "batch_size")
         seed = whole_number(recipe.get("seed", 0) if seed is None else seed, "seed", minimum=0)
-        shuffle, verbose = flag(shuffle, "shuffle"), flag(verbose, "verbose")
+        shuffle, verbose = flag(shuffle, "shuffle"), verbosity(verbose)
         if optimizer is not None and not isinstance(optimizer, optim.Optimizer):
             raise TypeError(bad_argument("optimizer", "a cnnc.optim optimizer (SGD, Adam, AdamW) or None", optimizer))
         optimizer = optimizer or self.optimizer or optim.from_recipe(recipe)
@@ -228,10 +250,11 @@ class Model:
         elif recipe.get("val_split"):
             x, y, validation = _hold_out(x, y, recipe["val_split"])
         self.optimizer = optimizer
+        self.input_statistics = InputStatistics.measure(x)
         first = self.optimizer.epoch
         plan = Plan(first + epochs, batch_size, seed, shuffle)
-        progress, _ = train(self, x, y, plan, validation, Progress(epoch=first),
-                            _PrintEpochs() if verbose else None)
+        display = KerasProgress(first + epochs, bar=verbose == 1) if verbose else None
+        progress, _ = train(self, x, y, plan, validation, Progress(epoch=first), display)
         return progress.history
 
     def save(self, path: str | os.PathLike) -> None:
@@ -272,20 +295,3 @@ def _hold_out(x: np.ndarray, y: np.ndarray, fraction: float) -> tuple[np.ndarray
                          f"val_split={fraction} and train on the rest")
     keep = len(x) - held
     return x[:keep], y[:keep], (x[keep:], y[keep:])
-
-
-def _epoch_line(epoch: int, history: dict[str, list]) -> str:
-    parts = [f"epoch {epoch}", f"loss {history['loss'][-1]:.4f}"]
-    for key in ("accuracy", "val_loss", "val_accuracy"):
-        value = history[key][-1]
-        if value is not None:
-            parts.append(f"{key} {value:.4f}")
-    parts.append(f"{history['seconds'][-1]:.1f}s")
-    return "  ".join(parts)
-
-
-class _PrintEpochs(Callbacks):
-    """``fit(verbose=True)``: a line per epoch."""
-
-    def epoch_done(self, progress: Progress) -> None:
-        print(_epoch_line(progress.epoch, progress.history))

@@ -24,6 +24,10 @@ class Schedule:
     def config(self) -> dict:
         return {"schedule": "constant"}
 
+    def settings(self) -> dict[str, object]:
+        """The ``train { }`` settings that make this schedule."""
+        return {"schedule": "constant"}
+
 
 class Step(Schedule):
     """Multiply the rate by ``gamma`` every ``step_size`` epochs (PyTorch's StepLR)."""
@@ -37,6 +41,9 @@ class Step(Schedule):
 
     def config(self) -> dict:
         return {"schedule": "step", "step_size": self.step_size, "gamma": self.gamma}
+
+    def settings(self) -> dict[str, object]:
+        return self.config()
 
 
 class Cosine(Schedule):
@@ -54,6 +61,10 @@ class Cosine(Schedule):
 
     def config(self) -> dict:
         return {"schedule": "cosine", "epochs": self.epochs, "min_factor": self.min_factor}
+
+    def settings(self) -> dict[str, object]:
+        """``schedule=cosine``; a span or a floor set from Python has no ``train { }`` setting."""
+        return {"schedule": "cosine"}
 
 
 def schedule_from_config(config: dict) -> Schedule:
@@ -106,6 +117,26 @@ class Optimizer:
         return {"optimizer": self.name, "lr": self.lr, "weight_decay": self.weight_decay,
                 "steps": self.steps, "epoch": self.epoch, **self.schedule.config()}
 
+    def settings(self) -> dict[str, object]:
+        """The ``train { }`` settings that make this optimizer and its schedule, in the docs' order."""
+        return {"optimizer": self.name, "lr": self.lr, "weight_decay": self.weight_decay,
+                **self.schedule.settings()}
+
+    def extras(self) -> dict[str, object]:
+        """Settings a ``train { }`` section cannot give (Adam's betas and eps; a cosine's span)."""
+        schedule = self.schedule.settings()
+        return {key: value for key, value in self.schedule.config().items()
+                if key not in schedule and value not in (None, 0.0)}
+
+    def describe(self) -> str:
+        """``optimizer=momentum lr=0.05 momentum=0.9 nesterov=false weight_decay=0 schedule=constant``:
+        the settings as a spec's ``train { }`` section writes them, then any it cannot write."""
+        text = " ".join(f"{key}={setting_text(value)}" for key, value in self.settings().items())
+        extras = self.extras()
+        if extras:
+            text += " (" + "; ".join(f"{key} {setting_text(value)}" for key, value in extras.items()) + ")"
+        return text
+
 
 class SGD(Optimizer):
     """v = momentum v + (g + wd p); p -= lr (g + wd p + momentum v) with Nesterov, else lr v."""
@@ -131,6 +162,14 @@ class SGD(Optimizer):
 
     def config(self) -> dict:
         return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+    def settings(self) -> dict[str, object]:
+        """``optimizer=momentum`` for SGD with momentum (as a recipe writes it), else ``sgd``."""
+        found = super().settings()
+        if self.momentum:
+            found = {"optimizer": "momentum", "lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov,
+                     **{key: value for key, value in found.items() if key not in ("optimizer", "lr")}}
+        return found
 
 
 class Adam(Optimizer):
@@ -167,6 +206,9 @@ class Adam(Optimizer):
     def config(self) -> dict:
         return {**super().config(), "betas": list(self.betas), "eps": self.eps}
 
+    def extras(self) -> dict[str, object]:
+        return {**super().extras(), "betas": self.betas, "eps": self.eps}
+
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter 2019): p *= 1 - lr wd each step."""
@@ -177,6 +219,17 @@ class AdamW(Adam):
     def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.01, schedule: Schedule | None = None) -> None:
         super().__init__(lr, betas, eps, weight_decay, schedule)
+
+
+def setting_text(value: object) -> str:
+    """A setting's value as a spec writes it: ``true``, ``0.05``, ``1e-08``, ``0.9, 0.999``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(setting_text(item) for item in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def from_config(config: dict) -> Optimizer:

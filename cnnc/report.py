@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from cnnc import ir
 from cnnc.diagnostics import Diagnostic
+from cnnc.render.units import short
 from cnnc.source import Span
 
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
@@ -53,6 +54,12 @@ class LayerReport:
     def name(self) -> str:
         return self.node.name
 
+    def __repr__(self) -> str:
+        settings = self.node.describe()
+        kind = f"{self.kind} {settings}" if settings else self.kind
+        return (f"<LayerReport {self.name} ({kind}): {self.input} -> {self.output}, {self.params:,} parameters, "
+                f"{self.macs:,} MACs>")
+
     @property
     def reported_field(self) -> tuple[int, ...]:
         """The receptive field as reported: after an upsampling layer the exact value may be a fraction
@@ -92,8 +99,11 @@ class Totals:
         return 2 * self.macs
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Report:
+    """What ``analyze`` found for a network. ``print(report)`` shows the table ``cnnc check`` prints;
+    notebooks show it as HTML."""
+
     network: str
     input: ir.Shape | None
     output: ir.Shape | None
@@ -101,6 +111,27 @@ class Report:
     totals: Totals | None
     assumptions: Assumptions
     diagnostics: tuple[Diagnostic, ...] = field(default=())
+
+    @property
+    def headline(self) -> str:
+        """``lenet5: 28x28x1 -> 10, 12 layers, 61,706 parameters, 416.5K MACs``."""
+        text = f"{self.network}: {self.input} -> {self.output or '?'}, {len(self.layers):,} layers"
+        if self.totals is not None:
+            text += f", {self.totals.params:,} parameters, {short(self.totals.macs)} MACs"
+        return text
+
+    def __repr__(self) -> str:
+        return f"<cnnc.Report {self.headline}>"
+
+    def __str__(self) -> str:
+        from cnnc.render.text import render_report
+
+        return "".join(part.plain for part in render_report(self))
+
+    def _repr_html_(self) -> str:
+        from cnnc.render.html import report_html
+
+        return report_html(self)
 
     def layer(self, name: str) -> LayerReport:
         for layer in self.layers:

@@ -7,7 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from cnnc.ir import Padding, Sizes
+from cnnc.ir import Padding, Shape, Sizes
+
+FEW_CHANNELS = 4
+"""A first size up to this looks like a channel count (grey 1, RGB 3, RGBA 4) rather than a size."""
+IMAGE_SIZE = 8
+"""Sizes from this up look like the sizes of an image rather than like its channels."""
 
 
 def per_dimension(values: Sizes, rank: int) -> tuple[int, ...] | None:
@@ -17,6 +22,15 @@ def per_dimension(values: Sizes, rank: int) -> tuple[int, ...] | None:
     if len(values) == 1:
         return tuple(values) * rank
     return None
+
+
+def channels_last(shape: Shape) -> Shape | None:
+    """The input meant when ``shape`` looks written channels first, as PyTorch writes it (`3x224x224`
+    for `224x224x3`): a first size of 1 to FEW_CHANNELS, and every later size and the channels at
+    least IMAGE_SIZE. None when it does not look so."""
+    if shape.rank == 0 or not 1 <= shape.spatial[0] <= FEW_CHANNELS or min(shape.dims[1:]) < IMAGE_SIZE:
+        return None
+    return Shape((*shape.spatial[1:], shape.channels), shape.spatial[0])
 
 
 def effective_kernel(kernel: int, dilation: int) -> int:

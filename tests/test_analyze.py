@@ -435,6 +435,38 @@ def test_e103_in_one_dimension():
     assert diagnostic.message == "kernel 3x3 has 2 dimensions, but the input 100x12 has 1 spatial dimension"
 
 
+@pytest.mark.parametrize("text, suggested", [
+    ("input 224x224\nconv 16 3x3", ("`input 224x224` is 1 spatial dimension (224) of 224 channels: did you mean "
+                                    "`input 224x224x1` (or x3 for colour)? sizes come first, channels last")),
+    ("input 28x28\nmaxpool 2x2", ("`input 28x28` is 1 spatial dimension (28) of 28 channels: did you mean "
+                                 "`input 28x28x1` (or x3 for colour)? sizes come first, channels last")),
+    ("input 28x28\nadaptiveavgpool 7x7", ("`input 28x28` is 1 spatial dimension (28) of 28 channels: did you mean "
+                                         "`input 28x28x1` (or x3 for colour)? sizes come first, channels last")),
+    ("input 32x32\nupsample 2x2", ("`input 32x32` is 1 spatial dimension (32) of 32 channels: did you mean "
+                                  "`input 32x32x1` (or x3 for colour)? sizes come first, channels last")),
+    ("input 16x112x112\nconv 64 3x3x3", ("`input 16x112x112` is 2 spatial dimensions (16x112) of 112 channels: "
+                                        "did you mean `input 16x112x112x1` (or x3 for colour)? sizes come first, "
+                                        "channels last")),
+    ("input 8x8x4\nconv 8 3x3x3", ("a kernel covers every input channel: give its size in the 2 spatial dimensions "
+                                  "only, such as `3x3`")),
+    ("input 8x8x4\nmaxpool 2x2x2x2", "give one kernel per spatial dimension, or a single number for all of them"),
+    ("input 8x8x4\nconv 8 3 stride=2x2x2", "give one stride per spatial dimension, or a single number for all of them"),
+])
+def test_e103_suggests_the_missing_channels_when_the_kernel_has_one_more_dimension(text, suggested):
+    diagnostic = the_error(text)
+    assert diagnostic.code == "E103"
+    assert diagnostic.help == suggested
+    channels_missing = "channels last" in suggested
+    assert [(n.message, n.span.line) for n in diagnostic.notes] == (
+        [("the input is declared here", 1)] if channels_missing else [])
+
+
+def test_e103_suggestion_gives_a_network_that_checks():
+    """The input suggested for `input 224x224` + 2-D kernels makes the same layers a 2-D network."""
+    fixed = report("input 224x224x1\nconv 16 3x3")
+    assert fixed.output == ir.Shape((222, 222), 16)
+
+
 # E104 groups ------------------------------------------------------------------------------------
 
 def test_e104_groups_must_divide_the_input_channels():

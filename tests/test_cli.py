@@ -121,9 +121,9 @@ def test_a_directory_without_specs(cnnc, tmp_path):
 
 @pytest.mark.parametrize("argv", [
     ["check", "--format", "xml", "x.cnn"],
-    ["check", "--batch", "0", "x.cnn"],
-    ["check", "--batch", "many", "x.cnn"],
-    ["check", "--batch", "-3", "x.cnn"],
+    ["check", "--batch-size", "0", "x.cnn"],
+    ["check", "--batch-size", "many", "x.cnn"],
+    ["check", "--batch-size", "-3", "x.cnn"],
     ["check", "--dtype", "float8", "x.cnn"],
     ["check", "--optimizer", "lbfgs", "x.cnn"],
     ["check", "--input", "3xx", "x.cnn"],
@@ -385,7 +385,7 @@ def test_dtype(cnnc, spec, dtype, width):
 
 
 def test_batch_and_optimizer(cnnc, spec):
-    figures, assumptions = totals(cnnc, spec(TINY), "--batch", "7", "--optimizer", "adam")
+    figures, assumptions = totals(cnnc, spec(TINY), "--batch-size", "7", "--optimizer", "adam")
     assert (assumptions["batch"], assumptions["optimizer"]) == (7, "adam")
     assert figures["training_bytes"] == 7 * 115 * 2 * 4 + 123 * 4 * 4 + 4 * 4
     assert figures["forward_bytes_per_image"] == 115 * 4  # per image: not scaled by the batch
@@ -396,7 +396,7 @@ def test_the_spec_train_section_and_the_command_line(cnnc, spec):
     figures, assumptions = totals(cnnc, path)
     assert (assumptions["batch"], assumptions["optimizer"]) == (16, "sgd")
     assert figures["training_bytes"] == 16 * 115 * 2 * 4 + 123 * 4 * 2 + 4 * 4
-    figures, assumptions = totals(cnnc, path, "--batch", "2")  # the command line wins
+    figures, assumptions = totals(cnnc, path, "--batch-size", "2")  # the command line wins
     assert (assumptions["batch"], assumptions["optimizer"]) == (2, "sgd")
 
 

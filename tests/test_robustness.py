@@ -318,9 +318,9 @@ def test_an_absurd_batch_on_the_command_line(tmp_path):
     path = tmp_path / "net.cnn"
     path.write_text("input 8x8x3\nconv 4 3\n", encoding="utf-8")
     for options in ((), ("--format", "json")):
-        code, out, err = run(path, "--batch", "9" * 1000, *options)
-        assert code == 2 and "--batch" in err and "1,000,000,000" in err
-    code, out, err = run(path, "--batch", "1000000000", "--format", "json")
+        code, out, err = run(path, "--batch-size", "9" * 1000, *options)
+        assert code == 2 and "--batch-size" in err and "1,000,000,000" in err
+    code, out, err = run(path, "--batch-size", "1000000000", "--format", "json")
     assert code == 0, err
     # stored elements 192 + 144 = 336 per image, x2 for the gradients, 4 bytes each; weights 112 x 4 x 3
     assert json.loads(out)["totals"]["training_bytes"] == 10**9 * 336 * 2 * 4 + 112 * 4 * 3

@@ -38,8 +38,9 @@ def register(commands) -> None:
     parser.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
                         help="output format: text for people, json, sarif for code scanning, github for "
                              "workflow annotations")
-    parser.add_argument("--batch", type=positive, help="batch size for training memory "
-                        "(default: the spec's train batch, else 32)")
+    parser.add_argument("--batch-size", type=positive, metavar="N", help="batch size for training memory "
+                        "(default: the spec's train batch, else the config's batch-size, else 32)")
+    parser.add_argument("--batch", type=positive, dest="old_batch_size", help=argparse.SUPPRESS)  # deprecated
     parser.add_argument("--dtype", choices=tuple(DTYPE_BYTES), help="value type for memory (default float32)")
     parser.add_argument("--optimizer", choices=tuple(OPTIMIZER_STATES),
                         help="optimizer state in training memory (default: the spec's, else momentum)")
@@ -47,7 +48,12 @@ def register(commands) -> None:
     parser.add_argument("--inplace-activations", action="store_true",
                         help="count activation functions (not softmax) and dropout as overwriting their input, as "
                              "PyTorch's inplace=True does (default: every layer output is a tensor of its own)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print diagnostics only, no report")
+    parser.add_argument("--wide", action="store_true",
+                        help="print the whole layer table with exact counts even on a terminal (by default a "
+                             "terminal's table is fitted to its width: counts rounded, settings folded, then "
+                             "Activations, RF, Line and MACs hidden as needed; a pipe always gets it whole)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print diagnostics and the summary only, no report")
     lint_options = parser.add_argument_group("lint", "design checks on specs without errors (see `cnnc rules`)")
     lint_options.add_argument("--select", action="append", metavar="CODES",
                               help="rules to run, by code, prefix or name (W2,I301,B,ALL); replaces the config's "
@@ -97,14 +103,17 @@ def _check_one(source: Source, args: argparse.Namespace, config: Config, setting
     invalid = not_utf8(source)
     if invalid is not None:
         return invalid
-    options = Options(batch=args.batch, default_batch=config.batch, dtype=args.dtype or config.dtype,
+    options = Options(batch=args.batch_size, default_batch=config.batch, dtype=args.dtype or config.dtype,
                       optimizer=args.optimizer, input=args.input,
                       inplace_activations=args.inplace_activations or config.inplace_activations)
     checked = check(source, options)
     return replace(checked, diagnostics=checked.diagnostics + lint(checked, settings))
 
 
-def _print_results(results: list[Checked], args: argparse.Namespace, one_document: bool, out: Console) -> None:
+def _print_results(results: list[Checked], args: argparse.Namespace, one_document: bool, out: Console,
+                   all_read: bool = True) -> None:
+    """The results in the chosen format. Text ends as ruff's does: ``Found 2 errors.`` over every file,
+    or ``All checks passed!`` when every file was read and none has a finding (with or without -q)."""
     if args.format == "json":
         documents = [report_json(r.source, r.report, r.diagnostics,
                                  r.network.name if r.network else r.source.stem) for r in results]
@@ -116,13 +125,16 @@ def _print_results(results: list[Checked], args: argparse.Namespace, one_documen
             for diagnostic in result.diagnostics:
                 write_text(out, github_command(diagnostic, result.source) + "\n")
     else:
+        width = None if args.wide or not out.is_terminal else out.width
         for result in results:
             if result.report is not None and not args.quiet:
-                for part in render_report(result.report):
+                for part in render_report(result.report, width):
                     print_text(out, part)
             for diagnostic in result.diagnostics:
                 print_text(out, render_diagnostic(diagnostic, result.source))
         summary = summary_line([d for r in results for d in r.diagnostics])
+        if summary is None and all_read and results:
+            summary = Text("All checks passed!", style="bold green")
         if summary is not None:
             out.print(summary, soft_wrap=True)
 
@@ -135,6 +147,10 @@ def print_text(out: Console, text: Text) -> None:
         out.file.write(text.plain)
     else:
         out.print(text, end="", soft_wrap=True)
+
+
+def _warn(err: Console, message: str) -> None:
+    err.print(f"cnnc: warning: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _exit_code(results: list[Checked], args: argparse.Namespace) -> int:
@@ -153,8 +169,12 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     except ValueError as problem:
         err.print(f"cnnc: {problem}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_FAILURE
+    if args.old_batch_size is not None:
+        _warn(err, "`--batch` is deprecated: use `--batch-size`")
+        args.batch_size = args.batch_size or args.old_batch_size
     results: list[Checked] = []
     failed = False
+    warned: set[Path | None] = set()
     try:
         configs = ConfigFinder(Path(args.config) if args.config else None)
         for name in _expand(args.files, err):
@@ -166,6 +186,10 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
                 failed = True
                 continue
             config = configs.for_spec(name)
+            if config.path not in warned:
+                warned.add(config.path)
+                for warning in config.warnings:
+                    _warn(err, warning)
             results.append(_check_one(source, args, config, lint_settings(config, command_line, budgets)))
     except ConfigError as problem:
         err.print(f"cnnc: {problem}", markup=False, highlight=False, soft_wrap=True)
@@ -174,7 +198,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     one_document = len(args.files) == 1 and len(results) == 1 and not Path(args.files[0]).is_dir()
     try:
         with collector_paused():
-            _print_results(results, args, one_document, out)
+            _print_results(results, args, one_document, out, all_read=not failed)
     except BrokenPipeError:  # `cnnc check ... | head`: the reader has what it wanted
         silence_stdout()
     return code

@@ -19,8 +19,8 @@ class UsageError(Exception):
     """Bad command-line usage: exit code 2."""
 
 
-DATA_HELP = ("mnist[:DIR], fashion-mnist[:DIR], cifar10[:DIR], synthetic[:n=2000,classes=4,seed=0], PATH.npz "
-             "or a folder of class sub-folders")
+DATA_HELP = ("mnist[:DIR], fashion-mnist[:DIR], cifar10[:DIR], synthetic[:n=2000,classes=K,seed=0] (K: the "
+             "spec's number of outputs), PATH.npz or a folder of class sub-folders")
 
 
 def open_model(path: str):

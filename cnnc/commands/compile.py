@@ -39,8 +39,8 @@ class Target:
 
     write: Callable[[Model, Path, bool], Written]
     description: str
-    module: str
-    extra: str
+    module: str | None = None
+    extra: str | None = None
 
 
 def _write_onnx(model: Model, out: Path, with_weights: bool) -> Written:
@@ -53,8 +53,18 @@ def _write_onnx(model: Model, out: Path, with_weights: bool) -> Written:
     return Written([out], f"ONNX opset {OPSET}: input `{INPUT}` ({shapes[0]}), output `{OUTPUT}` ({shapes[1]})")
 
 
+def _write_torch(model: Model, out: Path, with_weights: bool) -> Written:
+    """The source file, and with weights their state_dict beside it (PyTorch is needed for those only)."""
+    from cnnc.backends.torch_source import class_name, write_torch_source
+
+    files = write_torch_source(model if with_weights else model.network, out)
+    weights = ", weights as a state_dict" if with_weights else ""
+    return Written(files, f"PyTorch source: class {class_name(model.network.name)}{weights}")
+
+
 TARGETS: dict[str, Target] = {
     "onnx": Target(_write_onnx, "an ONNX model for ONNX Runtime and other engines", "onnx", "onnx"),
+    "torch": Target(_write_torch, "a standalone PyTorch source file (and its state_dict with --weights)"),
 }
 """The targets by name, in the order `cnnc compile --help` lists them."""
 
@@ -85,9 +95,10 @@ def _seed(text: str) -> int:
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     target = _target(args.to)
-    from cnnc.export import require
+    if target.module:
+        from cnnc.export import require
 
-    require(target.module, target.extra, f"`cnnc compile --to {args.to}`")
+        require(target.module, target.extra, f"`cnnc compile --to {args.to}`")
     destination = _destination(args.out)
     network = _spec(args.spec, out)
     if network is None:

@@ -11,11 +11,13 @@ HOLDOUT = 0.2
 the first 8,000 train, the last 2,000 test)."""
 
 
-def load_splits(source: str, model, holdout_seed: int, download: bool, console: Console) -> Splits:
-    """Training and test sets fitting the model's input and outputs; DataError when they don't."""
+def load_splits(source: str, model, holdout_seed: int, download: bool, console: Console,
+                evaluating: bool = False) -> Splits:
+    """Training and test sets fitting the model's input and outputs; DataError when they don't.
+    ``evaluating``: the notes speak of an evaluation, not of a training run."""
     report = model.network.report
     splits = load_source(source, report.input, report.output.channels, download=download, console=console)
-    return splits.with_holdout(HOLDOUT, holdout_seed)
+    return splits.with_holdout(HOLDOUT, holdout_seed, evaluating)
 
 
 def print_notes(notes: tuple[str, ...], console: Console) -> None:

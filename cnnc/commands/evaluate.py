@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if not source:
         raise CannotRun(f"{args.model} does not say what data it was trained on", "give --data SOURCE")
     seed = state.get("holdout_seed", state.get("plan", {}).get("seed", 0))
-    splits = load_splits(source, model, seed, not args.no_download, err)
+    splits = load_splits(source, model, seed, not args.no_download, err, evaluating=True)
     print_notes(splits.notes, err)
     test = splits.test
     scores, outputs = model.evaluate_outputs(test.x, test.y)

@@ -24,15 +24,20 @@ def register(commands) -> None:
     parser.set_defaults(run=run)
 
 
+MAX_WARNINGS = 10  # inputs whose difference from the training data is spelled out; the rest are counted
+
+
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     # NumPy and the backend load here, not when the CLI starts: `cnnc check` never needs them.
     from cnnc.commands.data import print_notes
     from cnnc.data import load_inputs
-    from cnnc.render.training import top_k_table
+    from cnnc.render.training import predictions_table, top_k_table
 
     model = open_model(args.model)
     x, names, notes = load_inputs(args.inputs, model.network.report.input, args.resize)
     print_notes(tuple(notes), err)
+    statistics = model.input_statistics
+    unlike = statistics.unlike(x) if statistics is not None else [None] * len(x)
     outputs = model.predict(x)
     classes = outputs.shape[-1]
     outputs = outputs.reshape(len(x), -1, classes).mean(axis=1)  # a spatial output: averaged per class
@@ -42,10 +47,27 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     k = min(args.top_k, classes)
     if args.format == "json":
         write_json(out, [{"input": name, "top": [{"class": labels[i], "index": int(i), "score": float(scores[i])}
-                                                  for i in (-scores).argsort(kind="stable")[:k]]}
-                          for name, scores in zip(names, outputs)])
+                                                  for i in (-scores).argsort(kind="stable")[:k]],
+                          "unlike_training_data": None if reason is None else str(reason)}
+                         for name, scores, reason in zip(names, outputs, unlike)])
         return EXIT_OK
-    for name, scores in zip(names, outputs):
-        out.print(name, style="bold", highlight=False, soft_wrap=True)
-        out.print(top_k_table(scores, labels, k, probabilities), end="", soft_wrap=True)
+    _warn(names, unlike, err)
+    if len(names) == 1:
+        out.print(names[0], style="bold", highlight=False, soft_wrap=True)
+        out.print(top_k_table(outputs[0], labels, k, probabilities), end="", soft_wrap=True)
+    else:
+        marks = ["unlike the training data" if reason else "" for reason in unlike]
+        out.print(predictions_table(names, outputs, labels, k, probabilities, marks), end="", soft_wrap=True)
     return EXIT_OK
+
+
+def _warn(names: list[str], unlike: list, err: Console) -> None:
+    """A warning for each input far from the training data (``cnnc.input_statistics``), the first
+    ``MAX_WARNINGS`` in full."""
+    flagged = [(name, reason) for name, reason in zip(names, unlike) if reason]
+    for name, reason in flagged[:MAX_WARNINGS]:
+        err.print(f"cnnc: warning: {name} is unlike the training data: {reason.reason}\n  help: {reason.hint}",
+                  markup=False, highlight=False, soft_wrap=True)
+    if len(flagged) > MAX_WARNINGS:
+        err.print(f"cnnc: warning: {len(flagged) - MAX_WARNINGS:,} more inputs are unlike the training data "
+                  f"({len(flagged):,} of {len(names):,} in all)", markup=False, highlight=False, soft_wrap=True)

@@ -1,52 +1,76 @@
-"""``cnnc rules`` lists the lint rules; ``cnnc rule CODE`` prints one rule's documentation."""
+"""``cnnc rules`` lists every code cnnc prints, errors and lint rules; ``cnnc rule CODE`` explains one."""
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from cnnc.commands.common import EXIT_FAILURE, EXIT_OK, write_json, write_text
-from cnnc.lint import rule_named
-from cnnc.lint.docs import rule_text, rules_markdown
-from cnnc.lint.registry import ordered_rules
+from cnnc.lint import docs
+from cnnc.render.text import Column, aligned
+
+RULE_COLUMNS = (Column("Code", style="bold"), Column("Name"), Column("Severity", style="dim"), Column("What it flags"))
+NARROWEST_SUMMARY = 24
+"""In a terminal the summaries fold to fit its width, but never narrower than this."""
 
 
 def register(commands) -> None:
-    rules_parser = commands.add_parser("rules", help="list the lint rules",
-                                       description="List every lint rule with its code, name and severity.")
+    rules_parser = commands.add_parser("rules", help="list every error code and lint rule",
+                                       description="List every code cnnc prints, errors and lint rules, with its "
+                                                   "name, severity and what it flags.")
     rules_parser.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                               help="markdown is docs/rules.md")
     rules_parser.set_defaults(run=run_rules)
-    rule_parser = commands.add_parser("rule", help="explain one lint rule",
-                                      description="Print a rule's documentation.")
-    rule_parser.add_argument("code", metavar="CODE", help="a code such as W201, or a name such as stride-drops-input")
+    rule_parser = commands.add_parser("rule", help="explain an error code or lint rule",
+                                      description="Print what a code means, an example that triggers it and how "
+                                                  "to fix it.")
+    rule_parser.add_argument("code", metavar="CODE",
+                             help="a code such as E101 or W201, or a name such as stride-drops-input")
     rule_parser.set_defaults(run=run_rule)
 
 
+def rules_table(width: int | None) -> list[tuple[str, ...]]:
+    """The rows of `cnnc rules`: every summary on one line, or folded to fit ``width`` columns."""
+    entries = docs.documented()
+    rows = [(e.code, e.name, e.severity.value, e.summary) for e in entries]
+    if width is None:
+        return rows
+    gap = 2
+    before = sum(max(len(c.header), *(len(row[i]) for row in rows)) + gap for i, c in enumerate(RULE_COLUMNS[:3]))
+    room = max(NARROWEST_SUMMARY, width - before)
+    folded: list[tuple[str, ...]] = []
+    for code, name, severity, summary in rows:
+        lines = textwrap.wrap(summary, room, break_on_hyphens=False) or [""]
+        folded.append((code, name, severity, lines[0]))
+        folded += [("", "", "", line) for line in lines[1:]]
+    return folded
+
+
 def run_rules(args: argparse.Namespace, out: Console, err: Console) -> int:
-    ordered = ordered_rules()
     if args.format == "markdown":
-        write_text(out, rules_markdown())
+        write_text(out, docs.rules_markdown())
     elif args.format == "json":
-        write_json(out, [{"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary,
-                           "doc": r.doc} for r in ordered])
+        write_json(out, [{"code": e.code, "name": e.name, "severity": e.severity.value, "summary": e.summary,
+                          "doc": e.doc} for e in docs.documented()])
     else:
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for column in ("Code", "Name", "Severity", "What it flags"):
-            table.add_column(column, no_wrap=column != "What it flags")
-        for rule in ordered:
-            table.add_row(rule.code, rule.name, rule.severity.value, rule.summary)
-        out.print(table)
+        # one line a code when piped; folded to the width of a terminal, where long lines would wrap
+        table = aligned(RULE_COLUMNS, rules_table(out.width if out.is_terminal else None))
+        if out.color_system is None or out.no_color:
+            out.file.write(table.plain)
+        else:
+            out.print(table, end="", soft_wrap=True)
     return EXIT_OK
 
 
 def run_rule(args: argparse.Namespace, out: Console, err: Console) -> int:
-    found = rule_named(args.code)
+    found = docs.explained(args.code)
     if found is None:
-        err.print(f"cnnc: no rule `{args.code}`; `cnnc rules` lists them", markup=False, highlight=False)
+        close = docs.closest_documented(args.code)
+        hint = f"; did you mean `{close}`?" if close else ";"
+        err.print(f"cnnc: no rule `{args.code}`{hint} `cnnc rules` lists every code", markup=False,
+                  highlight=False, soft_wrap=True)
         return EXIT_FAILURE
-    out.print(rule_text(found), markup=False, highlight=False, emoji=False, soft_wrap=True, end="")
+    out.print(docs.rule_text(found), markup=False, highlight=False, emoji=False, soft_wrap=True, end="")
     return EXIT_OK

@@ -142,7 +142,8 @@ class Run:
         self.saved_epoch = progress.epoch
         if self.log is not None:
             history = progress.history
-            row = {key: history[key][-1] for key in history}
+            prefix = "test_" if self.display.validation_name == "test" else "val_"  # the name the display gives it
+            row = {key.replace("val_", prefix): history[key][-1] for key in history}
             row.update({"event": "epoch", "epoch": progress.epoch,
                         "images_per_second": history["images"][-1] / max(history["seconds"][-1], 1e-9)})
             with self.log.open("a", encoding="utf-8") as file:
@@ -226,13 +227,14 @@ def _validation(train_set: Dataset, test_set: Dataset, val_split: float) -> tupl
     if val_split:
         held = max(1, int(round(len(train_set) * val_split)))
         kept, validation = train_set.split_at(len(train_set) - held)
-        return kept, validation, "val"
+        return kept, validation, "validation"
     return train_set, test_set, "test"
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from cnnc.commands.data import load_splits, print_notes
-    from cnnc.render.training import TrainingDisplay
+    from cnnc.input_statistics import InputStatistics
+    from cnnc.render.training import RunSets, TrainingDisplay, run_header
     from cnnc.training import NonFiniteLoss, Plan, Progress, train
 
     overrides = recipe_overrides(args)
@@ -262,10 +264,10 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     state["classes"] = list(splits.train.classes)
     val_split = state.get("val_split", 0.0)
     train_set, validation_set, validation_name = _validation(splits.train, splits.test, val_split)
-    out.print(f"Training {network.name} on {len(train_set):,} examples ({splits.train.name}), validating on "
-              f"{len(validation_set):,} ({validation_name}); {plan.epochs} epochs of batch {plan.batch_size}, "
-              f"{model.optimizer.name} lr {model.optimizer.lr:g}; checkpoints in {target}", highlight=False,
-              soft_wrap=True)
+    if model.input_statistics is None:
+        model.input_statistics = InputStatistics.measure(train_set.x)
+    sets = RunSets(source, train_set, validation_set, validation_name, splits.test, val_split)
+    out.print(run_header(network.name, model, plan, sets, target, progress), highlight=False, soft_wrap=True)
     log = Path(args.log) if args.log else None
     display = TrainingDisplay(out, plan.epochs, validation_name)
     with Interrupt() as interrupt:
@@ -326,15 +328,16 @@ def _finished(model, progress: Progress, test_set: Dataset, validation_name: str
         summary += f", test accuracy {percent(scores['accuracy'])} on {len(test_set):,} examples"
     out.print(summary, highlight=False)
     plot = target.with_suffix(".png")
-    if plot_history(history, plot):
+    if plot_history(history, plot, validation_name):
         out.print(f"curves: {plot}", highlight=False)
     else:
-        out.print(f"loss      {sparkline(history['loss'])}  ({history['loss'][0]:.4f} -> {history['loss'][-1]:.4f})",
-                  highlight=False)
+        label = f"{validation_name} accuracy"
+        out.print(f"{'loss':<{len(label)}}  {sparkline(history['loss'])}  ({history['loss'][0]:.4f} -> "
+                  f"{history['loss'][-1]:.4f})", highlight=False)
         accuracy = history["val_accuracy"] if any(v is not None for v in history["val_accuracy"]) else None
         if accuracy:
-            out.print(f"{validation_name} acc  {sparkline(accuracy)}  ({percent(accuracy[0])} -> "
-                      f"{percent(accuracy[-1])})", highlight=False)
+            out.print(f"{label}  {sparkline(accuracy)}  ({percent(accuracy[0])} -> {percent(accuracy[-1])})",
+                      highlight=False)
     out.print(f"model: {target}", highlight=False)
     return EXIT_OK
 

@@ -141,8 +141,9 @@ class Splits:
     test: Dataset | None
     notes: tuple[str, ...] = field(default=())
 
-    def with_holdout(self, fraction: float = 0.2, seed: int = 0) -> Splits:
-        """Both sets, making the missing one from the other.
+    def with_holdout(self, fraction: float = 0.2, seed: int = 0, evaluating: bool = False) -> Splits:
+        """Both sets, making the missing one from the other; the note says what was done, for a training
+        run or, with ``evaluating``, for an evaluation (which uses the test set alone).
 
         - No training set (``mnist:DIR`` with only the t10k files): the first ``1 - fraction`` of the test
           set trains and the last ``fraction`` tests, in file order. With MNIST's 10,000 test images and the
@@ -158,13 +159,21 @@ class Splits:
             whole = self.test
             held = _holdout_count(len(whole), fraction, whole.name)
             train, test = whole.split_at(len(whole) - held)
-            note = (f"{whole.name}: no training set; training on its first {len(train):,} examples and testing "
-                    f"on the last {len(test):,}")
+            if evaluating:
+                note = (f"{whole.name}: evaluating on its last {len(test):,} examples, the part a training run "
+                        f"holds out for testing (it trains on the first {len(train):,})")
+            else:
+                note = (f"{whole.name}: no training set; training on its first {len(train):,} examples and "
+                        f"testing on the last {len(test):,}")
         else:
             whole = self.train
             train, test = whole.split(fraction, seed)
-            note = (f"{whole.name}: no test set; holding out {len(test):,} of {len(whole):,} examples "
-                    f"(shuffled, seed {seed}) for testing")
+            if evaluating:
+                note = (f"{whole.name}: no test set; evaluating on the {len(test):,} of its {len(whole):,} examples "
+                        f"a training run holds out for testing (shuffled, seed {seed})")
+            else:
+                note = (f"{whole.name}: no test set; holding out {len(test):,} of {len(whole):,} examples "
+                        f"(shuffled, seed {seed}) for testing")
         return Splits(train, test, self.notes + (note,))
 
     def validate(self, input_shape: ir.Shape, num_classes: int) -> tuple[str, ...]:

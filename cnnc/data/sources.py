@@ -42,8 +42,8 @@ DATASETS = ("mnist", "fashion-mnist", "cifar10", "synthetic")
 ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10"}
 SYNTHETIC_KEYS = {"n": int, "test": int, "classes": int, "seed": int, "noise": float, "shape": str}
 SYNTHETIC_MINIMUMS = {"n": 1, "test": 1, "classes": 2, "noise": 0}
-SYNTAX_HELP = ("a SOURCE is mnist[:DIR], fashion-mnist[:DIR], cifar10[:DIR], synthetic[:n=2000,classes=4,"
-               "seed=0], a PATH.npz, or a folder of class sub-folders")
+SYNTAX_HELP = ("a SOURCE is mnist[:DIR], fashion-mnist[:DIR], cifar10[:DIR], synthetic[:n=2000,classes=K,"
+               "seed=0] (K: the spec's number of outputs), a PATH.npz, or a folder of class sub-folders")
 
 
 @dataclass(frozen=True)

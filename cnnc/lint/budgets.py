@@ -130,7 +130,7 @@ def memory_budget(context: LintContext) -> Iterator[Finding]:
     yield Finding(f"training needs {short(totals.training_bytes)}B ({size(totals.training_bytes)}) for batch "
                   f"{assumptions.batch} in {assumptions.dtype} with {assumptions.optimizer}, over the budget of "
                   f"{short(budget)}B", span=_network_span(context),
-                  help="a smaller batch (`--batch`), a smaller dtype (`--dtype float16`) or smaller early "
+                  help="a smaller batch (`--batch-size`), a smaller dtype (`--dtype float16`) or smaller early "
                        "activations lower it; or raise `max-memory`",
                   notes=(Note(f"the largest activation is `{largest.name}`'s {largest.output}", largest.span),))
 

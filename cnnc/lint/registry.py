@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher, get_close_matches
-from typing import Callable, Iterable
 
 from cnnc.diagnostics import ERROR_CODES, Severity
 from cnnc.lint.context import Finding, LintContext
@@ -27,8 +27,28 @@ RETIRED: dict[str, str] = {}
 """Codes of rules that were removed, with their names: never to be given to another rule."""
 
 
+class Documented:
+    """What `cnnc rule CODE` explains, a lint rule or an error code: its documentation's summary
+    (the first line) and its ``## `` sections."""
+
+    code: str
+    name: str
+    severity: Severity
+    doc: str
+
+    @property
+    def summary(self) -> str:
+        """The documentation's first line."""
+        return self.doc.split("\n", 1)[0].strip()
+
+    def section(self, heading: str) -> str | None:
+        """The text under a ``## `` heading; None when the documentation lacks it."""
+        match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", self.doc, re.MULTILINE | re.DOTALL)
+        return match.group(1).strip() if match else None
+
+
 @dataclass(frozen=True)
-class Rule:
+class Rule(Documented):
     code: str
     name: str
     severity: Severity
@@ -37,16 +57,6 @@ class Rule:
     @property
     def doc(self) -> str:
         return inspect.cleandoc(self.check.__doc__ or "")
-
-    @property
-    def summary(self) -> str:
-        """The docstring's first line."""
-        return self.doc.split("\n", 1)[0].strip()
-
-    def section(self, heading: str) -> str | None:
-        """The text under one of the ``HEADINGS``; None when the docstring lacks it."""
-        match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", self.doc, re.MULTILINE | re.DOTALL)
-        return match.group(1).strip() if match else None
 
 
 RULES: dict[str, Rule] = {}
@@ -78,14 +88,22 @@ def rule_named(text: str) -> Rule | None:
     return found or next((r for r in RULES.values() if r.name == text.lower()), None)
 
 
-def closest_code(text: str) -> str | None:
-    """The rule code a mistyped one most likely meant: the same characters in another order
-    (W210 for W201) first, then the most similar."""
+_DIGIT_LOOKALIKES = str.maketrans("OIL", "011")
+
+
+def closest_code(text: str, codes: Iterable[str] | None = None) -> str | None:
+    """The code a mistyped one most likely meant, among ``codes`` (the rules' by default): a letter
+    typed for the digit it looks like (W2O1) first, then the same characters in another order (W210
+    for W201), then the most similar."""
+    known = sorted(RULES if codes is None else codes)
     text = text.upper()
-    anagrams = [code for code in sorted(RULES) if sorted(code) == sorted(text)]
+    lookalike = text[:1] + text[1:].translate(_DIGIT_LOOKALIKES)
+    if lookalike in known:
+        return lookalike
+    anagrams = [code for code in known if sorted(code) == sorted(text)]
     if anagrams:
         return anagrams[0]
-    close = get_close_matches(text, sorted(RULES), n=len(RULES), cutoff=0.6)
+    close = get_close_matches(text, known, n=len(known), cutoff=0.6)
     if not close:
         return None
     best = SequenceMatcher(None, text, close[0]).ratio()

@@ -4,11 +4,11 @@ a physical location for every diagnostic."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 from urllib.parse import quote
 
-from cnnc.diagnostics import ERROR_CODES, Diagnostic, Severity
+from cnnc.diagnostics import Diagnostic, Severity
 from cnnc.lint.registry import GROUPS, RULES
 from cnnc.source import Source, Span
 
@@ -17,24 +17,22 @@ LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "
 
 
 def _descriptors() -> list[dict]:
-    """Every code cnnc can report: the lint rules with their documentation, then the errors."""
+    """Every code cnnc can report, the lint rules then the errors, each with its documentation."""
+    from cnnc.lint.error_codes import ERRORS
+
     descriptors = []
-    for code, rule in RULES.items():
-        what = rule.section("What it does") or rule.summary
+    for code, entry in [*RULES.items(), *ERRORS.items()]:
+        what = entry.section("What it does") or entry.section("What it means") or entry.summary
+        tag = "error" if code in ERRORS else GROUPS[code[0]].split(":")[0].lower()
         descriptors.append({
             "id": code,
-            "name": rule.name,
-            "shortDescription": {"text": rule.summary},
+            "name": entry.name,
+            "shortDescription": {"text": entry.summary},
             "fullDescription": {"text": what},
-            "help": {"text": rule.doc, "markdown": rule.doc},
-            "defaultConfiguration": {"level": LEVELS[rule.severity]},
-            "properties": {"tags": [GROUPS[code[0]].split(":")[0].lower()]},
+            "help": {"text": entry.doc, "markdown": entry.doc},
+            "defaultConfiguration": {"level": LEVELS[entry.severity]},
+            "properties": {"tags": [tag]},
         })
-    for code, name in ERROR_CODES.items():
-        text = f"cnnc error {code} ({name}): the spec is invalid; the message says where and why."
-        descriptors.append({"id": code, "name": name, "shortDescription": {"text": name.replace("-", " ")},
-                            "help": {"text": text}, "defaultConfiguration": {"level": "error"},
-                            "properties": {"tags": ["error"]}})
     return descriptors
 
 

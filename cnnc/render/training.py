@@ -3,8 +3,11 @@ loss/accuracy curve (a PNG with matplotlib, a sparkline without), confusion matr
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
@@ -14,6 +17,9 @@ from rich.text import Text
 from cnnc.render.text import Column, aligned
 from cnnc.training import Callbacks
 from cnnc.training import Progress as RunProgress
+
+if TYPE_CHECKING:
+    from cnnc.data import Dataset
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -30,7 +36,7 @@ class TrainingDisplay(Callbacks):
     """A rich progress bar per epoch (batches, loss, accuracy, images/second, ETA) and a summary
     line when each epoch ends. On a console that is not a terminal, only the summary lines."""
 
-    def __init__(self, console: Console, epochs: int, validation_name: str = "val") -> None:
+    def __init__(self, console: Console, epochs: int, validation_name: str = "validation") -> None:
         self.console = console
         self.epochs = epochs
         self.validation_name = validation_name
@@ -81,6 +87,51 @@ class TrainingDisplay(Callbacks):
         self.console.print("  ".join(parts), highlight=False, soft_wrap=True)
 
 
+@dataclass(frozen=True)
+class RunSets:
+    """The examples of a ``cnnc train`` run: what it trains on, what it scores after every epoch (named
+    ``held_out_name``: "validation" for a ``val_split`` of the training data, else "test") and the test
+    set it is scored on at the end (the held-out set itself when that is the test set)."""
+
+    source: str
+    train: Dataset
+    held_out: Dataset
+    held_out_name: str
+    test: Dataset
+    val_split: float
+
+
+def run_header(name: str, model, plan, sets: RunSets, target: Path, progress: RunProgress) -> str:
+    """What a run is about to do: the whole recipe (as ``train { }`` settings), the data and their sizes,
+    where checkpoints go, and for a resumed run where it resumes."""
+    parameters = sum(value.size for value in model.params.values())
+    optimizer = model.optimizer
+    batches = math.ceil(len(sets.train) / plan.batch_size)
+    recipe = f"epochs={plan.epochs} batch={plan.batch_size} seed={plan.seed} loss={model.loss}"
+    if sets.val_split:
+        recipe += f" val_split={sets.val_split:g}"
+    schedule = optimizer.schedule
+    if schedule.settings()["schedule"] != "constant":  # the rate changes: its first and last value
+        last = optimizer.lr * schedule.factor(plan.epochs - 1, plan.epochs)
+        recipe += f"; lr {optimizer.lr:g} in epoch 1, {last:.3g} in epoch {plan.epochs}"
+    lines = [f"Training {name} ({parameters:,} parameters, {model.dtype}) on {sets.source}",
+             f"  recipe      {optimizer.describe()}",
+             f"              {recipe}",
+             (f"  training    {len(sets.train):,} examples ({sets.train.name}): {batches:,} batch"
+              f"{'es' if batches != 1 else ''} of {plan.batch_size} an epoch, shuffled by seed {plan.seed}")]
+    if sets.held_out_name == "validation":
+        lines.append(f"  validation  {len(sets.held_out):,} examples held out from the end of the training data "
+                     f"(val_split={sets.val_split:g}), scored after every epoch")
+        lines.append(f"  test        {len(sets.test):,} examples ({sets.test.name}), scored when training ends")
+    else:
+        lines.append(f"  test        {len(sets.test):,} examples ({sets.test.name}), scored after every epoch")
+    lines.append(f"  checkpoint  {target}, written after every epoch")
+    if progress.epoch or progress.batch:
+        lines.append(f"  resuming    at epoch {progress.epoch + 1} of {plan.epochs}, batch {progress.batch + 1} of "
+                     f"{batches:,}")
+    return "\n".join(lines)
+
+
 def images_per_second(history: dict[str, list], row: int) -> float:
     return history["images"][row] / max(history["seconds"][row], 1e-9) if "images" in history else 0.0
 
@@ -106,8 +157,9 @@ def sparkline(values: list[float | None]) -> str:
     return "".join(" " if v is None else SPARKS[round((v - low) / span * (len(SPARKS) - 1))] for v in values)
 
 
-def plot_history(history: dict[str, list], path: Path) -> bool:
-    """A PNG of the loss and accuracy curves; False when matplotlib is not installed."""
+def plot_history(history: dict[str, list], path: Path, validation_name: str = "validation") -> bool:
+    """A PNG of the loss and accuracy curves (the held-out set's named ``validation_name``); False when
+    matplotlib is not installed."""
     try:
         import matplotlib
 
@@ -119,10 +171,10 @@ def plot_history(history: dict[str, list], path: Path) -> bool:
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, history["loss"], marker="o", label="training")
     if any(v is not None for v in history["val_loss"]):
-        left.plot(epochs, history["val_loss"], marker="o", label="validation")
+        left.plot(epochs, history["val_loss"], marker="o", label=validation_name)
     left.set(xlabel="epoch", ylabel="loss", title="Loss")
     left.legend()
-    for key, label in (("accuracy", "training"), ("val_accuracy", "validation")):
+    for key, label in (("accuracy", "training"), ("val_accuracy", validation_name)):
         if any(v is not None for v in history[key]):
             right.plot(epochs, [v if v is None else 100 * v for v in history[key]], marker="o", label=label)
     right.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
@@ -166,4 +218,21 @@ def top_k_table(scores: np.ndarray, names: list[str], k: int, probabilities: boo
                                                                     right=True))
     rows = [(str(rank), names[index], percent(float(scores[index])) if probabilities else f"{float(scores[index]):.4g}")
             for rank, index in enumerate(np.argsort(-scores, kind="stable")[:k], start=1)]
+    return aligned(columns, rows)
+
+
+def predictions_table(names: list[str], outputs: np.ndarray, labels: list[str], k: int, probabilities: bool,
+                      marks: list[str]) -> Text:
+    """One line per input: its most likely class and score, then the next ``k - 1``, and a mark
+    (inputs unlike the training data)."""
+    def shown(score: float) -> str:
+        return percent(score) if probabilities else f"{score:.4g}"
+
+    rows = []
+    for name, scores, mark in zip(names, outputs, marks):
+        ranked = np.argsort(-scores, kind="stable")[:k]
+        following = ", ".join(f"{labels[i]} {shown(float(scores[i]))}" for i in ranked[1:])
+        rows.append((name, labels[ranked[0]], shown(float(scores[ranked[0]])), following, mark))
+    columns = (Column("Input"), Column("Class"), Column("Probability" if probabilities else "Score", right=True),
+               Column("Next" if k > 1 else ""), Column("Note" if any(marks) else ""))
     return aligned(columns, rows)

@@ -19,6 +19,25 @@ def short(value: int) -> str:
     return str(value)
 
 
+def rounded(value: int) -> str:
+    """A count in at most six characters, for a narrow table: exact below 1,000, else one decimal and
+    an SI prefix (``9.4K``, ``102.8M``, ``1.8G``, ``3.0T``), past 999.9T a power of ten (``1.2e15``).
+    Rounded half up, in integers: a count of 10**100 rounds as exactly as 9,408."""
+    magnitude = abs(value)
+    sign = "-" if value < 0 else ""
+    if magnitude < 1000:
+        return str(value)
+    for exponent, suffix in ((3, "K"), (6, "M"), (9, "G"), (12, "T")):
+        tenths = (magnitude * 10 + 10**exponent // 2) // 10**exponent
+        if tenths < 10_000:
+            return f"{sign}{tenths // 10}.{tenths % 10}{suffix}"
+    exponent = len(str(magnitude)) - 1
+    tenths = (magnitude * 10 + 10**exponent // 2) // 10**exponent
+    if tenths >= 100:  # 9.96e15 rounds up to 1.0e16
+        exponent, tenths = exponent + 1, tenths // 10
+    return f"{sign}{tenths // 10}.{tenths % 10}e{exponent}"
+
+
 def size(value: int) -> str:
     """Bytes in binary units: ``527.8 MiB``."""
     for power, unit in enumerate(("B", "KiB", "MiB", "GiB", "TiB", "PiB")):

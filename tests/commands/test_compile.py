@@ -1,9 +1,11 @@
-"""`cnnc compile` end to end: a trained checkpoint's weights in the ONNX model, and every bad input
-(a spec with errors, a checkpoint that does not fit, an unknown target, an output that cannot be
-written, a missing onnx package) as a diagnostic or a one-line reason with its exit code."""
+"""`cnnc compile` end to end: a trained checkpoint's weights in the ONNX model and in the torch
+target's files, and every bad input (a spec with errors, a checkpoint that does not fit, an unknown
+target, an output that cannot be written, a missing optional package) as a diagnostic or a one-line
+reason with its exit code."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import subprocess
 import sys
@@ -213,3 +215,41 @@ def test_the_python_api_raises_an_import_error_naming_the_extra(spec, tmp_path, 
     assert isinstance(raised.value, MissingExtra) and raised.value.help == "pip install 'cnnc[onnx]'"
     with pytest.raises(TypeError, match="model must be a cnnc.model.Model"):
         to_onnx(cnnc.load(spec), tmp_path / "m.onnx")
+
+
+def test_the_torch_target_writes_the_source_and_with_weights_its_state_dict(spec, trained, tmp_path):
+    source = tmp_path / "small.py"
+    code, out, err = run("compile", str(spec), "--to", "torch", "-o", str(source))
+    assert (code, out, err) == (0, f"small: wrote {source} (PyTorch source: class Small)\n", "")
+    text = source.read_text()
+    compile(text, str(source), "exec")
+    assert "class Small(nn.Module):" in text and "import cnnc" not in text and "from cnnc" not in text
+    assert not source.with_suffix(".pt").exists()
+
+    torch = pytest.importorskip("torch")
+    code, out, err = run("compile", str(spec), "--to", "torch", "-o", str(source), "--weights", str(trained))
+    weights = source.with_suffix(".pt")
+    assert (code, out, err) == (0, (f"small: wrote {source}, {weights} (PyTorch source: class Small, weights as "
+                                    "a state_dict)\n"), "")
+    loader = importlib.util.spec_from_file_location("small", source)
+    generated = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(generated)  # as `from small import Small` would
+    module = generated.Small()
+    module.load_state_dict(torch.load(weights, weights_only=True))
+    x = np.random.default_rng(2).random((3, 12, 12, 1), dtype=np.float32)
+    with torch.no_grad():
+        theirs = module.eval()(torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)))).numpy()
+    np.testing.assert_allclose(theirs, load_model(trained).predict(x), rtol=1e-4, atol=1e-6)
+
+
+MISSING_TORCH = MISSING_ONNX.replace('sys.modules["onnx"]', 'sys.modules["torch"]')
+
+
+def test_torch_weights_without_torch_name_the_extra_to_install(spec, trained, tmp_path):
+    result = subprocess.run([sys.executable, "-c", MISSING_TORCH, "compile", str(spec), "--to", "torch", "-o",
+                             str(tmp_path / "m.py"), "--weights", str(trained)],
+                            check=False, capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("cnnc: error: writing the weights needs PyTorch\n"
+                             "  help: pip install 'cnnc[torch]', or compile without --weights\n")
+    assert not (tmp_path / "m.py").exists()

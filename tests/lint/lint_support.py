@@ -43,5 +43,10 @@ def lint_text(text: str, path: str = "<string>", budgets: Budgets | None = None,
     return lint(checked, settings)
 
 
+def check_text(text: str) -> list[Diagnostic]:
+    """The errors of spec text."""
+    return [d for d in check(Source(text), Options()).diagnostics if d.is_error]
+
+
 def codes(diagnostics) -> list[str]:
     return [d.code for d in diagnostics]

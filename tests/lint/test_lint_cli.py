@@ -12,7 +12,9 @@ from lint_support import FIXTURES
 from rich.console import Console
 
 from cnnc.cli import main
+from cnnc.diagnostics import ERROR_CODES
 from cnnc.lint import RULES
+from cnnc.lint.error_codes import ERRORS
 
 WARNS = "input 224x224x3\nconv 96 11x11 stride=4 pad=2\nconv 8 3x3\nrelu\n"  # W204 only
 CLEAN = "input 32x32x3\nconv 8 3x3 pad=1\nrelu\n"
@@ -71,19 +73,47 @@ def test_lint_runs_only_on_specs_without_errors(tmp_path):
     assert code == 1 and "E101" in output and "W204" not in output
 
 
-def test_rules_lists_every_rule():
+def test_rules_lists_every_rule_and_error_code():
     code, output, _ = _run(["rules"])
     assert code == 0
-    for rule in RULES.values():
-        assert rule.code in output and rule.name in output
-    assert output.index("W201") < output.index("I301") < output.index("B401") < output.index("S501")
+    for entry in [*RULES.values(), *ERRORS.values()]:
+        assert f"{entry.code}  {entry.name}" in output
+    assert (output.index("E001") < output.index("E101") < output.index("W201") < output.index("I301")
+            < output.index("B401") < output.index("S501"))
 
 
 def test_rules_as_json(capsys):
     assert main(["rules", "--format", "json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert {r["code"]: r["name"] for r in listed} == {c: r.name for c, r in RULES.items()}
-    assert all("## What it does" in r["doc"] for r in listed)
+    assert {r["code"]: r["name"] for r in listed} == {**ERROR_CODES, **{c: r.name for c, r in RULES.items()}}
+    assert all("## What it does" in r["doc"] for r in listed if r["code"] in RULES)
+    assert all("## What it means" in r["doc"] and r["severity"] == "error" for r in listed if r["code"] in ERRORS)
+
+
+def _rules_text(console: Console) -> str:
+    assert main(["rules"], out=console, err=console) == 0
+    return console.file.getvalue()
+
+
+def test_rules_is_plain_ascii_like_the_check_table_and_one_line_a_code_when_piped():
+    output = _rules_text(Console(file=io.StringIO(), width=40, color_system=None))  # a pipe: never wrapped
+    lines = output.splitlines()
+    assert lines[0].split() == ["Code", "Name", "Severity", "What", "it", "flags"]
+    assert set(lines[1]) == {"-"} and output.isascii()
+    assert len(lines) == 2 + len(RULES) + len(ERRORS)
+    assert f"W201  stride-drops-input      warning   {RULES['W201'].summary}" in lines
+
+
+def test_rules_folds_its_summaries_to_fit_a_terminal():
+    output = _rules_text(Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None))
+    lines = output.splitlines()
+    assert max(len(line) for line in lines) <= 80 and len(lines) > 2 + len(RULES) + len(ERRORS)
+    column = lines[0].index("What it flags")
+    summaries, current = {}, None
+    for line in lines[2:]:
+        current = line.split()[0] if line[:column].strip() else current
+        summaries[current] = (summaries.get(current, "") + " " + line[column:]).strip()
+    assert summaries == {e.code: e.summary for e in [*RULES.values(), *ERRORS.values()]}
 
 
 @pytest.mark.parametrize("name", ["W201", "w201", "stride-drops-input"])
@@ -97,6 +127,16 @@ def test_rule_prints_its_documentation(name):
 def test_unknown_rule_exits_2():
     code, _, err = _run(["rule", "W999"])
     assert code == 2 and "no rule `W999`" in err
+    code, _, err = _run(["rule", "E1O1"])
+    assert code == 2 and "did you mean `E101`?" in err
+
+
+@pytest.mark.parametrize("name", ["E101", "e101", "size-not-positive"])
+def test_rule_explains_error_codes(name):
+    code, output, _ = _run(["rule", name])
+    assert code == 0
+    assert output.startswith("E101 size-not-positive (error)\n\nA layer whose output would have a size of 0 or less.")
+    assert "## What it means" in output and "## Example" in output and "## Use instead" in output
 
 
 def test_console_script_runs_the_lint():

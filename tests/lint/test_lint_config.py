@@ -103,7 +103,7 @@ def test_budgets_and_defaults_from_config_with_command_line_override(tmp_path, c
         max-params = "20K"
         max-memory = "1GB"
         dtype = "float16"
-        batch = 64
+        batch-size = 64
         """)
     spec = _write(tmp_path / "net.cnn", "input 224x224x3\nconv 64 3x3 pad=1\nrelu\n")
     code, found, _ = _check([str(spec)], capsys)
@@ -111,12 +111,12 @@ def test_budgets_and_defaults_from_config_with_command_line_override(tmp_path, c
     memory = [d for d in found if d["code"] == "B403"]
     assert code == 1 and "for batch 64 in float16" in memory[0]["message"]
     assert not [d for d in found if d["code"] == "B401"]  # 1,792 parameters
-    code, found, _ = _check([str(spec), "--batch", "16", "--max-params", "1K"], capsys)
+    code, found, _ = _check([str(spec), "--batch-size", "16", "--max-params", "1K"], capsys)
     assert {d["code"] for d in found if d["code"].startswith("B")} == {"B401"}  # 16 images: 0.42 GB
 
 
 def test_the_specs_own_batch_beats_the_configs_default(tmp_path, capsys):
-    _write(tmp_path / "cnnc.toml", "batch = 64\nmax-memory = \"1GB\"\n")
+    _write(tmp_path / "cnnc.toml", "batch-size = 64\nmax-memory = \"1GB\"\n")
     spec = _write(tmp_path / "net.cnn", "input 224x224x3\nconv 64 3x3 pad=1\nrelu\ntrain { batch=8 }\n")
     code, found, _ = _check([str(spec)], capsys)
     assert code == 0 and not found
@@ -130,7 +130,7 @@ def test_the_specs_own_batch_beats_the_configs_default(tmp_path, capsys):
     ("[severity]\nX1 = \"error\"\n", "unknown rule `X1` in `severity`"),
     ("max-param = 5\n", "unknown setting `max-param` (did you mean `max-params`?)"),
     ("max-memory = \"2 furlongs\"\n", "expected a size such as 2GB"),
-    ("batch = 0\n", "`batch` must be a whole number of at least 1"),
+    ("batch-size = 0\n", "`batch-size` must be a whole number of at least 1"),
     ("dtype = \"int8\"\n", "`dtype` must be one of float16, bfloat16, float32, float64"),
     ("select = [\n", "not valid TOML"),
 ])

@@ -297,3 +297,84 @@ def test_a_gap_inside_an_add_is_reported_when_every_branch_skips():
     assert len(_only(spec, "W202")) == 2
     covered = spec.replace("maxpool 1 stride=2", "maxpool 2 stride=2")
     assert len(_only(covered, "W202")) == 0
+
+
+# W211 -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, message, meant", [
+    # ResNet's stem on PyTorch's 3x224x224: the spec checks, as a 3x224 image of 224 channels
+    ("input 3x224x224\nconv 64 7x7 stride=2 pad=3 bias=false\nrelu\nmaxpool 3 stride=2 pad=1\nglobalavgpool\nfc 10",
+     "the input 3x224x224 is a 3x224 image with 224 channels", "224x224x3"),
+    ("input 3x32x32\nconv 16 3x3 pad=1\nrelu\nglobalavgpool\nfc 10",
+     "the input 3x32x32 is a 3x32 image with 32 channels", "32x32x3"),
+    ("input 1x28x28\nconv 6 5x5 pad=2\nrelu\nfc 10", "the input 1x28x28 is a 1x28 image with 28 channels", "28x28x1"),
+    ("input 4x64x64\nmaxpool 2 stride=1\nfc 10", "the input 4x64x64 is a 4x64 image with 64 channels", "64x64x4"),
+    # M5 on PyTorch's (1, 16000) mono audio: a window of 80 on a 1-position signal
+    ("input 1x16000\nconv 32 80 stride=16 pad=40\nrelu\nfc 10",
+     "the input 1x16000 is a signal of 1 position with 16000 channels", "16000x1"),
+    # C3D on PyTorch's (3, 16, 112, 112) clip
+    ("input 3x16x112x112\nconv 64 3x3x3 pad=1\nrelu\nfc 10",
+     "the input 3x16x112x112 is a 3x16x112 volume with 112 channels", "16x112x112x3"),
+])
+def test_channels_first_input_is_reported_with_the_input_meant(spec, message, meant):
+    (found,) = _only(spec, "W211")
+    assert found.message == message
+    assert found.help == (f"did you mean `input {meant}`? sizes come first, channels last (PyTorch writes "
+                          "channels first)")
+    assert found.span.line == 1 and found.notes[0].span.line == 2
+    assert _only(spec.replace(spec.split("\n")[0], f"input {meant}"), "W211") == []
+
+
+@pytest.mark.parametrize("spec", [
+    "input 4x4x512\nconv 512 3x3 pad=1\nrelu",  # a small feature map: every size is small
+    "input 1x1x2048\nconv 10 1x1",
+    "input 2x2x64\nconv 64 3x3 pad=1",
+    "input 4x8x8x3\nconv 8 3x3x3 pad=1",  # few channels
+    "input 1x100x300\nconv 100 1x3\nrelu\nglobalmaxpool\nfc 2",  # 100 words of 300 features, 1xk windows
+    "input 3x224x224\nflatten\nfc 100\nrelu\nfc 10",  # a multilayer perceptron: no window
+    "input 3x224\nconv 16 3 pad=1",  # a signal of 3 positions, a window that fits it
+    "input 3x224\nconv 16 1",
+    "input 32x32x3\nconv 16 3x3 pad=1",
+    "input 2x64x64\nupsample 4\nconv 8 3x3",  # the first dimension is a size to the network
+])
+def test_inputs_that_are_not_channels_first_are_not_reported(spec):
+    assert _only(spec, "W211") == []
+
+
+def test_the_channels_first_check_is_quiet_on_every_example():
+    from lint_support import REPOSITORY
+    for path in sorted((REPOSITORY / "examples").glob("*.cnn")):
+        assert _only(path.read_text(encoding="utf-8"), "W211") == [], path.name
+
+
+def test_a_channels_first_input_from_the_command_line_is_reported_as_one():
+    from cnnc import ir
+    from cnnc.api import Options, check
+    from cnnc.lint import lint
+    from cnnc.source import Source
+
+    checked = check(Source("conv 16 3x3 pad=1\nrelu\n"), Options(input=ir.Shape((3, 32), 32)))
+    (found,) = [d for d in lint(checked) if d.code == "W211"]
+    assert found.help.startswith("did you mean `--input 32x32x3`?")
+
+
+@pytest.mark.parametrize("spec, meant", [
+    ("input 1x28x28\nconv 6 5x5 pad=2\nmaxpool 2", "28x28x1"),  # LeNet-5 on PyTorch's MNIST shape
+    ("input 1x16000\nconv 32 80 stride=16", "16000x1"),
+])
+def test_an_error_from_a_channels_first_input_says_so(spec, meant):
+    from lint_support import check_text
+
+    (error,) = check_text(spec)
+    assert error.code == "E101"
+    first = spec.split("\n")[0]
+    assert error.help.startswith(f"`{first}` is read as sizes ")
+    assert error.help.endswith(f"did you mean `input {meant}`? sizes come first, channels last")
+    assert [(note.message, note.span.line) for note in error.notes] == [("the input is declared here", 1)]
+
+
+def test_an_error_in_a_later_dimension_keeps_its_usual_help():
+    from lint_support import check_text
+
+    (error,) = check_text("input 1x28x28\nconv 6 1x29")
+    assert error.code == "E101" and error.help.startswith("the input here is 1x28x28; use a smaller kernel")
