@@ -38,6 +38,7 @@ NOT_LOADED = {
     "rules": ("numpy", "lark", "interegular", "importlib.metadata", "cnnc.api", "cnnc.parser", "cnnc.model"),
     f"check {VGG16}": ("numpy", "interegular", "importlib.metadata", "rich.table", "cnnc.model", "cnnc.backends",
                        "cnnc.render.json", "cnnc.render.sarif"),
+    f"fmt --check {VGG16}": ("numpy", "interegular", "importlib.metadata", "rich.table", "cnnc.model", "cnnc.backends"),
     f"check {VGG16} --format json": ("numpy", "interegular", "importlib.metadata", "rich.table",
                                      "cnnc.model", "cnnc.render.text", "cnnc.render.sarif"),
 }
@@ -157,12 +158,26 @@ def test_an_unusable_cache_folder_still_checks(tmp_path):
     assert "fc1" in result.stdout and result.stderr == ""
 
 
-def test_the_cache_file_name_follows_the_grammar(tmp_path, monkeypatch):
+def test_the_cache_file_name_follows_the_grammar_and_the_options(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNC_CACHE_DIR", str(tmp_path / "cache"))
-    one, other = lark_loading.tables_cache("start: A\nA: \"a\"\n"), lark_loading.tables_cache("start: B\nB: \"b\"\n")
-    assert isinstance(one, str) and isinstance(other, str) and one != other
-    assert Path(one).parent == tmp_path / "cache" / "parser"  # made on demand
-    assert lark_loading.tables_cache("start: A\nA: \"a\"\n") == one
+    grammar, other_grammar = 'start: A\nA: "a"\n', 'start: B\nB: "b"\n'
+    plain = lark_loading.tables_cache(grammar, {"parser": "lalr"})
+    assert isinstance(plain, str) and Path(plain).parent == tmp_path / "cache" / "parser"  # made on demand
+    assert lark_loading.tables_cache(grammar, {"parser": "lalr"}) == plain
+    assert lark_loading.tables_cache(other_grammar, {"parser": "lalr"}) != plain
+    assert lark_loading.tables_cache(grammar, {"parser": "lalr", "keep_all_tokens": True}) != plain
+    # a transformer or a comment callback does not change the tables: one file serves every instance
+    assert lark_loading.tables_cache(grammar, {"parser": "lalr", "transformer": object()}) == plain
+
+
+def test_the_parser_and_the_formatter_keep_a_table_file_each(tmp_path):
+    code = ("from cnnc.parser import _parser; from cnnc.formatter import concrete_tree; "
+            "_parser(); concrete_tree('input 8x8x3\\n')")
+    environment = {**os.environ, "CNNC_CACHE_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120,
+                            env=environment)
+    assert result.returncode == 0, result.stderr
+    assert len(cached_tables(tmp_path)) == 2
 
 
 def test_the_cache_folder_follows_the_platform_conventions(monkeypatch, tmp_path):
