@@ -23,6 +23,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -122,9 +123,14 @@ def cnnc_command(python: str) -> list[str]:
     return [str(script)] if script.is_file() else [python, "-m", "cnnc"]
 
 
+# New processes run in the temp folder: from the repository, `python -m cnnc` would import its `cnnc/`
+# rather than the install that --python names.
+NEUTRAL_FOLDER = tempfile.gettempdir()
+
+
 def wall_time(command: list[str], environment: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, env=environment)
+    subprocess.run(command, check=True, capture_output=True, env=environment, cwd=NEUTRAL_FOLDER)
     return time.perf_counter() - start
 
 
@@ -134,7 +140,7 @@ def import_milliseconds(python: str, arguments: list[str], environment: dict[str
     least = float("inf")
     for _ in range(repeats):
         result = subprocess.run([python, "-X", "importtime", *arguments], check=True, capture_output=True,
-                                text=True, env=environment)
+                                text=True, env=environment, cwd=NEUTRAL_FOLDER)
         top_level = re.findall(r"^import time:\s+\d+ \|\s+(\d+) \| (?! )", result.stderr, re.MULTILINE)
         least = min(least, sum(int(us) for us in top_level) / 1000)
     return least
@@ -178,8 +184,10 @@ def new_processes(reference, rounds: int, python: str) -> None:
     for _ in range(rounds):
         for name, command in commands.items():
             times[name].append(wall_time(command, environment))
+    package = subprocess.run([python, "-c", "import cnnc; print(cnnc.__file__)"], check=True, capture_output=True,
+                             text=True, env=environment, cwd=NEUTRAL_FOLDER).stdout.strip()
     print(f"\nNew processes, {rounds} alternating rounds after a warm-up (wall time, best / median); cnnc: "
-          f"{' '.join(cnnc)}")
+          f"{' '.join(cnnc)} ({package})")
     width = max(len(name) for name in commands)
     for name, measured in times.items():
         print(f"  {name:<{width}}  {min(measured) * 1000:8.1f} ms  {statistics.median(measured) * 1000:8.1f} ms")

@@ -102,6 +102,19 @@ def test_version_prints_the_version(capsys):
     assert capsys.readouterr().out == f"cnnc {cnnc.__version__}\n"
 
 
+@pytest.mark.parametrize(("arguments", "code", "printed"), [
+    (["--version"], 0, f"cnnc {cnnc.__version__}\n"),
+    (["check", "-"], 1, "Found 1 error."),
+    (["check", "--batch-size", "0", str(VGG16)], 2, ""),
+])
+def test_the_console_entry_point_exits_with_main_s_code(arguments, code, printed):
+    # run() freezes the collector's objects before exiting; the exit code and the output stay main()'s
+    result = subprocess.run([sys.executable, "-m", "cnnc", *arguments], input="input 8x8x3\nconv 8 9x9\n",
+                            check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == code, result.stderr
+    assert printed in result.stdout
+
+
 def test_the_package_s_names_load_on_first_use():
     from cnnc import Diagnostic, Network, Severity, SpecError, load, loads
     from cnnc.api import Network as api_network
