@@ -10,15 +10,13 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from cnnc.api import Network, Options, check
 from cnnc.commands.common import EXIT_ERRORS, EXIT_OK, open_model
 from cnnc.errors import CannotRun
-from cnnc.reading import not_utf8, read_source
-from cnnc.render.diagnostics import render_diagnostic, summary_line
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the analysis, rich and the backends load when the command runs, not when the CLI starts
+    from rich.console import Console
+
+    from cnnc.api import Network
     from cnnc.model import Model
 
 
@@ -138,6 +136,10 @@ def _destination(name: str) -> Path:
 
 def _spec(path: str, out: Console) -> Network | None:
     """The checked spec; None, after printing its diagnostics, when it has errors."""
+    from cnnc.api import Network, Options, check
+    from cnnc.reading import not_utf8, read_source
+    from cnnc.render.diagnostics import render_diagnostic, summary_line
+
     try:
         source = read_source(path)
     except OSError as problem:

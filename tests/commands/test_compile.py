@@ -68,7 +68,7 @@ def test_a_trained_checkpoint_compiles_with_its_weights(spec, trained, tmp_path)
     assert (code, err) == (0, "")
     assert out == f"small: wrote {out_path} (ONNX opset 18: input `input` (batch, 1, 12, 12), output `output` " \
                   "(batch, 4))\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.cnn", "small.npz", "small.onnx"]  # no temporary
+    assert out_path.is_file() and not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary
     x = np.random.default_rng(0).random((5, 12, 12, 1), dtype=np.float32)
     expected = load_model(trained).predict(x)
     theirs = onnx_outputs(out_path, x)
