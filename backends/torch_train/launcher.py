@@ -65,10 +65,9 @@ def run_workers(command: list[str], size: int) -> Outcome:
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while any(worker.poll() is None for worker in workers):
-            for rank, worker in enumerate(workers):
-                code = worker.returncode
-                if code not in (None, 0) and outcome.first_failure is None and not outcome.interrupts:
-                    outcome.first_failure = rank
+            if outcome.first_failure is None and not outcome.interrupts:
+                outcome.first_failure = _cause(workers)
+                if outcome.first_failure is not None:
                     deadline = time.monotonic() + GRACE
             if deadline is not None and time.monotonic() > deadline:
                 _stop(workers)
@@ -78,7 +77,16 @@ def run_workers(command: list[str], size: int) -> Outcome:
             signal.signal(sig, handler)
         _stop(workers)
     outcome.codes = [worker.returncode for worker in workers]
+    if outcome.first_failure is None and not outcome.interrupts:
+        outcome.first_failure = _cause(workers)
     return outcome
+
+
+def _cause(workers: list[subprocess.Popen]) -> int | None:
+    """The rank of the worker whose failure ended the run, among those that have failed: one killed by a
+    signal first (the others lost it), else the lowest rank; None if none has failed."""
+    failed = [rank for rank, worker in enumerate(workers) if worker.returncode not in (None, 0)]
+    return min(failed, key=lambda rank: (workers[rank].returncode >= 0, rank)) if failed else None
 
 
 def _signal_all(workers: list[subprocess.Popen], sig: int) -> None:

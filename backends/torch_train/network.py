@@ -96,7 +96,7 @@ def are_labels(y: np.ndarray, output_dims: tuple[int, ...], loss: str) -> bool:
 def hits(outputs: torch.Tensor, y: np.ndarray, output_dims: tuple[int, ...], labels: bool) -> tuple[int, int] | None:
     """(correct, counted) as ``cnnc.training.class_hits`` counts them, or None when not classification."""
     classes = output_dims[-1]
-    predicted = outputs.argmax(dim=1).reshape(len(y), -1).cpu().numpy()
+    predicted = outputs.argmax(dim=1).reshape(len(y), math.prod(output_dims[:-1])).cpu().numpy()
     if labels:
         return int(np.count_nonzero(predicted == y.reshape(predicted.shape))), predicted.size
     if classes > 1 and y.shape[1:] == tuple(output_dims):

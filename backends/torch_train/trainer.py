@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -49,7 +50,10 @@ class TorchTrainer:
         self.trained: nn.Module = self.net
         if world.size > 1:
             ids = [world.device.index] if world.device.type == "cuda" else None
-            self.trained = nn.parallel.DistributedDataParallel(self.net, device_ids=ids, broadcast_buffers=True)
+            # DDP's default: rank 0's buffers (batchnorm's statistics) broadcast before every forward pass.
+            self.trained = nn.parallel.DistributedDataParallel(self.net, device_ids=ids)
+            # A conv weight with one input channel has equivalent strides that DDP's check takes for a mismatch.
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
 
     # Weights between the model and the module ------------------------------------------------
 
