@@ -100,7 +100,7 @@ def test_two_workers_take_the_steps_of_one_process(spec, tmp_path):
     both, log_both = tmp_path / "both.npz", tmp_path / "both.jsonl"
     common = ("train", str(spec), "--data", DATA, "--backend", "torch", "--dtype", "float64")
     assert run(*common, "--out", str(alone), "--log", str(log_alone))[0] == 0
-    code, out, err = run(*common, "--nproc", "2", "--out", str(both), "--log", str(log_both))
+    code, _out, err = run(*common, "--nproc", "2", "--out", str(both), "--log", str(log_both))
     assert code == 0, err
     assert_same_weights(both, alone, rtol=1e-10, atol=1e-13)
     lines_alone, lines_both = events(log_alone), events(log_both)
@@ -120,7 +120,7 @@ def test_two_workers_take_the_steps_of_one_process(spec, tmp_path):
 def test_flags_that_cannot_run_exit_2(spec, tmp_path, args, message):
     if "cuda" in args and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    code, out, err = run("train", str(spec), "--data", DATA, *args, "--out", str(tmp_path / "m.npz"))
+    code, _out, err = run("train", str(spec), "--data", DATA, *args, "--out", str(tmp_path / "m.npz"))
     assert code == 2 and message in err, err
     assert len(err.strip().splitlines()) <= 2 and "Traceback" not in err
     assert not (tmp_path / "m.npz").exists()
@@ -128,7 +128,7 @@ def test_flags_that_cannot_run_exit_2(spec, tmp_path, args, message):
 
 def test_without_torch_the_extra_to_install_is_named(spec, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import fails as if it were not installed
-    code, out, err = run("train", str(spec), "--data", DATA, "--backend", "torch", "--out", str(tmp_path / "m.npz"))
+    code, _out, err = run("train", str(spec), "--data", DATA, "--backend", "torch", "--out", str(tmp_path / "m.npz"))
     assert code == 2
     assert err.strip() == "cnnc: error: --backend torch needs PyTorch, which is not installed: pip install 'cnnc[torch]'"
 
@@ -142,9 +142,9 @@ def test_under_a_launcher_the_environment_is_checked(spec, tmp_path, monkeypatch
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     extra = ("--nproc", "2") if "MASTER_ADDR" in variables else ()
-    code, out, err = run("train", str(spec), "--data", DATA, "--backend", "torch", *extra)
+    code, _out, err = run("train", str(spec), "--data", DATA, "--backend", "torch", *extra)
     assert code == 2 and message in err, err
-    code, out, err = run("train", str(spec), "--data", DATA)
+    code, _out, err = run("train", str(spec), "--data", DATA)
     assert code == 2 and "started as one of 2 workers" in err and "--backend torch" in err
 
 
@@ -187,7 +187,7 @@ def test_a_dead_worker_ends_the_others_and_leaves_the_checkpoint(spec, tmp_path)
     process = _start(spec, target, log)
     workers = _after_first_epoch(process, log)
     os.kill(workers[1], signal.SIGKILL)
-    out, err = process.communicate(timeout=60)
+    _out, err = process.communicate(timeout=60)
     assert process.returncode == 1, err
     assert f"worker 1 of 2 (pid {workers[1]}) was killed by SIGKILL" in err
     assert "the other workers were stopped" in err and f"the last checkpoint, {target}, is intact" in err
@@ -203,13 +203,13 @@ def test_ctrl_c_stops_every_worker_and_the_numpy_backend_resumes(spec, tmp_path)
     process = _start(spec, target, log)
     workers = _after_first_epoch(process, log)
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    _out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert f"resume with: cnnc train {spec} --resume {target} --backend torch --nproc 2" in err
     assert all(_gone(pid) for pid in workers.values())
     assert [line["event"] for line in events(log)].count("interrupted") == 1
     done = cnnc.load_model(target).run_state["progress"]["epoch"]
-    code, out, err = run("train", str(spec), "--resume", str(target), "--epochs", str(done + 1))
+    code, _out, err = run("train", str(spec), "--resume", str(target), "--epochs", str(done + 1))
     assert code == 0, err
     assert cnnc.load_model(target).run_state["progress"]["epoch"] == done + 1
 
@@ -259,7 +259,7 @@ def test_lenet5_on_mnist_two_workers_reach_the_weights_of_one(tmp_path):
     common = ("train", str(spec), "--data", f"mnist:{MNIST}", "--backend", "torch", "--dtype", "float64",
               "--epochs", "1")
     assert run(*common, "--out", str(tmp_path / "one.npz"))[0] == 0
-    code, out, err = run(*common, "--nproc", "2", "--out", str(tmp_path / "two.npz"))
+    code, _out, err = run(*common, "--nproc", "2", "--out", str(tmp_path / "two.npz"))
     assert code == 0, err
     one, two = weights(tmp_path / "one.npz"), weights(tmp_path / "two.npz")
     assert max(float(np.abs(one[key] - two[key]).max()) for key in one) < 1e-5
@@ -275,7 +275,7 @@ def test_lenet5_on_mnist_torch_reaches_the_numpy_backends_accuracy(tmp_path):
     scores = {}
     for backend in ("numpy", "torch"):
         log = tmp_path / f"{backend}.jsonl"
-        code, out, err = run("train", str(spec), "--data", f"mnist:{MNIST}", "--backend", backend, "--dtype",
+        code, _out, err = run("train", str(spec), "--data", f"mnist:{MNIST}", "--backend", backend, "--dtype",
                              "float64", "--epochs", "1", "--out", str(tmp_path / f"{backend}.npz"), "--log", str(log))
         assert code == 0, err
         scores[backend] = events(log)[-1]["test_accuracy"]
