@@ -117,9 +117,11 @@ class TorchTrainer:
     def nonfinite_gradient(self) -> str | None:
         """The cnnc name of a parameter whose gradient holds NaN or infinity, if any."""
         params = self.parameters()
+        if bool(torch.stack([param.grad.sum() for param in params.values()]).isfinite().all()):
+            return None  # a sum is finite only if every value is (one pass, no temporary)
         finite = torch.stack([param.grad.isfinite().all() for param in params.values()])
         if bool(finite.all()):
-            return None
+            return None  # finite values whose sum overflowed
         name = list(params)[int((~finite).nonzero()[0])]
         return self.layout.places[name][0]
 
