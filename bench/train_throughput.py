@@ -200,8 +200,10 @@ def bench(title: str, name: str, thread_counts: list[int], steps: int, repeats: 
             label = f"{variant} (2 x 1 thread)" if variant == DDP else variant
             print(f"  {threads} thread{'s' if threads > 1 else ' '}  {label:<36} best {best[variant]:8,.0f}   "
                   f"median {median[variant]:8,.0f}")
-        ratios = [("cnnc-torch / pytorch", "cnnc-torch", "pytorch"), ("cnnc-numpy / pytorch", "cnnc-numpy", "pytorch"),
-                  ("cnnc-torch / cnnc-numpy", "cnnc-torch", "cnnc-numpy"), ("--nproc 2 / cnnc-torch", DDP, "cnnc-torch")]
+        ratios = [("cnnc-torch / pytorch", "cnnc-torch", "pytorch"),
+                  ("cnnc-numpy / pytorch", "cnnc-numpy", "pytorch"),
+                  ("cnnc-torch / cnnc-numpy", "cnnc-torch", "cnnc-numpy"),
+                  ("--nproc 2 / cnnc-torch", DDP, "cnnc-torch")]
         for kind, values in (("best", best), ("median", median)):
             shown = [f"{label} {values[a] / values[b]:.2f}x" for label, a, b in ratios if a in values and b in values]
             print(f"  {threads} thread{'s' if threads > 1 else ' '}  ratios of the {kind}: " + ", ".join(shown))

@@ -46,6 +46,7 @@ class TorchTrainer:
         self.net: nn.Module = body[:-1] if self.fused and model.program.ends_in_softmax else body
         self.output_dims = tuple(network.report.output.dims)
         self.steps = TorchSteps(model.optimizer)
+        self._parameters = dict(self.holder.named_parameters())  # the same tensors for the whole run
         self.load()
         self.trained: nn.Module = self.net
         if world.size > 1:
@@ -63,7 +64,7 @@ class TorchTrainer:
         return found
 
     def parameters(self) -> dict[str, torch.Tensor]:
-        return dict(self.holder.named_parameters())
+        return self._parameters
 
     @torch.no_grad()
     def load(self) -> None:
@@ -106,7 +107,7 @@ class TorchTrainer:
         the summed loss over the global count, times the workers (DDP averages across them).
         Returns the part's summed loss and its (correct, counted) hits."""
         self.trained.train()
-        for param in self.holder.parameters():
+        for param in self._parameters.values():
             param.grad = None
         outputs = self.trained(self._inputs(x))
         total = batch_loss(outputs, self._targets(y), self.model.loss)

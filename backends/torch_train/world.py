@@ -88,7 +88,8 @@ def lost(failure: RuntimeError) -> WorkerLost | None:
     """A WorkerLost for a collective's failure (gloo and NCCL raise plain RuntimeErrors: a closed
     connection, a timeout), with its first sentence; None for another error."""
     text = str(failure)
-    if not isinstance(failure, distributed.DistError) and not re.search(r"gloo|nccl|connection|timed? ?out", text, re.IGNORECASE):
+    distributed_error = isinstance(failure, getattr(distributed, "DistError", ()))
+    if not distributed_error and not re.search(r"gloo|nccl|connection|timed? ?out", text, re.IGNORECASE):
         return None
     first = re.sub(r"^\[[^]]*\]\s*", "", text.splitlines()[0] if text else type(failure).__name__)
     return WorkerLost(first.split(". ")[0].rstrip("."))

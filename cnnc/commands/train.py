@@ -5,6 +5,7 @@ stopped."""
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
@@ -261,7 +262,8 @@ def _run(args: argparse.Namespace, out: Console, err: Console, session: train_to
     if isinstance(network, int):
         return network
     if args.resume:
-        model, state = _resumed(args, network, overrides, err)
+        quiet = session is not None and session.launches  # the workers' rank 0 says it
+        model, state = _resumed(args, network, overrides, Console(file=io.StringIO()) if quiet else err)
         target = Path(args.out or args.resume)
     else:
         if not args.data:

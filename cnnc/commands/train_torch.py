@@ -81,6 +81,8 @@ class TorchSession:
                 self.world = join(self.device)
             except (ValueError, RuntimeError) as problem:
                 raise CannotRun(f"cannot join the other workers: {str(problem).splitlines()[0]}") from None
+            if self.world.size > 1:
+                _exit_on_sigterm()
         from cnnc.backends.torch_train.world import WorkerLost
 
         self.failures: tuple[type[BaseException], ...] = (WorkerLost,)
@@ -181,6 +183,17 @@ def worker_command(args: argparse.Namespace, target: Path, source: str) -> list[
         if value is not None:
             command += ["--" + flag, value]
     return command
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM (from a launcher stopping the workers) exits through Python, so that a checkpoint being
+    written removes its temporary file."""
+    def terminated(signum, frame) -> None:
+        raise SystemExit(128 + signum)
+    try:
+        signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread
+        pass
 
 
 def _check_device(device: str, workers: int) -> None:

@@ -130,7 +130,8 @@ def test_without_torch_the_extra_to_install_is_named(spec, tmp_path, monkeypatch
     monkeypatch.setitem(sys.modules, "torch", None)  # import fails as if it were not installed
     code, _out, err = run("train", str(spec), "--data", DATA, "--backend", "torch", "--out", str(tmp_path / "m.npz"))
     assert code == 2
-    assert err.strip() == "cnnc: error: --backend torch needs PyTorch, which is not installed: pip install 'cnnc[torch]'"
+    assert err.strip() == ("cnnc: error: --backend torch needs PyTorch, which is not installed: "
+                           "pip install 'cnnc[torch]'")
 
 
 @pytest.mark.parametrize("variables, message", [
