@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from importlib import import_module
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnnc.api import Network, load, loads
-from cnnc.diagnostics import Diagnostic, Severity, SpecError
+__version__ = "0.1.0"  # pyproject.toml's version (tests/test_startup.py keeps the two equal)
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from cnnc.api import Network, load, loads
+    from cnnc.diagnostics import Diagnostic, Severity, SpecError
     from cnnc.model import Model
+
+# Loaded on first use (PEP 562), so that `import cnnc` (and so `cnnc --version`) loads neither the
+# parser nor the analysis: `cnnc.Network`, `from cnnc import load` and the rest work as before.
+_LAZY = {"Network": "cnnc.api", "load": "cnnc.api", "loads": "cnnc.api", "Diagnostic": "cnnc.diagnostics",
+         "Severity": "cnnc.diagnostics", "SpecError": "cnnc.diagnostics", "optim": None}
 
 
 def load_model(path: str | Path) -> Model:
@@ -25,10 +32,17 @@ def load_model(path: str | Path) -> Model:
 
 
 def __getattr__(name: str) -> object:
-    """``cnnc.optim`` on first use, so that ``import cnnc`` (and the CLI) does not load NumPy."""
-    if name == "optim":
-        return import_module("cnnc.optim")
-    raise AttributeError(f"module 'cnnc' has no attribute {name!r}")
+    """The public names above on first use; ``cnnc.optim`` (NumPy) too."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'cnnc' has no attribute {name!r}")
+    module = _LAZY[name]
+    value = import_module(f"cnnc.{name}") if module is None else getattr(import_module(module), name)
+    globals()[name] = value
+    return value
 
 
-__all__ = ["Diagnostic", "Network", "Severity", "SpecError", "load", "load_model", "loads", "optim"]
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+__all__ = ["Diagnostic", "Network", "Severity", "SpecError", "__version__", "load", "load_model", "loads", "optim"]

@@ -7,16 +7,20 @@ exceeds a budget (or a training run failed), 2 cnnc could not do its job (usage,
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from cnnc.commands import check, evaluate, fmt, predict, rules, train
+from cnnc.commands import check, compile, evaluate, fmt, predict, rules, train
 from cnnc.commands.common import EXIT_FAILURE, Parser, UsageError, package_version, silence_stdout
 from cnnc.errors import CannotRun
 
-COMMANDS = (check, fmt, train, evaluate, predict, rules)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+COMMANDS = (check, fmt, train, evaluate, predict, compile, rules)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,52 +37,79 @@ def _say(console: Console, text: str) -> None:
     console.print(text, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
+class _Consoles:
+    """The output and error consoles, made on first use: `cnnc --version` and `--help` never load rich."""
+
+    def __init__(self, out: Console | None, err: Console | None) -> None:
+        if out is not None:
+            self.out = out
+        if err is not None:
+            self.err = err
+
+    @cached_property
+    def out(self) -> Console:
+        from rich.console import Console
+
+        # File names, spec text and messages are the user's: never read as rich markup or :emoji: codes.
+        return Console(highlight=False, markup=False, emoji=False)
+
+    @cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        # Messages on stderr are never wrapped mid-sentence: one line each, however narrow the terminal.
+        return Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None, out: Console | None = None, err: Console | None = None) -> int:
-    # File names, spec text and messages are the user's: never read as rich markup or :emoji: codes.
-    # Messages on stderr are never wrapped mid-sentence: one line each, however narrow the terminal.
-    out = out or Console(highlight=False, markup=False, emoji=False)
-    err = err or Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+    consoles = _Consoles(out, err)
     try:
-        return _dispatch(argv, out, err)
+        return _dispatch(argv, consoles)
     except UsageError as problem:  # found after parsing, e.g. a bad --lr
-        _say(err, str(problem))
+        _say(consoles.err, str(problem))
         return EXIT_FAILURE
     except CannotRun as failure:
-        _say(err, f"cnnc: error: {failure.message}")
+        _say(consoles.err, f"cnnc: error: {failure.message}")
         if failure.help:
-            _say(err, f"  help: {failure.help}")
+            _say(consoles.err, f"  help: {failure.help}")
         return EXIT_FAILURE
     except BrokenPipeError:
         silence_stdout()
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        _say(err, "cnnc: interrupted")
+        _say(consoles.err, "cnnc: interrupted")
         return 130
     except Exception as exc:  # the last line of defence: a bug must not print a traceback
         if os.environ.get("CNNC_DEBUG"):
             raise
-        _say(err, f"cnnc: internal error: {type(exc).__name__}: {exc}\n"
-                       "This is a bug in cnnc; set CNNC_DEBUG=1 to see the traceback.")
+        _say(consoles.err, f"cnnc: internal error: {type(exc).__name__}: {exc}\n"
+                           "This is a bug in cnnc; set CNNC_DEBUG=1 to see the traceback.")
         return EXIT_FAILURE
 
 
-def _dispatch(argv: list[str] | None, out: Console, err: Console) -> int:
+def _dispatch(argv: list[str] | None, consoles: _Consoles) -> int:
     """Parse the arguments and run the subcommand (inside ``main``'s handlers, argument types included)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except UsageError as problem:
-        _say(err, parser.format_usage().rstrip())
-        _say(err, str(problem))
+        _say(consoles.err, parser.format_usage().rstrip())
+        _say(consoles.err, str(problem))
         return EXIT_FAILURE
     except SystemExit as exit_:  # --help and --version
         return int(exit_.code or 0)
     if args.command is None:
-        _say(err, parser.format_help())
+        _say(consoles.err, parser.format_help())
         return EXIT_FAILURE
-    return args.run(args, out, err)
+    return args.run(args, consoles.out, consoles.err)
 
 
 def run() -> None:
-    """The console script's entry point."""
-    sys.exit(main())
+    """The console script's entry point. Before the interpreter exits, every object left is moved out
+    of the cyclic collector's sight (``gc.freeze``): its final collection would otherwise walk all of
+    them, modules, classes and the parser's tables, only to find nothing to free (about 15 ms of a
+    `cnnc check`, measured against ``sys.exit(main())`` alone). Exit handlers still run, and the
+    objects are still freed as the interpreter tears its modules down."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)

@@ -74,3 +74,19 @@ def recursive_blocks(definitions: dict[str, ast.Definition]) -> tuple[set[str], 
                 path.append(callee)
                 pending.append(iter(calls[callee]))
     return recursive, found
+
+
+def parameter_problem(definition: ast.Definition) -> tuple[str, Span, str | None] | None:
+    """What is wrong with a definition's parameter list, as (message, span, help), or None: a name
+    listed twice, or a parameter without a default after one with a default."""
+    names: set[str] = set()
+    seen_default = False
+    for parameter in definition.parameters:
+        if parameter.name in names:
+            return f"parameter `{parameter.name}` is listed twice", parameter.span, None
+        names.add(parameter.name)
+        if parameter.default is None and seen_default:
+            return (f"parameter `{parameter.name}` has no default but follows one that has", parameter.span,
+                    "put parameters with defaults last")
+        seen_default = seen_default or parameter.default is not None
+    return None

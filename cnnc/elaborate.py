@@ -7,11 +7,11 @@ from dataclasses import dataclass, replace
 
 from cnnc import ir
 from cnnc import syntax as ast
+from cnnc.binding import Parameters, bind
 from cnnc.catalog import DIRECTIVES, LAYERS, STRUCTURES
-from cnnc.definitions import collect_definitions, recursive_blocks
+from cnnc.definitions import collect_definitions, parameter_problem, recursive_blocks
 from cnnc.diagnostics import Diagnostic, call_site_notes, did_you_mean, error, repeated
 from cnnc.directives import input_shape, network_name, train_recipe
-from cnnc.misplaced import option_meant
 from cnnc.source import START, Source, Span
 from cnnc.values import BadValue, Converter, Value, evaluate, whole
 
@@ -39,8 +39,9 @@ class _Context:
     origin: tuple[ir.Frame, ...]
     depth: int
 
-    def enter(self, span: Span, block: str | None = None, scope: dict[str, Value] | None = None) -> _Context:
-        origin = self.origin + (ir.Frame(block, span),) if block else self.origin
+    def enter(self, span: Span, block: str | None = None, scope: dict[str, Value] | None = None,
+              call: int = 0) -> _Context:
+        origin = self.origin + (ir.Frame(block, span, call),) if block else self.origin
         return _Context(self.scope if scope is None else scope, origin, self.depth + 1)
 
 
@@ -60,6 +61,7 @@ class _Elaborator:
         self.counters: Counter[str] = Counter()
         self.layers = 0
         self.iterations = 0
+        self.block_calls = 0
 
     # Reporting --------------------------------------------------------------------------
 
@@ -148,7 +150,8 @@ class _Elaborator:
 
     def nested(self, span: Span, context: _Context, block: str | None = None,
                scope: dict[str, Value] | None = None) -> _Context:
-        inner = context.enter(span, block, scope)
+        self.block_calls += 1 if block else 0
+        inner = context.enter(span, block, scope, self.block_calls)
         if inner.depth > MAX_DEPTH:
             self.error("E006", f"blocks are nested more than {MAX_DEPTH} deep", span,
                        "flatten the nesting or use `repeat`", context)
@@ -221,85 +224,12 @@ class _Elaborator:
     def bind(self, call: ast.Call, positional: list[tuple[str, bool]], names: list[str], usage: str,
              context: _Context, owner: str, options: dict[str, Converter | None],
              docs: dict[str, str] | None = None) -> dict[str, tuple[Value, Span]] | None:
-        """Match a call's arguments to parameter names and evaluate them; None after an error.
-        ``owner`` names the layer or block in messages; ``options`` are the names that may have been
-        written as positionals by mistake (`stride 2`), with what converts their values, if known."""
-        bound: dict[str, tuple[Value, Span]] = {}
-        ok = True
-        position = 0
-        seen_option = False
-        extra: list[ast.Expr] = []  # positionals past the last parameter
-        extra_hint: str | None = None
-        after_option: list[ast.Expr] = []
-        statements = set(LAYERS) | set(self.definitions)
-        items = call.items
-        skip = -1
-        for index, item in enumerate(items):
-            if index == skip:
-                continue
-            if isinstance(item, ast.Option):
-                seen_option = True
-                if item.key not in names:
-                    self.error("E002", f"{owner} has no option `{item.key}`", item.key_span,
-                               did_you_mean(item.key, names) or f"usage: {usage}", context)
-                    ok = False
-                    continue
-                key, expr = item.key, item.value
-            else:
-                meant = option_meant(items, index, options, position >= len(positional), context.scope,
-                                     statements, self.source)
-                message = meant.message(owner) if meant else None
-                if meant and message:
-                    self.error("E003", message, meant.span, meant.hint((docs or {}).get(meant.option, "")), context)
-                    ok = False
-                    skip = index + 1 if meant.value is not None else -1
-                    continue
-                if seen_option:
-                    after_option.append(item)
-                    ok = False
-                    continue
-                if position >= len(positional):
-                    extra_hint = extra_hint or (meant.hint() if meant else None)
-                    extra.append(item)
-                    ok = False
-                    position += 1
-                    continue
-                key, expr = positional[position][0], item
-                position += 1
-            if key in bound:
-                self.error("E003", f"`{key}` is given twice", item.span, f"usage: {usage}", context)
-                ok = False
-                continue
-            try:
-                bound[key] = (evaluate(expr, context.scope), expr.span)
-            except BadValue as problem:
-                self.bad_value(problem, expr.span, context)
-                ok = False
-        if extra:
-            self.too_many(call, extra, len(positional), usage, extra_hint, context)
-        if after_option:
-            self.error("E003", "a positional argument follows an option",
-                       after_option[0].span.to(after_option[-1].span),
-                       _subtraction_hint(call) or f"write positional arguments first; usage: {usage}", context)
-        missing = [name for name, has_default in positional if not has_default and name not in bound]
-        if missing and ok:
-            listed = " ".join(name.upper() for name in missing)
-            self.error("E003", f"{owner} needs {listed}", call.span, f"usage: {usage}", context)
-            ok = False
-        return bound if ok else None
+        """The call's arguments bound to parameter names (see ``binding.bind``); None after an error."""
+        def report(code: str, message: str, span: Span | None, help: str | None) -> None:
+            self.error(code, message, span, help, context)
 
-    def too_many(self, call: ast.Call, extra: list[ast.Expr], expected: int, usage: str, hint: str | None,
-                 context: _Context) -> None:
-        """One error for every positional past the last parameter."""
-        takes = f"takes {expected} positional argument{'s' if expected != 1 else ''}"
-        first = extra[0]
-        if isinstance(first, ast.Name) and (first.id in LAYERS or first.id in self.definitions):
-            hint = (f"{hint[:-1]}, or the `{first.id}` layer on a line of its own (or after `;`)?" if hint else
-                    f"`{first.id}` is read as an argument: put it on its own line or after `;`")
-        elif isinstance(first, ast.Name) and first.id == "x":
-            hint = "write sizes without spaces: `3x3`"
-        hint = _subtraction_hint(call) or hint or f"usage: {usage}"
-        self.error("E003", f"`{call.op}` {takes}", first.span.to(extra[-1].span), hint, context)
+        return bind(call, Parameters(positional, names, usage, owner, options, docs or {}), context.scope,
+                    set(LAYERS) | set(self.definitions), self.source, report)
 
     # Blocks -----------------------------------------------------------------------------
 
@@ -309,7 +239,9 @@ class _Elaborator:
             return []
         parameters = definition.parameters
         usage = f"{call.op} " + " ".join(p.name if p.default is None else f"{p.name}=" for p in parameters)
-        if not self.check_parameters(definition, context):
+        problem = parameter_problem(definition)
+        if problem:
+            self.error("E003", *problem, context)
             return []
         bound = self.bind(call, [(p.name, p.default is not None) for p in parameters],
                           [p.name for p in parameters], usage, context, f"`{call.op}`",
@@ -329,22 +261,6 @@ class _Elaborator:
         inner = self.nested(call.span, context, call.op, scope)
         return self.statements(definition.body, inner)
 
-    def check_parameters(self, definition: ast.Definition, context: _Context) -> bool:
-        names: set[str] = set()
-        seen_default = False
-        for parameter in definition.parameters:
-            if parameter.name in names:
-                self.error("E003", f"parameter `{parameter.name}` is listed twice", parameter.span,
-                           context=context)
-                return False
-            names.add(parameter.name)
-            if parameter.default is None and seen_default:
-                self.error("E003", f"parameter `{parameter.name}` has no default but follows one that has",
-                           parameter.span, "put parameters with defaults last", context)
-                return False
-            seen_default = seen_default or parameter.default is not None
-        return True
-
     def only_body(self, call: ast.Call, context: _Context, clauses: tuple[str, ...] = ()) -> bool:
         """Check that a structural form has a body, no arguments, and only the allowed clauses."""
         ok = True
@@ -363,7 +279,7 @@ class _Elaborator:
 
     def repeat(self, call: ast.Call, context: _Context) -> list[ir.Node]:
         args = call.items
-        variable = _loop_variable(args)
+        variable = ast.loop_variable(args)
         if not (len(args) == 1 or variable) or isinstance(args[0], ast.Option):
             self.error("E003", "`repeat` takes one count, optionally followed by `as NAME`", call.span,
                        "write `repeat 3 { ... }`, or `repeat 3 as i { ... }` to number the iterations from 0",
@@ -379,7 +295,7 @@ class _Elaborator:
         inner = self.nested(call.span, context)
         nodes: list[ir.Node] = []
         seen: dict[tuple, int] = {}  # (with `as`) a finding -> its index in self.diagnostics
-        if variable and not _mentions(call.body, variable):
+        if variable and not ast.mentions(call.body, variable):
             variable = None  # the index is never read: every iteration elaborates alike
         failing = 0
         for index in range(count):
@@ -491,48 +407,6 @@ class _Elaborator:
         self.error("E005", "`shortcut { }` follows a residual's closing brace on the same line", call.span,
                    "write `residual { ... } shortcut { ... }`", context)
         return []
-
-
-def _mentions(block: ast.Block, name: str) -> bool:
-    """Whether ``name`` is read anywhere in ``block`` (block definitions cannot see it: they are
-    top-level, with scopes of their own)."""
-    pending: list = [block]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.Name):
-            if node.id == name:
-                return True
-        elif isinstance(node, ast.Block):
-            pending.extend(node.statements)
-        elif isinstance(node, ast.Call):
-            pending.extend(node.items)
-            pending.extend(clause.body for clause in node.clauses)
-            if node.body is not None:
-                pending.append(node.body)
-        elif isinstance(node, (ast.Option, ast.Settings)):
-            pending.extend(node.options if isinstance(node, ast.Settings) else (node.value,))
-        elif isinstance(node, ast.BinaryOp):
-            pending += [node.left, node.right]
-        elif isinstance(node, ast.Negate):
-            pending.append(node.operand)
-        elif isinstance(node, (ast.Function, ast.Size)):
-            pending.extend(node.args if isinstance(node, ast.Function) else node.parts)
-    return False
-
-
-def _loop_variable(args: tuple) -> str | None:
-    """The name in ``repeat N as NAME``, if the arguments have that form."""
-    if (len(args) == 3 and isinstance(args[1], ast.Name) and args[1].id == "as"
-            and isinstance(args[2], ast.Name)):
-        return args[2].id
-    return None
-
-
-def _subtraction_hint(call: ast.Call) -> str | None:
-    """`stride=s - 1` reads as `stride=s` and a positional `-1`: say how to subtract."""
-    if any(isinstance(item, ast.Number) and item.value < 0 for item in call.args):
-        return "to subtract, put the arithmetic in parentheses: `stride=(s - 1)`, `conv (c - 1) 3x3`"
-    return None
 
 
 def elaborate(module: ast.Module, source: Source, name: str | None = None,

@@ -7,10 +7,9 @@ import threading
 from dataclasses import dataclass, fields, is_dataclass
 from functools import cache
 
-from lark import Lark, Token, Tree
-
 from cnnc import syntax as ast
 from cnnc.diagnostics import Diagnostic, SpecError, error
+from cnnc.lark_loading import Lark, Token, Tree, load_parser
 from cnnc.layout import layout
 from cnnc.parser import MAX_SOURCE_CHARACTERS, parse
 from cnnc.reading import not_utf8
@@ -53,11 +52,10 @@ class _Comments:
 def _concrete_parser() -> tuple[Lark, _Comments, threading.Lock]:
     """A second parser of the same grammar that keeps every token (punctuation, `;` and line ends)
     and hands over the comments, so that the layout can write what was written, parentheses and
-    the spelling of numbers included. Built once per process; its tables are cached by Lark."""
+    the spelling of numbers included. Built once per process; its tables are cached (lark_loading)."""
     comments = _Comments()
-    parser = Lark.open_from_package(
-        "cnnc.grammar", "cnnc.lark", ("",), parser="lalr", keep_all_tokens=True, propagate_positions=True,
-        maybe_placeholders=False, lexer_callbacks={"COMMENT": comments}, cache=True)
+    parser = load_parser("cnnc.grammar", "cnnc.lark", keep_all_tokens=True, propagate_positions=True,
+                         maybe_placeholders=False, lexer_callbacks={"COMMENT": comments})
     return parser, comments, threading.Lock()
 
 

@@ -8,9 +8,8 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from lark import Token, Tree
-
 from cnnc.catalog import LAYERS, TRAIN_SETTINGS
+from cnnc.lark_loading import Token, Tree
 
 INDENT = "    "
 COMMENT_GAP = 2  # spaces at least between code and a comment after it (as ruff and black)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-
 from cnnc import syntax as ast
 from cnnc.diagnostics import Diagnostic, error
+from cnnc.lark_loading import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, UnexpectedToken, \
+    load_parser
 from cnnc.source import START, Source, Span
 from cnnc.values import MAX_MAGNITUDE
 
@@ -189,14 +188,10 @@ class _ToAst(Transformer):
 
 @cache
 def _parser(strict: bool = False) -> Lark:
-    """The LALR parser, built once per process (and its tables once per grammar version, cached by
-    Lark), with the AST built as it parses. ``strict`` (needs ``interegular``) also rejects colliding
-    terminals; the test suite builds the grammar that way."""
-    return Lark.open_from_package(
-        "cnnc.grammar", "cnnc.lark", ("",),
-        parser="lalr", maybe_placeholders=True, strict=strict, transformer=_ToAst(),
-        cache=not strict,  # Lark keeps the parse tables in a temp file keyed by the grammar's hash
-    )
+    """The LALR parser, built once per process (and its tables once per grammar version, cached in
+    the user's cache folder), with the AST built as it parses. ``strict`` (needs ``interegular``)
+    also rejects colliding terminals; the test suite builds the grammar that way."""
+    return load_parser("cnnc.grammar", "cnnc.lark", strict=strict, maybe_placeholders=True, transformer=_ToAst())
 
 
 # Typical mistakes, each labelled with the hint it earns (matched by parser state in `_mistake_label`).

@@ -6,13 +6,10 @@ import math
 from dataclasses import dataclass, field
 
 from cnnc import ir
+from cnnc.assumptions import DTYPE_BYTES, OPTIMIZER_STATES
 from cnnc.diagnostics import Diagnostic
 from cnnc.render.units import short
 from cnnc.source import Span
-
-DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
-OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
-"""Per-parameter tensors each optimizer keeps (momentum: velocity; Adam: first and second moments)."""
 
 
 @dataclass(frozen=True)

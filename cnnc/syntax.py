@@ -153,3 +153,38 @@ Statement = Union[Call, Settings, Definition]
 class Module:
     statements: tuple[Statement, ...]
     span: Span
+
+
+def mentions(block: Block, name: str) -> bool:
+    """Whether ``name`` is read anywhere in ``block`` (block definitions cannot see it: they are
+    top-level, with scopes of their own)."""
+    pending: list = [block]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Name):
+            if node.id == name:
+                return True
+        elif isinstance(node, Block):
+            pending.extend(node.statements)
+        elif isinstance(node, Call):
+            pending.extend(node.items)
+            pending.extend(clause.body for clause in node.clauses)
+            if node.body is not None:
+                pending.append(node.body)
+        elif isinstance(node, (Option, Settings)):
+            pending.extend(node.options if isinstance(node, Settings) else (node.value,))
+        elif isinstance(node, BinaryOp):
+            pending += [node.left, node.right]
+        elif isinstance(node, Negate):
+            pending.append(node.operand)
+        elif isinstance(node, (Function, Size)):
+            pending.extend(node.args if isinstance(node, Function) else node.parts)
+    return False
+
+
+def loop_variable(args: tuple) -> str | None:
+    """The name in ``repeat N as NAME``, if the arguments have that form."""
+    if (len(args) == 3 and isinstance(args[1], Name) and args[1].id == "as"
+            and isinstance(args[2], Name)):
+        return args[2].id
+    return None

@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.text import Text
-
-from cnnc.api import Checked, Options, check
-from cnnc.reading import not_utf8, read_source
-from cnnc.collector import collector_paused
+from cnnc.assumptions import DTYPE_BYTES, OPTIMIZER_STATES
 from cnnc.commands.common import EXIT_ERRORS, EXIT_FAILURE, EXIT_OK, package_version, positive, quantity, shape, \
     silence_stdout, write_json, write_text
-from cnnc.config import Config, ConfigError, ConfigFinder, Selection, check_selectors, lint_settings, parse_bytes, \
-    parse_count
-from cnnc.diagnostics import Severity
-from cnnc.lint import Budgets, LintSettings, lint
-from cnnc.render.diagnostics import render_diagnostic, summary_line
-from cnnc.render.github import github_command
-from cnnc.render.json import report_json
-from cnnc.render.sarif import sarif_log
-from cnnc.render.text import render_report
-from cnnc.report import DTYPE_BYTES, OPTIMIZER_STATES
-from cnnc.source import Source
+
+if TYPE_CHECKING:  # the analysis, the lint and rich load when the command runs, not when the CLI starts
+    from rich.console import Console
+    from rich.text import Text
+
+    from cnnc.api import Checked
+    from cnnc.config import Config
+    from cnnc.lint import LintSettings
+    from cnnc.source import Source
 
 
 def register(commands) -> None:
@@ -60,13 +53,13 @@ def register(commands) -> None:
                                    "selection")
     lint_options.add_argument("--ignore", action="append", metavar="CODES",
                               help="rules to skip, from what the config (or --select) selects")
-    lint_options.add_argument("--max-params", type=quantity(parse_count), metavar="N",
+    lint_options.add_argument("--max-params", type=quantity("parse_count"), metavar="N",
                               help="fail (B401) above this many parameters, e.g. 5M")
-    lint_options.add_argument("--max-macs", type=quantity(parse_count), metavar="N",
+    lint_options.add_argument("--max-macs", type=quantity("parse_count"), metavar="N",
                               help="fail (B402) above this many multiply-accumulates per image, e.g. 600M")
-    lint_options.add_argument("--max-memory", type=quantity(parse_bytes), metavar="BYTES",
+    lint_options.add_argument("--max-memory", type=quantity("parse_bytes"), metavar="BYTES",
                               help="fail (B403) when training memory exceeds this, e.g. 2GB or 8GiB")
-    lint_options.add_argument("--min-receptive-field", type=quantity(parse_count), metavar="N",
+    lint_options.add_argument("--min-receptive-field", type=quantity("parse_count"), metavar="N",
                               help="fail (B404) when the features reaching the head see less than this")
     lint_options.add_argument("--strict", action="store_true", help="warnings fail the check too (exit 1)")
     lint_options.add_argument("--exit-zero", action="store_true", help="exit 0 even with errors (report only)")
@@ -100,6 +93,12 @@ def _expand(paths: list[str], err: Console) -> list[str]:
 def _check_one(source: Source, args: argparse.Namespace, config: Config, settings: LintSettings) -> Checked:
     """Check one spec with the command line's options over the config's defaults, then lint it. A
     batch size in the config is a default below the spec's own `train { batch= }`."""
+    from dataclasses import replace
+
+    from cnnc.api import Options, check
+    from cnnc.lint import lint
+    from cnnc.reading import not_utf8
+
     invalid = not_utf8(source)
     if invalid is not None:
         return invalid
@@ -115,16 +114,27 @@ def _print_results(results: list[Checked], args: argparse.Namespace, one_documen
     """The results in the chosen format. Text ends as ruff's does: ``Found 2 errors.`` over every file,
     or ``All checks passed!`` when every file was read and none has a finding (with or without -q)."""
     if args.format == "json":
+        from cnnc.render.json import report_json
+
         documents = [report_json(r.source, r.report, r.diagnostics,
                                  r.network.name if r.network else r.source.stem) for r in results]
         write_json(out, documents[0] if one_document else documents)
     elif args.format == "sarif":
+        from cnnc.render.sarif import sarif_log
+
         write_json(out, sarif_log([(r.source, r.diagnostics) for r in results], package_version()))
     elif args.format == "github":
+        from cnnc.render.github import github_command
+
         for result in results:
             for diagnostic in result.diagnostics:
                 write_text(out, github_command(diagnostic, result.source) + "\n")
     else:
+        from rich.text import Text
+
+        from cnnc.render.diagnostics import render_diagnostic, summary_line
+        from cnnc.render.text import render_report
+
         width = None if args.wide or not out.is_terminal else out.width
         for result in results:
             if result.report is not None and not args.quiet:
@@ -154,6 +164,8 @@ def _warn(err: Console, message: str) -> None:
 
 
 def _exit_code(results: list[Checked], args: argparse.Namespace) -> int:
+    from cnnc.diagnostics import Severity
+
     if args.exit_zero:
         return EXIT_OK
     failing = {Severity.ERROR, Severity.WARNING} if args.strict else {Severity.ERROR}
@@ -161,6 +173,11 @@ def _exit_code(results: list[Checked], args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from cnnc.collector import collector_paused
+    from cnnc.config import ConfigError, ConfigFinder, Selection, check_selectors, lint_settings
+    from cnnc.lint import Budgets
+    from cnnc.reading import read_source
+
     command_line = Selection(_selectors(args.select), _selectors(args.ignore) or ())
     budgets = Budgets(args.max_params, args.max_macs, args.max_memory, args.min_receptive_field)
     try:

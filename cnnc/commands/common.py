@@ -7,10 +7,13 @@ import json
 import os
 import re
 import sys
-from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
-from cnnc import ir
+from cnnc import __version__
 from cnnc.errors import CannotRun
+
+if TYPE_CHECKING:
+    from cnnc import ir
 
 EXIT_OK, EXIT_ERRORS, EXIT_FAILURE = 0, 1, 2
 
@@ -44,14 +47,15 @@ class Parser(argparse.ArgumentParser):
 
 
 def package_version() -> str:
-    try:
-        return version("cnnc")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "unknown"
+    """cnnc's version: a literal kept equal to pyproject.toml's by a test, since reading the installed
+    metadata (``importlib.metadata``) would cost every start that import and a search of sys.path."""
+    return __version__
 
 
 def shape(text: str) -> ir.Shape:
     """``32x32x3``: spatial sizes, then channels."""
+    from cnnc import ir
+
     if not re.fullmatch(r"[1-9][0-9]{0,8}(x[1-9][0-9]{0,8})*", text):
         raise argparse.ArgumentTypeError(f"expected sizes like 32x32x3 (spatial sizes, then channels), got {text!r}")
     dims = tuple(int(part) for part in text.split("x"))
@@ -65,11 +69,14 @@ def positive(text: str) -> int:
     return int(text)
 
 
-def quantity(parse):
-    """An argument type from a parser that raises ValueError (``5M``, ``2GB``)."""
+def quantity(parser_name: str):
+    """An argument type from one of ``cnnc.config``'s parsers (``parse_count``: 5M, ``parse_bytes``:
+    2GB), which raise ValueError; the config module loads only when the option is given."""
     def convert(text: str) -> int:
+        from cnnc import config
+
         try:
-            return parse(text)
+            return getattr(config, parser_name)(text)
         except ValueError as problem:
             raise argparse.ArgumentTypeError(str(problem)) from None
     return convert

@@ -4,11 +4,13 @@ the source's test set (the same held-out part as ``cnnc train`` used)."""
 from __future__ import annotations
 
 import argparse
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from cnnc.commands.common import DATA_HELP, EXIT_OK, open_model, write_json
 from cnnc.errors import CannotRun
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def register(commands) -> None:

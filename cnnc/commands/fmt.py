@@ -7,10 +7,12 @@ import os
 import re
 import stat
 from pathlib import Path
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from cnnc.commands.common import EXIT_ERRORS, EXIT_FAILURE, EXIT_OK, write_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 DESCRIPTION = (
     "Rewrite .cnn specs in one canonical layout, as `ruff format` does for Python: four spaces per block level; "

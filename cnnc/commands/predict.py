@@ -4,10 +4,12 @@ fitted to the model's input with a message for each conversion."""
 from __future__ import annotations
 
 import argparse
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from cnnc.commands.common import EXIT_OK, open_model, positive, write_json
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def register(commands) -> None:

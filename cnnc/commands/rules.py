@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from cnnc.commands.common import EXIT_FAILURE, EXIT_OK, write_json, write_text
-from cnnc.lint import docs
-from cnnc.render.text import Column, aligned
 
-RULE_COLUMNS = (Column("Code", style="bold"), Column("Name"), Column("Severity", style="dim"), Column("What it flags"))
+if TYPE_CHECKING:  # the registry and rich load when the command runs, not when the CLI starts
+    from rich.console import Console
+
+    from cnnc.render.text import Column
+
 NARROWEST_SUMMARY = 24
 """In a terminal the summaries fold to fit its width, but never narrower than this."""
 
@@ -31,14 +32,23 @@ def register(commands) -> None:
     rule_parser.set_defaults(run=run_rule)
 
 
+def rule_columns() -> tuple[Column, ...]:
+    """The table's columns (``cnnc.render.text`` loads rich: only when a table is made)."""
+    from cnnc.render.text import Column
+
+    return Column("Code", style="bold"), Column("Name"), Column("Severity", style="dim"), Column("What it flags")
+
+
 def rules_table(width: int | None) -> list[tuple[str, ...]]:
     """The rows of `cnnc rules`: every summary on one line, or folded to fit ``width`` columns."""
+    from cnnc.lint import docs
+
     entries = docs.documented()
     rows = [(e.code, e.name, e.severity.value, e.summary) for e in entries]
     if width is None:
         return rows
     gap = 2
-    before = sum(max(len(c.header), *(len(row[i]) for row in rows)) + gap for i, c in enumerate(RULE_COLUMNS[:3]))
+    before = sum(max(len(c.header), *(len(row[i]) for row in rows)) + gap for i, c in enumerate(rule_columns()[:3]))
     room = max(NARROWEST_SUMMARY, width - before)
     folded: list[tuple[str, ...]] = []
     for code, name, severity, summary in rows:
@@ -49,6 +59,9 @@ def rules_table(width: int | None) -> list[tuple[str, ...]]:
 
 
 def run_rules(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from cnnc.lint import docs
+    from cnnc.render.text import aligned
+
     if args.format == "markdown":
         write_text(out, docs.rules_markdown())
     elif args.format == "json":
@@ -56,7 +69,7 @@ def run_rules(args: argparse.Namespace, out: Console, err: Console) -> int:
                           "doc": e.doc} for e in docs.documented()])
     else:
         # one line a code when piped; folded to the width of a terminal, where long lines would wrap
-        table = aligned(RULE_COLUMNS, rules_table(out.width if out.is_terminal else None))
+        table = aligned(rule_columns(), rules_table(out.width if out.is_terminal else None))
         if out.color_system is None or out.no_color:
             out.file.write(table.plain)
         else:
@@ -65,6 +78,8 @@ def run_rules(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def run_rule(args: argparse.Namespace, out: Console, err: Console) -> int:
+    from cnnc.lint import docs
+
     found = docs.explained(args.code)
     if found is None:
         close = docs.closest_documented(args.code)

@@ -9,23 +9,17 @@ import io
 import json
 import os
 import signal
-from dataclasses import asdict
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from cnnc.api import Network, Options, check
-from cnnc.catalog import TRAIN_SETTINGS
-from cnnc.reading import not_utf8, read_source
 from cnnc.commands import train_torch
 from cnnc.commands.common import DATA_HELP, EXIT_ERRORS, EXIT_OK, UsageError, open_model
 from cnnc.errors import CannotRun
-from cnnc.render.diagnostics import render_diagnostic, summary_line
-from cnnc.values import BadValue, Symbol
 
-if TYPE_CHECKING:  # NumPy and the backend load when a run starts, not when the CLI does
+if TYPE_CHECKING:  # the analysis, NumPy and the backend load when a run starts, not when the CLI does
+    from rich.console import Console
+
+    from cnnc.api import Network
     from cnnc.data import Dataset
     from cnnc.render.training import TrainingDisplay
     from cnnc.training import NonFiniteLoss, Progress
@@ -72,6 +66,9 @@ def register(commands) -> None:
 
 def recipe_overrides(args: argparse.Namespace) -> dict[str, object]:
     """The flags given, checked as the spec's settings are; a bad value is a usage error."""
+    from cnnc.catalog import TRAIN_SETTINGS
+    from cnnc.values import BadValue
+
     found: dict[str, object] = {}
     for flag, setting in OVERRIDES.items():
         text = getattr(args, flag)
@@ -97,6 +94,8 @@ def _number(text: str) -> object:
 
 
 def _symbol(value: object) -> object:
+    from cnnc.values import Symbol
+
     return Symbol(value) if isinstance(value, str) else value
 
 
@@ -163,6 +162,10 @@ class Run:
 
 
 def _spec(path: str, out: Console) -> Network | int:
+    from cnnc.api import Network, Options, check
+    from cnnc.reading import not_utf8, read_source
+    from cnnc.render.diagnostics import render_diagnostic, summary_line
+
     try:
         source = read_source(path)
     except OSError as exc:
@@ -174,6 +177,12 @@ def _spec(path: str, out: Console) -> Network | int:
         out.print(summary_line(list(checked.diagnostics)), soft_wrap=True)
         return EXIT_ERRORS
     return Network(checked)
+
+
+def _silent() -> Console:
+    from rich.console import Console
+
+    return Console(file=io.StringIO())
 
 
 def _same_architecture(network: Network, saved: Network) -> bool:
@@ -203,6 +212,8 @@ def _resumed(args: argparse.Namespace, network: Network, overrides: dict, err: C
 
 def _fresh(args: argparse.Namespace, network: Network, overrides: dict):
     """(model, state) of a new run: the spec's recipe with the flags over it."""
+    from dataclasses import asdict
+
     from cnnc import optim
     from cnnc.training import Plan
 
@@ -263,7 +274,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, session: train_to
         return network
     if args.resume:
         quiet = session is not None and session.launches  # the workers' rank 0 says it
-        model, state = _resumed(args, network, overrides, Console(file=io.StringIO()) if quiet else err)
+        model, state = _resumed(args, network, overrides, _silent() if quiet else err)
         target = Path(args.out or args.resume)
     else:
         if not args.data:

@@ -9,17 +9,13 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from cnnc.backends.torch_train.env import (
-    SUPERVISOR_VARIABLE,
-    launched,
-    missing_variables,
-    world_size,
-)
 from cnnc.commands.common import EXIT_ERRORS, UsageError
 from cnnc.errors import CannotRun
+
+if TYPE_CHECKING:  # rich and the backends load when a run starts, not when the CLI does
+    from rich.console import Console
 
 INSTALL = "pip install 'cnnc[torch]'"
 
@@ -40,6 +36,8 @@ def _workers(text: str) -> int:
 def prepare(args: argparse.Namespace) -> TorchSession | None:
     """The torch session the flags ask for (None: the NumPy backend). UsageError for flags that do not
     go together; CannotRun when torch, CUDA or the other workers are not there."""
+    from cnnc.backends.torch_train.env import launched, missing_variables, world_size
+
     workers = args.nproc or 1
     if args.backend != "torch":
         for flag, given in (("--device", args.device), ("--nproc", args.nproc)):
@@ -104,6 +102,8 @@ class TorchSession:
         """The consoles to use: the given ones on rank 0, silent ones on the other workers."""
         if self.lead:
             return out, err
+        from rich.console import Console
+
         silent = Console(file=io.StringIO())
         return silent, silent
 
@@ -164,6 +164,8 @@ class TorchSession:
 
 
 def launched_by_torchrun() -> bool:
+    from cnnc.backends.torch_train.env import SUPERVISOR_VARIABLE, launched
+
     return launched() and SUPERVISOR_VARIABLE not in os.environ
 
 

@@ -17,7 +17,6 @@ import hashlib
 import http.client
 import os
 import socket
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -27,6 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+from cnnc.cache import user_cache_folder
 from cnnc.data.dataset import DataError
 
 CHUNK_BYTES = 1 << 16
@@ -72,16 +72,12 @@ REMOTES: dict[str, Remote] = {
 
 
 def cache_root() -> Path:
-    """Where downloaded data sets live: ``$CNNC_DATA`` if set, else the user's cache directory
-    (``$XDG_CACHE_HOME/cnnc`` or ``~/.cache/cnnc``; ``~/Library/Caches/cnnc`` on macOS;
-    ``%LOCALAPPDATA%\\cnnc\\Cache`` on Windows)."""
+    """Where downloaded data sets live: ``$CNNC_DATA`` if set, else cnnc's folder in the user's
+    cache (``cnnc.cache.user_cache_folder``: ``$CNNC_CACHE_DIR``, ``$XDG_CACHE_HOME/cnnc`` or
+    ``~/.cache/cnnc``; ``~/Library/Caches/cnnc`` on macOS; ``%LOCALAPPDATA%\\cnnc\\Cache`` on Windows)."""
     if os.environ.get("CNNC_DATA"):
         return Path(os.environ["CNNC_DATA"]).expanduser()
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "cnnc" / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "cnnc"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnnc"
+    return user_cache_folder()
 
 
 def missing_help(remote: Remote, directory: Path, files: list[str] | None = None) -> str:

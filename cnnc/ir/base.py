@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from math import prod
 from typing import Literal, Union
@@ -38,10 +38,12 @@ class Shape:
 
 @dataclass(frozen=True)
 class Frame:
-    """A block call that a layer was expanded from."""
+    """A block call that a layer was expanded from. ``call`` numbers the calls of the whole expansion,
+    so that two iterations of a `repeat` calling one block tell apart; frames compare by block and span."""
 
     block: str
     span: Span
+    call: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)

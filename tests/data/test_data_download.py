@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import socket
+import sys
 
 import numpy as np
 import pytest
@@ -106,9 +107,12 @@ def test_cache_root_follows_cnnc_data(monkeypatch, tmp_path):
     monkeypatch.setenv("CNNC_DATA", str(tmp_path / "here"))
     assert cache_root() == tmp_path / "here"
     monkeypatch.delenv("CNNC_DATA")
+    monkeypatch.delenv("CNNC_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    if download.sys.platform not in ("win32", "darwin"):
+    if sys.platform not in ("win32", "darwin"):
         assert cache_root() == tmp_path / "xdg" / "cnnc"
+    monkeypatch.setenv("CNNC_CACHE_DIR", str(tmp_path / "mine"))  # cnnc's whole cache folder
+    assert cache_root() == tmp_path / "mine"
 
 
 def test_mnist_source_downloads_into_the_cache_then_reads_it(monkeypatch, tmp_path, served_mnist):

@@ -1,0 +1,207 @@
+"""Start-up: what each command imports (so that a slow import cannot come back unnoticed), the
+version's one source, and the parser's table cache. Timings are not tested here: bench/check_speed.py
+measures them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import cnnc
+from cnnc import lark_loading
+
+ROOT = Path(__file__).resolve().parents[1]
+VGG16 = ROOT / "examples" / "vgg16.cnn"
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    tomllib = pytest.importorskip("tomli")
+
+# Modules that a command must not load, by command: a prefix matches the module and its submodules.
+HEAVY = ("numpy", "lark", "interegular", "rich", "importlib.metadata", "cnnc.api", "cnnc.parser", "cnnc.ir",
+         "cnnc.lint", "cnnc.config", "cnnc.model", "cnnc.backends")
+NOT_LOADED = {
+    "import cnnc.cli": HEAVY,
+    "import cnnc": HEAVY,
+    "--version": HEAVY,
+    "--help": HEAVY,
+    "check --help": HEAVY,
+    "rule W201": ("numpy", "lark", "interegular", "importlib.metadata", "rich.table", "cnnc.api", "cnnc.parser",
+                  "cnnc.config", "cnnc.model", "cnnc.backends"),
+    "rules": ("numpy", "lark", "interegular", "importlib.metadata", "cnnc.api", "cnnc.parser", "cnnc.model"),
+    f"check {VGG16}": ("numpy", "interegular", "importlib.metadata", "rich.table", "cnnc.model", "cnnc.backends",
+                       "cnnc.render.json", "cnnc.render.sarif"),
+    f"fmt --check {VGG16}": ("numpy", "interegular", "importlib.metadata", "rich.table", "cnnc.model", "cnnc.backends"),
+    f"check {VGG16} --format json": ("numpy", "interegular", "importlib.metadata", "rich.table",
+                                     "cnnc.model", "cnnc.render.text", "cnnc.render.sarif"),
+}
+
+_REPORT = """
+import contextlib, io, json, sys
+with contextlib.redirect_stdout(io.StringIO()):
+    {action}
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def loaded_by(action: str, environment: dict[str, str] | None = None) -> set[str]:
+    """The modules a new interpreter holds after ``action`` (Python statements)."""
+    result = subprocess.run([sys.executable, "-c", _REPORT.format(action=action)], check=False, capture_output=True,
+                            text=True, timeout=120, env=environment)
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def action_of(case: str) -> str:
+    if case.startswith("import "):
+        return case
+    return f"from cnnc.cli import main; main({case.split()!r})"
+
+
+@pytest.mark.parametrize("case", list(NOT_LOADED))
+def test_a_command_loads_only_what_it_uses(case):
+    loaded = loaded_by(action_of(case))
+    found = sorted(name for name in loaded for heavy in NOT_LOADED[case]
+                   if name == heavy or name.startswith(heavy + "."))
+    assert found == []
+
+
+def test_the_check_loads_what_the_list_above_forbids_elsewhere():
+    # The lists above must be able to fail: the check itself loads the parser, Lark and rich.
+    loaded = loaded_by(action_of(f"check {VGG16}"))
+    assert {"lark", "cnnc.parser", "cnnc.ir", "rich.console", "rich.text"} <= loaded
+
+
+def test_lark_is_loaded_without_interegular_even_where_it_is_installed():
+    pytest.importorskip("interegular")  # a test dependency: without it there is nothing to hide
+    loaded = loaded_by("from cnnc.api import loads; loads('input 8x8x3\\nconv 8 3x3')")
+    assert "lark" in loaded
+    assert "interegular" not in loaded
+    # and interegular still imports afterwards, for whoever needs it
+    loaded = loaded_by("import cnnc.parser; import interegular")
+    assert "interegular" in loaded
+
+
+def test_the_version_is_pyproject_s():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "version" not in project.get("dynamic", [])
+    assert cnnc.__version__ == project["version"]
+
+
+def test_version_prints_the_version(capsys):
+    from cnnc.cli import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"cnnc {cnnc.__version__}\n"
+
+
+@pytest.mark.parametrize(("arguments", "code", "printed"), [
+    (["--version"], 0, f"cnnc {cnnc.__version__}\n"),
+    (["check", "-"], 1, "Found 1 error."),
+    (["check", "--batch-size", "0", str(VGG16)], 2, ""),
+])
+def test_the_console_entry_point_exits_with_main_s_code(arguments, code, printed):
+    # run() freezes the collector's objects before exiting; the exit code and the output stay main()'s
+    result = subprocess.run([sys.executable, "-m", "cnnc", *arguments], input="input 8x8x3\nconv 8 9x9\n",
+                            check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == code, result.stderr
+    assert printed in result.stdout
+
+
+def test_the_package_s_names_load_on_first_use():
+    from cnnc import Diagnostic, Network, Severity, SpecError, load, loads
+    from cnnc.api import Network as api_network
+    from cnnc.diagnostics import Severity as diagnostics_severity
+
+    assert Network is api_network and Severity is diagnostics_severity
+    assert callable(load) and callable(loads) and issubclass(SpecError, Exception) and Diagnostic
+    assert {"Network", "load", "loads", "optim", "load_model", "__version__"} <= set(dir(cnnc))
+    assert set(cnnc.__all__) <= set(dir(cnnc))
+    with pytest.raises(AttributeError, match="no attribute 'Netwrk'"):
+        cnnc.Netwrk  # noqa: B018
+
+
+# The parser's tables -------------------------------------------------------------------------
+
+def run_check(cache: Path | str, *arguments: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "CNNC_CACHE_DIR": str(cache)}
+    return subprocess.run([sys.executable, "-m", "cnnc", "check", str(VGG16), *arguments], check=False,
+                          capture_output=True, text=True, timeout=120, env=environment)
+
+
+def cached_tables(cache: Path) -> list[Path]:
+    return sorted((cache / "parser").glob("parser-*.cache"))
+
+
+def test_the_tables_are_cached_in_the_cache_folder_and_reused(tmp_path):
+    first = run_check(tmp_path)
+    assert first.returncode == 0, first.stderr
+    (table,) = cached_tables(tmp_path)
+    assert f"lark{lark_loading.lark.__version__}" in table.name
+    assert "-py{}.{}.".format(*sys.version_info[:2]) in table.name
+    written = table.stat().st_mtime_ns
+    second = run_check(tmp_path)
+    assert (second.returncode, second.stdout, second.stderr) == (0, first.stdout, "")
+    assert table.stat().st_mtime_ns == written  # read, not rebuilt
+
+
+def test_a_damaged_cache_file_is_rebuilt_silently(tmp_path):
+    reference = run_check(tmp_path)
+    (table,) = cached_tables(tmp_path)
+    table.write_bytes(b"not a parser\n\x00\x01")
+    damaged = run_check(tmp_path)
+    assert (damaged.returncode, damaged.stdout, damaged.stderr) == (0, reference.stdout, "")
+    header, _, tables = table.read_bytes().partition(b"\n")
+    assert re.fullmatch(rb"[0-9a-f]{64}", header)  # Lark's hash of the grammar, options and versions
+    assert len(tables) > 1000  # and the tables again
+
+
+def test_an_unusable_cache_folder_still_checks(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("a file where the cache folder should be")
+    result = run_check(not_a_folder / "cnnc")
+    assert result.returncode == 0, result.stderr
+    assert "fc1" in result.stdout and result.stderr == ""
+
+
+def test_the_cache_file_name_follows_the_grammar_and_the_options(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNC_CACHE_DIR", str(tmp_path / "cache"))
+    grammar, other_grammar = 'start: A\nA: "a"\n', 'start: B\nB: "b"\n'
+    plain = lark_loading.tables_cache(grammar, {"parser": "lalr"})
+    assert isinstance(plain, str) and Path(plain).parent == tmp_path / "cache" / "parser"  # made on demand
+    assert lark_loading.tables_cache(grammar, {"parser": "lalr"}) == plain
+    assert lark_loading.tables_cache(other_grammar, {"parser": "lalr"}) != plain
+    assert lark_loading.tables_cache(grammar, {"parser": "lalr", "keep_all_tokens": True}) != plain
+    # a transformer or a comment callback does not change the tables: one file serves every instance
+    assert lark_loading.tables_cache(grammar, {"parser": "lalr", "transformer": object()}) == plain
+
+
+def test_the_parser_and_the_formatter_keep_a_table_file_each(tmp_path):
+    code = ("from cnnc.parser import _parser; from cnnc.formatter import concrete_tree; "
+            "_parser(); concrete_tree('input 8x8x3\\n')")
+    environment = {**os.environ, "CNNC_CACHE_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120,
+                            env=environment)
+    assert result.returncode == 0, result.stderr
+    assert len(cached_tables(tmp_path)) == 2
+
+
+def test_the_cache_folder_follows_the_platform_conventions(monkeypatch, tmp_path):
+    monkeypatch.delenv("CNNC_CACHE_DIR", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert lark_loading.tables_folder() == tmp_path / "xdg" / "cnnc" / "parser"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert lark_loading.tables_folder() == tmp_path / "home" / ".cache" / "cnnc" / "parser"
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert lark_loading.tables_folder() == tmp_path / "home" / "Library" / "Caches" / "cnnc" / "parser"
+    monkeypatch.setenv("CNNC_CACHE_DIR", str(tmp_path / "mine"))
+    assert lark_loading.tables_folder() == tmp_path / "mine" / "parser"
