@@ -1,15 +1,21 @@
-"""Training throughput of the NumPy backend against PyTorch CPU, in the same run and threads.
+"""Training throughput of cnnc's backends against PyTorch CPU: every ratio in one run, at 1 and 2 threads.
 
-    python bench/train_throughput.py [--threads N] [--steps 30] [--repeats 5] [--profile]
+    python bench/train_throughput.py [--steps 30] [--repeats 5] [--threads 1,2] [--profile]
 
 Trains LeNet-5 (examples/lenet5.cnn, 28x28x1) and a CIFAR-size network (conv 32-32-pool-64-64-pool,
 fc 512, fc 10 on 32x32x3, convs padded `same`) with batch 64, SGD with momentum and softmax
-cross-entropy, on random data. Both frameworks start from the same weights: the torch model is the
-exporter's, run channels-first as torch is meant to be run. The two alternate, repeat by repeat, so
-both see the same machine load; the best repeat of each is printed (images/second), with the ratio.
-``--threads`` sets numpy's BLAS threads (through the environment, before numpy loads) and torch's;
-by default both use every core. ``--profile`` prints where the NumPy backend's time goes (cProfile,
-by own time)."""
+cross-entropy, on random data, from the same initial weights, as:
+
+- ``cnnc-numpy``: ``cnnc train``'s loop on the NumPy backend;
+- ``cnnc-torch``: ``cnnc train --backend torch``'s loop (cnnc's batches, checks and optimizer, torch's arithmetic);
+- ``pytorch``: a plain PyTorch loop (``torch.optim.SGD``, ``CrossEntropyLoss``) on the exporter's module;
+- ``cnnc-torch --nproc 2``: two gloo DDP workers of one thread each, each running half of every batch of 64
+  (shown with the 2-thread runs: the same two cores).
+
+Each configuration is a process of its own (BLAS and torch threads are fixed when it starts), warmed up once,
+then the configurations take turns, repeat after repeat, so that all see the same machine load. Printed:
+images/second, best and median repeat, and the ratios. ``--profile`` adds where the NumPy backend's time
+goes (cProfile, by own time)."""
 
 from __future__ import annotations
 
@@ -18,6 +24,9 @@ import cProfile
 import io
 import os
 import pstats
+import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -41,96 +50,214 @@ relu
 fc 10
 softmax
 """
+NETWORKS = {"LeNet-5 28x28x1": "lenet5", "CIFAR convnet 32x32x3": "cifar"}
+VARIANTS = ("cnnc-numpy", "cnnc-torch", "pytorch")
+DDP = "cnnc-torch --nproc 2"
 
 
-def numpy_steps(model, x, y, steps: int) -> float:
-    """Seconds for ``steps`` training steps (forward, backward, update) of the NumPy model."""
+def network(name: str):
     import cnnc
 
-    optimizer = cnnc.optim.SGD(lr=0.01, momentum=0.9)
-    started = time.perf_counter()
-    for _ in range(steps):
-        _, grads = model.loss_and_grads(x, y)
-        optimizer.step(model.params, grads)
-    return time.perf_counter() - started
+    return cnnc.load(ROOT / "examples" / "lenet5.cnn") if name == "lenet5" else cnnc.loads(CIFAR)
 
 
-def torch_steps(module, x, y, steps: int) -> float:
+def serve(variant: str, name: str, threads: int, steps: int) -> None:
+    """One configuration: warm up, say ``ready``, then for each ``go`` on stdin train ``steps`` batches
+    of 64 and print images/second. The second DDP worker follows rank 0 through the process group."""
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)  # read by the BLAS when numpy loads, just below
+    import numpy as np
     import torch
 
+    import cnnc
+    from cnnc.training import Plan, Progress, train
+
+    torch.set_num_threads(threads)
+    net = network(name)
+    model = net.compile(seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH * steps, *net.report.input.dims), dtype=np.float32)
+    y = rng.integers(0, net.report.output.channels, BATCH * steps)
+    progress = Progress()
+    world = None
+    if variant == "pytorch":
+        step = _pytorch(model, x, y)
+    else:
+        if variant != "cnnc-numpy":
+            from cnnc.backends.torch_train.loop import train as torch_train
+            from cnnc.backends.torch_train.trainer import TorchTrainer
+            from cnnc.backends.torch_train.world import join
+
+            world = join("cpu")
+            model.optimizer = cnnc.optim.SGD(lr=0.01, momentum=0.9)
+            trainer = TorchTrainer(model, world)
+        else:
+            model.optimizer = cnnc.optim.SGD(lr=0.01, momentum=0.9)
+
+        def step() -> None:
+            plan = Plan(epochs=progress.epoch + 1, batch_size=BATCH)
+            if world is None:
+                train(model, x, y, plan, None, progress)
+            else:
+                torch_train(trainer, x, y, plan, None, progress)
+
+    lead = variant != DDP or int(os.environ["RANK"]) == 0
+    step()  # warm-up: one epoch of ``steps`` batches
+    if lead:
+        print("ready", flush=True)
+    while True:
+        go = sys.stdin.readline().strip() == "go" if lead else False
+        if (world.agree(go) if variant == DDP else go) is False:
+            if world is not None:
+                world.close()
+            return
+        started = time.perf_counter()
+        step()
+        if lead:
+            print(f"{BATCH * steps / (time.perf_counter() - started):.1f}", flush=True)
+
+
+def _pytorch(model, x, y):
+    """A plain PyTorch loop on the exporter's module (channels-first, logits for CrossEntropyLoss)."""
+    import numpy as np
+    import torch
+    from cnnc.backends.torch_export import to_torch
+
+    module = to_torch(model).body[:-1].train()
     optimizer = torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9)
     loss_function = torch.nn.CrossEntropyLoss()
-    started = time.perf_counter()
-    for _ in range(steps):
-        optimizer.zero_grad(set_to_none=True)
-        loss_function(module(x), y).backward()
-        optimizer.step()
-    return time.perf_counter() - started
+    tx = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)))
+    ty = torch.from_numpy(y)
+
+    def step() -> None:
+        for start in range(0, len(tx), BATCH):
+            optimizer.zero_grad(set_to_none=True)
+            loss_function(module(tx[start:start + BATCH]), ty[start:start + BATCH]).backward()
+            optimizer.step()
+    return step
 
 
-def bench(name: str, network, steps: int, repeats: int, profile: bool) -> None:
+class Configuration:
+    """A serving process (two for DDP, rank 0 answering)."""
+
+    def __init__(self, variant: str, name: str, threads: int, steps: int) -> None:
+        self.variant, self.threads = variant, threads
+        own = 1 if variant == DDP else threads  # each DDP worker has one of the two cores
+        command = [sys.executable, __file__, "--serve", variant, "--network", name, "--threads", str(own),
+                   "--steps", str(steps)]
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        self.processes = []
+        if variant == DDP:
+            from cnnc.backends.torch_train.launcher import free_port, worker_environment
+
+            port = free_port()
+            for rank in range(2):
+                self.processes.append(subprocess.Popen(
+                    command, env={**worker_environment(rank, 2, port), **env},
+                    stdin=subprocess.PIPE if rank == 0 else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE if rank == 0 else subprocess.DEVNULL, text=True))
+        else:
+            self.processes.append(subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                                   text=True))
+        self.results: list[float] = []
+
+    def ready(self) -> None:
+        line = self.processes[0].stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"{self.variant} at {self.threads} threads did not start")
+
+    def run(self) -> None:
+        lead = self.processes[0]
+        lead.stdin.write("go\n")
+        lead.stdin.flush()
+        self.results.append(float(lead.stdout.readline()))
+
+    def close(self) -> None:
+        self.processes[0].stdin.close()
+        for process in self.processes:
+            process.wait(timeout=60)
+
+
+def bench(title: str, name: str, thread_counts: list[int], steps: int, repeats: int) -> None:
+    configurations = [Configuration(variant, name, threads, steps) for threads in thread_counts
+                      for variant in VARIANTS]
+    if 2 in thread_counts:
+        configurations.append(Configuration(DDP, name, 2, steps))
+    for configuration in configurations:
+        configuration.ready()
+    for repeat in range(repeats):  # each repeat starts one configuration later: every order is tried
+        shift = repeat % len(configurations)
+        for configuration in configurations[shift:] + configurations[:shift]:
+            configuration.run()
+    for configuration in configurations:
+        configuration.close()
+    print(f"{title}: batch {BATCH}, {steps} steps x {repeats} repeats, images/s")
+    for threads in thread_counts:
+        found = {c.variant: c.results for c in configurations if c.threads == threads}
+        best = {variant: max(values) for variant, values in found.items()}
+        median = {variant: statistics.median(values) for variant, values in found.items()}
+        for variant in found:
+            label = f"{variant} (2 x 1 thread)" if variant == DDP else variant
+            print(f"  {threads} thread{'s' if threads > 1 else ' '}  {label:<36} best {best[variant]:8,.0f}   "
+                  f"median {median[variant]:8,.0f}")
+        ratios = [("cnnc-torch / pytorch", "cnnc-torch", "pytorch"),
+                  ("cnnc-numpy / pytorch", "cnnc-numpy", "pytorch"),
+                  ("cnnc-torch / cnnc-numpy", "cnnc-torch", "cnnc-numpy"),
+                  ("--nproc 2 / cnnc-torch", DDP, "cnnc-torch")]
+        for kind, values in (("best", best), ("median", median)):
+            shown = [f"{label} {values[a] / values[b]:.2f}x" for label, a, b in ratios if a in values and b in values]
+            print(f"  {threads} thread{'s' if threads > 1 else ' '}  ratios of the {kind}: " + ", ".join(shown))
+
+
+def profile(steps: int) -> None:
+    """Where the NumPy backend's time goes on LeNet-5, in this process (default threads)."""
     import numpy as np
 
-    model = network.compile(seed=0)
-    rng = np.random.default_rng(0)
-    x = rng.random((BATCH, *network.report.input.dims), dtype=np.float32)
-    y = rng.integers(0, network.report.output.channels, BATCH)
-    numpy_steps(model, x, y, 3)  # warm-up
-    torch_module = None
-    try:
-        import torch
+    import cnnc
 
-        from cnnc.backends.torch_export import to_torch
-        torch_module = to_torch(model).body[:-1].train()  # channels-first, logits: the loss holds the softmax
-        tx = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)))
-        ty = torch.from_numpy(y)
-        torch_steps(torch_module, tx, ty, 3)
-    except ImportError:
-        print("  (torch is not installed: numpy only)")
-    results: dict[str, list[float]] = {"cnnc-numpy": [], "pytorch": []}
-    for _ in range(repeats):
-        results["cnnc-numpy"].append(BATCH * steps / numpy_steps(model, x, y, steps))
-        if torch_module is not None:
-            results["pytorch"].append(BATCH * steps / torch_steps(torch_module, tx, ty, steps))
-    best = {key: max(values) for key, values in results.items() if values}
-    print(f"{name}: batch {BATCH}, {steps} steps x {repeats} repeats (best repeat)")
-    for key, value in best.items():
-        print(f"  {key:<11} {value:10,.0f} images/s")
-    if "pytorch" in best:
-        print(f"  ratio       {best['cnnc-numpy'] / best['pytorch']:10.2f}x PyTorch CPU")
-    if profile:
-        profiler = cProfile.Profile()
-        profiler.runcall(numpy_steps, model, x, y, steps)
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
-        lines = [line.strip() for line in out.getvalue().splitlines() if line.strip()]
-        total = next(line for line in lines if "function calls" in line)
-        table = lines[next(i for i, line in enumerate(lines) if line.startswith("ncalls")):]
-        print(f"  profile of {steps} numpy steps: {total}")
-        print("\n".join("    " + line for line in table))
+    model = network("lenet5").compile(seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.random((BATCH, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, BATCH)
+    optimizer = cnnc.optim.SGD(lr=0.01, momentum=0.9)
+
+    def numpy_steps() -> None:
+        for _ in range(steps):
+            _, grads = model.loss_and_grads(x, y)
+            optimizer.step(model.params, grads)
+    profiler = cProfile.Profile()
+    profiler.runcall(numpy_steps)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
+    lines = [line.strip() for line in out.getvalue().splitlines() if line.strip()]
+    total = next(line for line in lines if "function calls" in line)
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("ncalls")):]
+    print(f"profile of {steps} numpy steps on LeNet-5: {total}")
+    print("\n".join("    " + line for line in table))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", default="1,2", help="thread counts to compare, comma-separated")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary of the numpy runs")
+    parser.add_argument("--serve", choices=(*VARIANTS, DDP), help=argparse.SUPPRESS)
+    parser.add_argument("--network", choices=tuple(NETWORKS.values()), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[variable] = str(args.threads)  # read by the BLAS when numpy loads, just below
+    if args.serve:
+        serve(args.serve, args.network, int(args.threads), args.steps)
+        return
     import numpy as np
+    import torch
 
-    import cnnc
-    try:
-        import torch
-        torch.set_num_threads(args.threads)
-        print(f"numpy {np.__version__}, torch {torch.__version__}: {args.threads} threads each")
-    except ImportError:
-        print(f"numpy {np.__version__}: {args.threads} BLAS threads")
-    print(f"load average before the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    bench("LeNet-5 28x28x1", cnnc.load(ROOT / "examples" / "lenet5.cnn"), args.steps, args.repeats, args.profile)
-    bench("CIFAR convnet 32x32x3", cnnc.loads(CIFAR), max(args.steps // 3, 5), args.repeats, args.profile)
+    thread_counts = [int(part) for part in args.threads.split(",")]
+    print(f"numpy {np.__version__}, torch {torch.__version__}; load average before the run "
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    for title, name in NETWORKS.items():
+        bench(title, name, thread_counts, args.steps if name == "lenet5" else max(args.steps // 3, 5), args.repeats)
+    if args.profile:
+        profile(args.steps)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,14 @@ stopped."""
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cnnc.commands import train_torch
 from cnnc.commands.common import DATA_HELP, EXIT_ERRORS, EXIT_OK, UsageError, open_model
 from cnnc.errors import CannotRun
 
@@ -50,7 +52,9 @@ def register(commands) -> None:
     recipe.add_argument("--val-split", help="fraction of the training data held out for validation")
     recipe.add_argument("--seed", help="seed of the weights, the data order and dropout")
     recipe.add_argument("--loss", help="crossentropy or mse")
-    parser.add_argument("--backend", choices=("numpy",), default="numpy", help="where the model runs")
+    parser.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
+                        help="what does the arithmetic: cnnc's NumPy kernels, or PyTorch (same checkpoints)")
+    train_torch.register(parser)
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="value type")
     parser.add_argument("--out", metavar="MODEL.npz", help="the model and its checkpoints (default: SPEC's stem "
                         ".npz in the current folder; with --resume, the checkpoint)")
@@ -175,6 +179,12 @@ def _spec(path: str, out: Console) -> Network | int:
     return Network(checked)
 
 
+def _silent() -> Console:
+    from rich.console import Console
+
+    return Console(file=io.StringIO())
+
+
 def _same_architecture(network: Network, saved: Network) -> bool:
     def layout(net: Network) -> list:
         return [(row.name, row.kind, row.output, row.params, row.buffers) for row in net.report.layers]
@@ -208,7 +218,7 @@ def _fresh(args: argparse.Namespace, network: Network, overrides: dict):
     from cnnc.training import Plan
 
     recipe = {**(network.ir.train.settings if network.ir.train else {}), **overrides}
-    model = network.compile(backend=args.backend, seed=recipe.get("seed", 0), dtype=args.dtype,
+    model = network.compile(backend="numpy", seed=recipe.get("seed", 0), dtype=args.dtype,
                             loss=recipe.get("loss"))
     model.optimizer = optim.from_recipe(recipe)
     plan = Plan(epochs=recipe.get("epochs", 1), batch_size=recipe.get("batch", 32), seed=recipe.get("seed", 0))
@@ -237,6 +247,22 @@ def _validation(train_set: Dataset, test_set: Dataset, val_split: float) -> tupl
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    session = train_torch.prepare(args)
+    if session is None:
+        return _run(args, out, err, None)
+    out, err = session.consoles(out, err)
+    try:
+        return _run(args, out, err, session)
+    except CannotRun:
+        if session.lead:
+            raise
+        return EXIT_ERRORS  # rank 0 says why
+    finally:
+        session.close()
+
+
+def _run(args: argparse.Namespace, out: Console, err: Console, session: train_torch.TorchSession | None) -> int:
+    """The run, on the NumPy backend (``session`` None) or torch: alone, as a worker, or launching workers."""
     from cnnc.commands.data import load_splits, print_notes
     from cnnc.input_statistics import InputStatistics
     from cnnc.render.training import RunSets, TrainingDisplay, run_header
@@ -247,7 +273,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if isinstance(network, int):
         return network
     if args.resume:
-        model, state = _resumed(args, network, overrides, err)
+        quiet = session is not None and session.launches  # the workers' rank 0 says it
+        model, state = _resumed(args, network, overrides, _silent() if quiet else err)
         target = Path(args.out or args.resume)
     else:
         if not args.data:
@@ -265,6 +292,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         raise CannotRun(f"the run in {args.resume} has already trained {progress.epoch} of {plan.epochs} epochs",
                        "give a larger total with --epochs to train on")
     splits = load_splits(source, model, state.get("holdout_seed", plan.seed), not args.no_download, err)
+    if session is not None and session.launches:  # the data are checked and cached: the workers take over
+        return session.launch(args, target, source, err)
     print_notes(splits.notes, err)
     state["classes"] = list(splits.train.classes)
     val_split = state.get("val_split", 0.0)
@@ -272,17 +301,24 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if model.input_statistics is None:
         model.input_statistics = InputStatistics.measure(train_set.x)
     sets = RunSets(source, train_set, validation_set, validation_name, splits.test, val_split)
-    out.print(run_header(network.name, model, plan, sets, target, progress), highlight=False, soft_wrap=True)
-    log = Path(args.log) if args.log else None
+    header = run_header(network.name, model, plan, sets, target, progress)
+    if session is not None:
+        header += "\n" + session.header(plan.batch_size)
+    out.print(header, highlight=False, soft_wrap=True)
+    log = Path(args.log) if args.log and (session is None or session.lead) else None
     display = TrainingDisplay(out, plan.epochs, validation_name)
+    failures = session.failures if session else ()  # a lost worker
     with Interrupt() as interrupt:
         callbacks = Run(model, state, target, log, display, interrupt)
         try:
-            progress, stopped = train(model, train_set.x, train_set.y, plan,
-                                      (validation_set.x, validation_set.y), progress, callbacks)
+            progress, stopped = (session.train if session else train)(
+                model, train_set.x, train_set.y, plan, (validation_set.x, validation_set.y), progress, callbacks)
         except NonFiniteLoss as failure:
             display.close()
             return _diverged(failure, model, callbacks, err)
+        except failures as failure:
+            display.close()
+            return session.failed(failure, callbacks.saved_epoch, target, err)
         except KeyboardInterrupt:
             display.close()
             kept = f"the last checkpoint ({target}, epoch {callbacks.saved_epoch})" if callbacks.saved_epoch \
@@ -290,11 +326,14 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             err.print(f"cnnc: stopped at once by a second Ctrl-C; {kept} is intact", markup=False, highlight=False)
             return EXIT_INTERRUPTED
     display.close()
+    if session is not None and not session.lead:  # rank 0 writes, logs and reports
+        return EXIT_INTERRUPTED if stopped else EXIT_OK
     if stopped:
         callbacks.checkpoint(progress)
         _log_event(log, {"event": "interrupted", "epoch": progress.epoch, "batch": progress.batch})
         err.print(f"cnnc: interrupted after batch {progress.batch} of epoch {progress.epoch + 1}; checkpoint "
-                  f"written to {target}\n  resume with: cnnc train {args.spec} --resume {target}",
+                  f"written to {target}\n  resume with: cnnc train {args.spec} --resume {target}"
+                  f"{session.resume_flags() if session else ''}",
                   markup=False, highlight=False, soft_wrap=True)
         return EXIT_INTERRUPTED
     return _finished(model, progress, splits.test, validation_name, target, log, out)
