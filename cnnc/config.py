@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from difflib import get_close_matches
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +17,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from cnnc.diagnostics import ERROR_CODES, Severity
+from cnnc.frozen import frozen
 from cnnc.lint import RULES, Budgets, LintSettings
 from cnnc.lint.registry import closest_code
 from cnnc.report import DTYPE_BYTES
@@ -32,7 +33,7 @@ class ConfigError(Exception):
     """A configuration cannot be used (a bad file, key, value or code): cnnc exits with code 2."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Selection:
     """One layer of rule selection: `select` replaces what came before when given; `ignore` removes."""
 
@@ -40,7 +41,7 @@ class Selection:
     ignore: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Config:
     """A validated configuration; ``path`` is None when no file was found."""
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Container, Mapping, Sequence
-from dataclasses import dataclass
 from difflib import get_close_matches
 
 from cnnc import syntax as ast
+from cnnc.frozen import frozen
 from cnnc.source import Source, Span
 from cnnc.values import BadValue, Converter, Symbol
 
@@ -14,7 +14,7 @@ CLOSE_ENOUGH = 0.75
 """How similar a bare name must be to an option's to be taken for a misspelling of it (`strid`, `strde`)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class MisplacedOption:
     """A bare name standing where ``option=value`` was meant, and the positional value after it."""
 

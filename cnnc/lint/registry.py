@@ -7,10 +7,10 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from difflib import SequenceMatcher, get_close_matches
 
 from cnnc.diagnostics import ERROR_CODES, Severity
+from cnnc.frozen import frozen
 from cnnc.lint.context import Finding, LintContext
 
 Check = Callable[[LintContext], Iterable[Finding]]
@@ -47,7 +47,7 @@ class Documented:
         return match.group(1).strip() if match else None
 
 
-@dataclass(frozen=True)
+@frozen
 class Rule(Documented):
     code: str
     name: str

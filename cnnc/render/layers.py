@@ -8,8 +8,7 @@ table says so."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from cnnc.frozen import frozen
 from cnnc.render.styled import StyledText
 from cnnc.render.table import Column, aligned, column_widths, packed, table_width
 from cnnc.render.units import count, rounded
@@ -28,7 +27,7 @@ COUNTS = ("Params", "MACs", "Activations")
 GAP = 2
 
 
-@dataclass(frozen=True)
+@frozen
 class Fitted:
     """A layer table and, when it was changed to fit, one line saying how."""
 
@@ -102,7 +101,7 @@ SETTINGS_FLOOR = 20
 most rows two or three lines tall."""
 
 
-@dataclass(frozen=True)
+@frozen
 class _Step:
     rounded: bool = False
     hidden: tuple[str, ...] = ()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from cnnc.frozen import frozen
 from cnnc.render.styled import StyledText
 
 
-@dataclass(frozen=True)
+@frozen
 class Column:
     header: str
     right: bool = False  # numbers are right-aligned

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from cnnc.frozen import frozen
 from cnnc.render.styled import StyledText
 from cnnc.render.text import Column, aligned
 from cnnc.training import Callbacks
@@ -87,7 +87,7 @@ class TrainingDisplay(Callbacks):
         self.console.print("  ".join(parts), highlight=False, soft_wrap=True)
 
 
-@dataclass(frozen=True)
+@frozen
 class RunSets:
     """The examples of a ``cnnc train`` run: what it trains on, what it scores after every epoch (named
     ``held_out_name``: "validation" for a ``val_split`` of the training data, else "test") and the test
