@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import importlib
+import inspect
 import itertools
+import pickle
 import pkgutil
 from pathlib import Path
 
@@ -25,9 +28,10 @@ SPECS = sorted(ROOT.glob("examples/*.cnn")) + sorted(ROOT.glob("tests/fixtures/l
 
 @functools.cache
 def reference_of(cls: type) -> type:
-    """A subclass of ``cls`` with the methods ``@dataclass(frozen=True)`` generates, under the same name."""
+    """A subclass of ``cls`` with the __repr__, __eq__ and __hash__ that ``@dataclass(frozen=True)``
+    generates (``unsafe_hash`` adds the frozen hash), under the same name."""
     namespace = {"__qualname__": cls.__qualname__, "__module__": cls.__module__}
-    return dataclasses.dataclass(frozen=True)(type(cls.__name__, (cls,), namespace))
+    return dataclasses.dataclass(unsafe_hash=True)(type(cls.__name__, (cls,), namespace))
 
 
 def as_reference(instance: object) -> object:
@@ -125,6 +129,58 @@ def test_frozen_keeps_what_a_class_defines_and_stays_immutable():
         Point(1).x = 2  # type: ignore[misc]
     with pytest.raises(TypeError, match="missing 1 required positional argument: 'x'"):
         Point()  # type: ignore[call-arg]
+
+
+def test_construction_and_immutability_are_the_dataclass_ones():
+    def declare(decorator):
+        @decorator
+        class Layer:
+            name: str
+            sizes: tuple[int, ...] = (1,)
+            options: dict = dataclasses.field(default_factory=dict, compare=False)
+
+        return Layer
+
+    ours, theirs = declare(frozen), declare(dataclasses.dataclass(frozen=True))
+    assert str(inspect.signature(ours)) == str(inspect.signature(theirs))
+    assert ours.__init__.__qualname__ == theirs.__init__.__qualname__
+    for arguments, keywords in (((), {}), (("a", (2,), {}, 4), {}), (("a",), {"nme": 1}), (("a",), {"name": "b"})):
+        messages = []
+        for cls in (ours, theirs):
+            try:
+                cls(*arguments, **keywords)
+            except TypeError as problem:
+                messages.append(str(problem))
+        assert messages[0] == messages[1] != ""
+    first, second = ours("a"), ours("a", (3,))
+    assert first.options == {} and first.options is not ours("a").options and second.sizes == (3,)
+    for change in (lambda r: setattr(r, "name", "b"), lambda r: setattr(r, "other", 1), lambda r: delattr(r, "name")):
+        messages = []
+        for record in (first, theirs("a")):
+            with pytest.raises(dataclasses.FrozenInstanceError) as raised:
+                change(record)
+            messages.append(str(raised.value))
+        assert messages[0] == messages[1]
+    assert dataclasses.replace(second, name="c") == ours("c", (3,))
+    assert copy.deepcopy(second) == second and pickle.loads(pickle.dumps(Pickled(1))) == Pickled(1)
+
+    class Plain(ours):  # a subclass of its own may add attributes, not change fields
+        pass
+
+    plain = Plain("a")
+    plain.extra = 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plain.name = "b"
+    with pytest.raises(TypeError, match="non-default argument 'y' follows default argument 'x'"):
+        @frozen
+        class Wrong:
+            x: int = 0
+            y: int
+
+
+@frozen
+class Pickled:
+    value: int
 
 
 def test_a_record_inside_itself_prints_dots():
