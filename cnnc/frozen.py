@@ -114,8 +114,30 @@ def _init(cls: type) -> Callable[..., None]:
     exec(source, namespace)  # noqa: S102 - our own source, as dataclasses does
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init._frozen_made = True  # its signature is the fields' (see _text_signature)
     init.__annotations__ = {**{field.name: field.type for field in dataclasses.fields(cls)}, "return": None}
     return init
+
+
+def _text_signature(cls: type) -> str:
+    """``str(inspect.signature(cls))`` without its ``-> None``, as dataclasses writes it into the
+    docstring of a class that has none; written directly when every annotation is a string (`from
+    __future__ import annotations`), which spares the cost of inspect."""
+    fields = dataclasses.fields(cls)
+    if cls.__init__ is cls.__dict__.get("__init__") and getattr(cls.__init__, "_frozen_made", False) \
+            and all(isinstance(f.type, str) for f in fields):
+        parts = []
+        for field in fields:
+            default = field.default if field.default is not dataclasses.MISSING else (
+                _FACTORY if field.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+            parts.append(f"{field.name}: {field.type!r}" + ("" if default is dataclasses.MISSING else f" = {default!r}"))
+        return f"({', '.join(parts)})"
+    import inspect
+
+    try:
+        return str(inspect.signature(cls)).replace(" -> None", "")
+    except (TypeError, ValueError):
+        return ""
 
 
 def frozen(cls: type[T]) -> type[T]:
@@ -123,16 +145,21 @@ def frozen(cls: type[T]) -> type[T]:
     as ``Name(field=value, ...)``. A method the class defines itself is kept, as dataclasses keeps it.
     (``__dataclass_params__`` says ``frozen=False``: immutability is this decorator's, not dataclasses'.)"""
     own = cls.__dict__
+    undocumented = not own.get("__doc__")
     has_init, has_repr, has_eq = "__init__" in own, "__repr__" in own, "__eq__" in own
     explicit_hash = "__hash__" in own and not (own["__hash__"] is None and has_eq)
     if "__setattr__" in own or "__delattr__" in own:  # the message dataclasses gives
         raise TypeError(f"Cannot overwrite attribute __setattr__ in class {cls.__name__}")
+    if undocumented:
+        cls.__doc__ = "?"  # dataclasses would read a signature for it now, before __init__ is made
     cls = dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
     _FROZEN.add(cls)
     cls.__setattr__ = _setattr  # type: ignore[method-assign,assignment]
     cls.__delattr__ = _delattr  # type: ignore[method-assign,assignment]
     if not has_init:
         cls.__init__ = _init(cls)  # type: ignore[misc]
+    if undocumented:  # dataclasses names the class and its signature, read before __init__ was made
+        cls.__doc__ = cls.__name__ + _text_signature(cls)
     if not has_repr:
         cls.__repr__ = _repr  # type: ignore[method-assign]
     if not has_eq:

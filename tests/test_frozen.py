@@ -193,6 +193,26 @@ def test_a_record_inside_itself_prints_dots():
     assert repr(box) == "test_a_record_inside_itself_prints_dots.<locals>.Box(items=[...])"
 
 
+def classes_of_cnnc() -> list[type]:
+    found = []
+    for module_info in pkgutil.walk_packages(cnnc.__path__, "cnnc."):
+        if module_info.name.startswith(("cnnc.backends", "cnnc.grammar", "cnnc.__main__")):
+            continue
+        module = importlib.import_module(module_info.name)
+        found += [value for value in vars(module).values()
+                  if isinstance(value, type) and value.__module__ == module.__name__]
+    return found
+
+
+def test_a_record_without_a_docstring_gets_the_dataclass_one():
+    generated = 0
+    for cls in classes_of_cnnc():
+        if cls.__hash__ is frozen_module._hash and cls.__doc__.startswith(cls.__name__ + "("):
+            assert cls.__doc__ == cls.__name__ + str(inspect.signature(cls)).replace(" -> None", "")
+            generated += 1
+    assert generated > 20
+
+
 def test_every_frozen_dataclass_in_cnnc_uses_frozen():
     # the plain decorator would bring back the generated methods and their cost
     for module_info in pkgutil.walk_packages(cnnc.__path__, "cnnc."):
