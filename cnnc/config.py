@@ -7,7 +7,6 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import field
-from difflib import get_close_matches
 from fractions import Fraction
 from pathlib import Path
 
@@ -237,6 +236,8 @@ def parse_config(table: dict, path: Path | None = None, text: str | None = None,
         for key in table:
             with _setting(key):
                 if key not in KEYS and key not in DEPRECATED:
+                    from difflib import get_close_matches
+
                     close = get_close_matches(key, KEYS, n=1)
                     hint = f" (did you mean `{close[0]}`?)" if close else ""
                     raise ValueError(f"unknown setting `{key}`{hint}; the settings are {', '.join(KEYS)}")

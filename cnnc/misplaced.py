@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Container, Mapping, Sequence
-from difflib import get_close_matches
 
 from cnnc import syntax as ast
 from cnnc.frozen import frozen
@@ -91,6 +90,8 @@ def option_meant(items: Sequence, index: int, options: Mapping[str, Converter | 
     elif not beyond_positionals:
         return None
     else:
+        from difflib import get_close_matches
+
         close = get_close_matches(item.id, list(options), n=1, cutoff=CLOSE_ENOUGH)
         accepting = [name for name, convert in options.items() if convert and _accepts(convert, item.id)]
         if not close and len(accepting) == 1:

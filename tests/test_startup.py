@@ -28,10 +28,10 @@ else:  # pragma: no cover
 HEAVY = ("numpy", "lark", "interegular", "rich", "importlib.metadata", "cnnc.api", "cnnc.parser", "cnnc.ir",
          "cnnc.lint", "cnnc.config", "cnnc.model", "cnnc.backends")
 NOT_LOADED = {
-    "import cnnc.cli": HEAVY,
+    "import cnnc.cli": HEAVY + ("signal", "difflib", "textwrap"),
     "import cnnc": HEAVY,
-    "--version": HEAVY,
-    "--help": HEAVY,
+    "--version": HEAVY + ("shutil", "difflib"),  # argparse's formatters need no shutil (commands.common)
+    "--help": HEAVY + ("shutil",),
     "check --help": HEAVY,
     "rule W201": ("numpy", "lark", "interegular", "importlib.metadata", "rich.table", "cnnc.api", "cnnc.parser",
                   "cnnc.config", "cnnc.model", "cnnc.backends"),
@@ -100,6 +100,21 @@ def test_lark_is_loaded_without_interegular_even_where_it_is_installed():
     # and interegular still imports afterwards, for whoever needs it
     loaded = loaded_by("import cnnc.parser; import interegular")
     assert "interegular" in loaded
+
+
+@pytest.mark.parametrize("columns", [None, "50", "abc", "0", "-3", "200"])
+def test_the_help_formatter_takes_argparse_s_width(columns, monkeypatch):
+    import argparse
+
+    from cnnc.commands.common import HelpFormatter
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    ours, argparse_s = HelpFormatter("cnnc"), argparse.HelpFormatter("cnnc")
+    assert (ours._width, ours._max_help_position) == (argparse_s._width, argparse_s._max_help_position)
+    assert HelpFormatter("cnnc", width=30)._width == 30
 
 
 def test_the_version_is_pyproject_s():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import textwrap
 from typing import TYPE_CHECKING
 
 from cnnc.commands.common import EXIT_FAILURE, EXIT_OK, write_json, write_text
@@ -41,6 +40,8 @@ def rule_columns() -> tuple[Column, ...]:
 
 def rules_table(width: int | None) -> list[tuple[str, ...]]:
     """The rows of `cnnc rules`: every summary on one line, or folded to fit ``width`` columns."""
+    from textwrap import wrap
+
     from cnnc.lint import docs
 
     entries = docs.documented()
@@ -52,7 +53,7 @@ def rules_table(width: int | None) -> list[tuple[str, ...]]:
     room = max(NARROWEST_SUMMARY, width - before)
     folded: list[tuple[str, ...]] = []
     for code, name, severity, summary in rows:
-        lines = textwrap.wrap(summary, room, break_on_hyphens=False) or [""]
+        lines = wrap(summary, room, break_on_hyphens=False) or [""]
         folded.append((code, name, severity, lines[0]))
         folded += [("", "", "", line) for line in lines[1:]]
     return folded

@@ -7,7 +7,6 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Iterable
-from difflib import SequenceMatcher, get_close_matches
 
 from cnnc.diagnostics import ERROR_CODES, Severity
 from cnnc.frozen import frozen
@@ -103,6 +102,9 @@ def closest_code(text: str, codes: Iterable[str] | None = None) -> str | None:
     anagrams = [code for code in known if sorted(code) == sorted(text)]
     if anagrams:
         return anagrams[0]
+    # on a miss only: difflib would cost every start about 1 ms
+    from difflib import SequenceMatcher, get_close_matches
+
     close = get_close_matches(text, known, n=len(known), cutoff=0.6)
     if not close:
         return None
