@@ -49,6 +49,22 @@ def test_a_quiet_check_of_every_example_and_a_missing_file(capsys):
     assert "cannot read" in captured.err
 
 
+def documented_codes() -> list[str]:
+    from cnnc.lint import docs
+
+    return [entry.code for entry in docs.documented()]
+
+
+@pytest.mark.parametrize("arguments", [["rules"], ["rule", "W20"], ["rule", "stride-drops-input"]]
+                         + [["rule", code] for code in documented_codes()], ids=" ".join)
+def test_rules_and_rule_print_what_rich_prints_without_colour(arguments, capsys):
+    expected = through_rich(arguments)
+    code = main(arguments)
+    captured = capsys.readouterr()
+    assert (code, captured.out, captured.err) == expected
+    assert captured.out or captured.err
+
+
 # StyledText against rich's Text -----------------------------------------------------------
 
 pieces = st.text(alphabet=st.sampled_from("ab \n\t\r\x07\x1b|^-é"), max_size=6)

@@ -33,9 +33,9 @@ NOT_LOADED = {
     "--version": HEAVY + ("shutil", "difflib"),  # argparse's formatters need no shutil (commands.common)
     "--help": HEAVY + ("shutil",),
     "check --help": HEAVY,
-    "rule W201": ("numpy", "lark", "interegular", "importlib.metadata", "rich.table", "cnnc.api", "cnnc.parser",
+    "rule W201": ("numpy", "lark", "interegular", "importlib.metadata", "rich", "cnnc.api", "cnnc.parser",
                   "cnnc.config", "cnnc.model", "cnnc.backends"),
-    "rules": ("numpy", "lark", "interegular", "importlib.metadata", "cnnc.api", "cnnc.parser", "cnnc.model"),
+    "rules": ("numpy", "lark", "interegular", "importlib.metadata", "rich", "cnnc.api", "cnnc.parser", "cnnc.model"),
     # output that rich would print without colour (here a StringIO) is written without rich
     f"check {VGG16}": ("numpy", "interegular", "importlib.metadata", "rich", "cnnc.model", "cnnc.backends",
                        "cnnc.render.json", "cnnc.render.sarif"),

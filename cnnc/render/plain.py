@@ -21,8 +21,10 @@ def prints_plain(file: IO[str] | None, environ: Mapping[str, str] = os.environ) 
     """Whether a rich ``Console`` on ``file`` would print no colour and no terminal controls, by
     rich's own rules (``Console.is_terminal``, rich 13-15): ``TTY_COMPATIBLE=0`` says no terminal,
     ``=1`` a terminal; else a set ``FORCE_COLOR`` forces one unless empty; else the file's
-    ``isatty()``. Where rich would look further (Jupyter, where it renders HTML; IDLE), this says
-    False and leaves rich to decide."""
+    ``isatty()``. Without a terminal rich chooses no colour system, whatever ``NO_COLOR``, ``TERM``
+    (``dumb``) or ``COLORTERM`` say, and ``TTY_INTERACTIVE`` only moves live displays, which cnnc
+    check and rules do not use. Where rich would look further (Jupyter, where it renders HTML;
+    IDLE), this says False and leaves rich to decide."""
     if file is None or hasattr(builtins, "get_ipython"):
         return False
     stdin_module = getattr(sys.stdin, "__module__", None)
