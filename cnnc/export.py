@@ -1,13 +1,47 @@
-"""cnnc's networks for other engines: ``to_torch`` (a PyTorch module holding a model's weights)."""
+"""cnnc's networks for other engines: a compiled model (``Network.compile()`` or a ``cnnc train``
+checkpoint) as a PyTorch module (``to_torch``) or an ONNX file (``to_onnx``).
+
+Exports are channels-first, as the other engines lay data out: (batch, C, *spatial) where cnnc's
+arrays are (batch, *spatial, C). ``to_onnx`` raises ``MissingExtra`` (an ImportError) naming the
+extra to install when the onnx package is missing."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:
+    import onnx
     from torch import nn
 
     from cnnc.model import Model
+
+__all__ = ["MissingExtra", "ModelTooLarge", "to_onnx", "to_torch"]
+
+PROTOBUF_LIMIT = 2**31 - 1  # bytes: the largest ONNX file without external data
+
+
+class MissingExtra(CannotRun, ImportError):
+    """An optional package an export needs is not installed; ``help`` says which extra to install."""
+
+
+class ModelTooLarge(CannotRun, ValueError):
+    """A model over what its file format can hold."""
+
+
+def require(module: str, extra: str, feature: str) -> object:
+    """Import ``module`` (an optional dependency), or raise MissingExtra naming ``cnnc[extra]``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(f"{feature} needs the `{module}` package, which is not installed",
+                           f"pip install 'cnnc[{extra}]'") from None
 
 
 def to_torch(model: Model, channels_last: bool = False) -> nn.Module:
@@ -31,4 +65,53 @@ def to_torch(model: Model, channels_last: bool = False) -> nn.Module:
     return torch_module(model)
 
 
-__all__ = ["to_torch"]
+def to_onnx(model: Model, path: str | os.PathLike) -> onnx.ModelProto:
+    """Write ``model`` to ``path`` as an ONNX model (opset 18, float32) and return it.
+
+    Input ``input``: (batch, C, *spatial), channels first (NCW, NCHW, NCDHW), with a dynamic batch
+    dimension; output ``output``: (batch, C, *spatial), or (batch, C) for a flat output. Node and value
+    names keep the report's layer names (``conv1``, ``conv1/pad``); weights keep cnnc's names
+    (``conv1.weight``) in PyTorch's layouts. Dropout and drop path are the identity, batchnorm uses
+    its running statistics: the model computes ``model.predict``. The file is written through a
+    temporary file in the same folder and a rename. Raises MissingExtra without the ``onnx`` package,
+    ModelTooLarge past protobuf's 2 GiB, OSError if ``path`` cannot be written, TypeError for a
+    ``model`` that is not a cnnc model."""
+    from cnnc.arguments import bad_argument, path_argument
+    from cnnc.model import Model
+
+    if not isinstance(model, Model):
+        raise TypeError(bad_argument("model", "a cnnc.model.Model (from Network.compile() or a checkpoint)", model))
+    path = path_argument(path)
+    require("onnx", "onnx", "the ONNX export")
+    from cnnc.backends.onnx import model_proto
+
+    proto = model_proto(model)
+    size = proto.ByteSize()
+    if size > PROTOBUF_LIMIT:
+        raise ModelTooLarge(f"{model.network.name} is {size:,} bytes as ONNX, past the 2 GiB that one ONNX file "
+                            "can hold", "ONNX's external data format is not supported yet")
+    write_atomically(path, lambda file: file.write(proto.SerializeToString()))
+    return proto
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """Call ``write`` with a temporary file in ``path``'s folder, then rename it to ``path``: a crash
+    or an error never leaves a partial file behind. OSError if the folder cannot be written."""
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(descriptor, 0o666 & ~_umask())  # mkstemp's file is private; the output is not
+        with os.fdopen(descriptor, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
