@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cnnc.commands.common import EXIT_ERRORS, EXIT_OK, open_model
 from cnnc.errors import CannotRun
+from cnnc.frozen import frozen
 
 if TYPE_CHECKING:  # the analysis, rich and the backends load when the command runs, not when the CLI starts
     from rich.console import Console
@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the analysis, rich and the backends load when the command r
     from cnnc.model import Model
 
 
-@dataclass(frozen=True)
+@frozen
 class Written:
     """What a target wrote, and a line that describes it."""
 
@@ -28,7 +28,7 @@ class Written:
     summary: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Target:
     """A compilation target: ``write(model, out, with_weights)`` writes ``out`` (and any file beside it)
     and says what it wrote, raising CannotRun for what it cannot express and OSError for what it cannot
