@@ -30,7 +30,8 @@ HEAVY = ("numpy", "lark", "interegular", "rich", "importlib.metadata", "cnnc.api
 NOT_LOADED = {
     "import cnnc.cli": HEAVY + ("signal", "difflib", "textwrap"),
     "import cnnc": HEAVY,
-    "--version": HEAVY + ("shutil", "difflib"),  # argparse's formatters need no shutil (commands.common)
+    # argparse's formatters need no shutil (commands.common); the commands' records need no dataclasses
+    "--version": HEAVY + ("shutil", "difflib", "dataclasses", "inspect"),
     "--help": HEAVY + ("shutil",),
     "check --help": HEAVY,
     "rule W201": ("numpy", "lark", "interegular", "importlib.metadata", "rich", "cnnc.api", "cnnc.parser",
