@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from functools import singledispatch
 from math import prod
 
 from cnnc import ir
 from cnnc.diagnostics import Diagnostic, Note, call_site_notes, error
+from cnnc.frozen import frozen
 from cnnc.memory import totals
 from cnnc.report import Assumptions, LayerReport, Report
 from cnnc.shapes import Window, channels_last, windows
@@ -29,7 +29,7 @@ whole input has both 0; merging paths of different jumps can make them differ. V
 after an upsampling layer."""
 
 
-@dataclass(frozen=True)
+@frozen
 class _State:
     """What flows from layer to layer: the shape, one Reach per spatial dimension, and the jump the
     layer reported (which a layer that sees its whole input multiplies by the size)."""

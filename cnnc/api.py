@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from cnnc import ir
@@ -16,6 +16,7 @@ from cnnc.arguments import BACKENDS, MAX_BATCH, bad_argument, choice, flag, inpu
     whole_number
 from cnnc.diagnostics import Diagnostic, SpecError, has_errors, merge_repeats
 from cnnc.elaborate import elaborate
+from cnnc.frozen import frozen
 from cnnc.parser import parse
 from cnnc.report import DTYPE_BYTES, OPTIMIZER_STATES, Assumptions, Report
 from cnnc.reading import decode, not_utf8
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from cnnc.model import Model
 
 
-@dataclass(frozen=True)
+@frozen
 class Options:
     """What the command line (or the caller) may change about an analysis. None: the spec's
     `train { }` section, else the default."""
@@ -39,7 +40,7 @@ class Options:
     inplace_activations: bool = False  # count activations and dropout as overwriting their input
 
 
-@dataclass(frozen=True)
+@frozen
 class Checked:
     """Everything the pipeline produced for one spec; stages after an error are None."""
 

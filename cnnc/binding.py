@@ -4,11 +4,12 @@ given twice, an option written as a positional, too many or too few arguments)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Callable
 
 from cnnc import syntax as ast
 from cnnc.diagnostics import did_you_mean
+from cnnc.frozen import frozen
 from cnnc.misplaced import option_meant
 from cnnc.source import Source, Span
 from cnnc.values import BadValue, Converter, Value, evaluate
@@ -17,7 +18,7 @@ Report = Callable[[str, str, "Span | None", "str | None"], None]
 """Records one error: (code, message, span, help)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Parameters:
     """What a layer or block accepts. ``positional``: (name, has a default) in order; ``names``: every
     name an option may use; ``owner`` names the layer or block in messages; ``options``: the names that

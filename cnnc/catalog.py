@@ -5,17 +5,17 @@ the grammar never changes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Callable
 
 from cnnc import ir
+from cnnc.frozen import frozen
 from cnnc.values import BadValue, Converter, boolean, choice, padding, real, sizes, transposed_padding, whole
 
 REQUIRED = object()
 
 
-@dataclass(frozen=True)
+@frozen
 class Argument:
     name: str
     convert: Converter
@@ -23,7 +23,7 @@ class Argument:
     doc: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class LayerSignature:
     op: str
     positional: tuple[Argument, ...]

@@ -7,7 +7,6 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, Union
 
@@ -16,6 +15,7 @@ import numpy as np
 from cnnc import ir, optim
 from cnnc.backends.numpy.kernel import UnsupportedLayer
 from cnnc.errors import CannotRun
+from cnnc.frozen import frozen
 from cnnc.input_statistics import InputStatistics
 from cnnc.model import DTYPES, LOSSES, Model
 from cnnc.npz import NpzError, read_npz
@@ -184,7 +184,7 @@ class Rule(NamedTuple):
     test: Callable[[object], bool]
 
 
-@dataclass(frozen=True)
+@frozen
 class OrNull:
     schema: Schema
 

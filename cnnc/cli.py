@@ -46,19 +46,29 @@ class _Consoles:
         if err is not None:
             self.err = err
 
+    # Set for a command that can print through a PlainConsole: without colour (a pipe, a file), its
+    # output is written without loading rich at all.
+    plain_capable = False
+
     @cached_property
     def out(self) -> Console:
-        from rich.console import Console
-
         # File names, spec text and messages are the user's: never read as rich markup or :emoji: codes.
-        return Console(highlight=False, markup=False, emoji=False)
+        return self._console(stderr=False, highlight=False, markup=False, emoji=False)
 
     @cached_property
     def err(self) -> Console:
+        # Messages on stderr are never wrapped mid-sentence: one line each, however narrow the terminal.
+        return self._console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+    def _console(self, stderr: bool, **options) -> Console:
+        if self.plain_capable:
+            from cnnc.render.plain import PlainConsole, prints_plain
+
+            if prints_plain(sys.stderr if stderr else sys.stdout):
+                return PlainConsole(stderr=stderr, **options)  # type: ignore[return-value]
         from rich.console import Console
 
-        # Messages on stderr are never wrapped mid-sentence: one line each, however narrow the terminal.
-        return Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+        return Console(stderr=stderr, **options)
 
 
 def main(argv: list[str] | None = None, out: Console | None = None, err: Console | None = None) -> int:
@@ -101,6 +111,7 @@ def _dispatch(argv: list[str] | None, consoles: _Consoles) -> int:
     if args.command is None:
         _say(consoles.err, parser.format_help())
         return EXIT_FAILURE
+    consoles.plain_capable = getattr(args, "plain_output", False)
     return args.run(args, consoles.out, consoles.err)
 
 

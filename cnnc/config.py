@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from difflib import get_close_matches
+from dataclasses import field
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,6 +16,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from cnnc.diagnostics import ERROR_CODES, Severity
+from cnnc.frozen import frozen
 from cnnc.lint import RULES, Budgets, LintSettings
 from cnnc.lint.registry import closest_code
 from cnnc.report import DTYPE_BYTES
@@ -32,7 +32,7 @@ class ConfigError(Exception):
     """A configuration cannot be used (a bad file, key, value or code): cnnc exits with code 2."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Selection:
     """One layer of rule selection: `select` replaces what came before when given; `ignore` removes."""
 
@@ -40,7 +40,7 @@ class Selection:
     ignore: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Config:
     """A validated configuration; ``path`` is None when no file was found."""
 
@@ -236,6 +236,8 @@ def parse_config(table: dict, path: Path | None = None, text: str | None = None,
         for key in table:
             with _setting(key):
                 if key not in KEYS and key not in DEPRECATED:
+                    from difflib import get_close_matches
+
                     close = get_close_matches(key, KEYS, n=1)
                     hint = f" (did you mean `{close[0]}`?)" if close else ""
                     raise ValueError(f"unknown setting `{key}`{hint}; the settings are {', '.join(KEYS)}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from enum import Enum
 
+from cnnc.frozen import frozen
 from cnnc.source import Span
 
 
@@ -15,7 +16,7 @@ class Severity(str, Enum):
     INFO = "info"
 
 
-@dataclass(frozen=True)
+@frozen
 class Note:
     """A secondary location, such as the call site of the block a layer was expanded from."""
 
@@ -23,7 +24,7 @@ class Note:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Diagnostic:
     code: str
     severity: Severity

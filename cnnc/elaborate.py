@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from cnnc import ir
 from cnnc import syntax as ast
@@ -12,6 +12,7 @@ from cnnc.catalog import DIRECTIVES, LAYERS, STRUCTURES
 from cnnc.definitions import collect_definitions, parameter_problem, recursive_blocks
 from cnnc.diagnostics import Diagnostic, call_site_notes, did_you_mean, error, repeated
 from cnnc.directives import input_shape, network_name, train_recipe
+from cnnc.frozen import frozen
 from cnnc.source import START, Source, Span
 from cnnc.values import BadValue, Converter, Value, evaluate, whole
 
@@ -33,7 +34,7 @@ class _Abort(Exception):
     """A limit was exceeded: elaboration stops (the diagnostic is already recorded)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class _Context:
     scope: dict[str, Value]
     origin: tuple[ir.Frame, ...]

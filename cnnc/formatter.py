@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import fields, is_dataclass
 from functools import cache
 
 from cnnc import syntax as ast
 from cnnc.diagnostics import Diagnostic, SpecError, error
+from cnnc.frozen import frozen
 from cnnc.lark_loading import Lark, Token, Tree, load_parser
 from cnnc.layout import layout
 from cnnc.parser import MAX_SOURCE_CHARACTERS, parse
@@ -23,7 +24,7 @@ class FormatterBug(Exception):
     """The formatted text would not mean what the original means: a bug in cnnc, never written out."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Formatted:
     """One spec after formatting: its text in the canonical layout, or None and the syntax errors
     that prevent formatting (a spec with errors of meaning is formatted as any other)."""

@@ -14,10 +14,12 @@ pass it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import NamedTuple
 
 import numpy as np
+
+from cnnc.frozen import frozen
 
 FAR = 5.0
 """How many spreads from the training examples' average an input's mean or contrast may lie."""
@@ -25,7 +27,7 @@ CHUNK = 4096  # examples measured at a time: bounded temporary memory for any da
 MIN_SPREAD = 1e-6  # training data whose examples all share one mean (or contrast)
 
 
-@dataclass(frozen=True)
+@frozen
 class InputStatistics:
     """Per-channel figures of a training set (see the module's docstring); ``low`` and ``high``: the
     smallest and largest value it holds."""

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Container, Mapping, Sequence
-from dataclasses import dataclass
-from difflib import get_close_matches
 
 from cnnc import syntax as ast
+from cnnc.frozen import frozen
 from cnnc.source import Source, Span
 from cnnc.values import BadValue, Converter, Symbol
 
@@ -14,7 +13,7 @@ CLOSE_ENOUGH = 0.75
 """How similar a bare name must be to an option's to be taken for a misspelling of it (`strid`, `strde`)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class MisplacedOption:
     """A bare name standing where ``option=value`` was meant, and the positional value after it."""
 
@@ -91,6 +90,8 @@ def option_meant(items: Sequence, index: int, options: Mapping[str, Converter | 
     elif not beyond_positionals:
         return None
     else:
+        from difflib import get_close_matches
+
         close = get_close_matches(item.id, list(options), n=1, cutoff=CLOSE_ENOUGH)
         accepting = [name for name, convert in options.items() if convert and _accepts(convert, item.id)]
         if not close and len(accepting) == 1:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from cnnc import ir
 from cnnc.assumptions import DTYPE_BYTES, OPTIMIZER_STATES
 from cnnc.diagnostics import Diagnostic
+from cnnc.frozen import frozen
 from cnnc.render.units import short
 from cnnc.source import Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Assumptions:
     """What the memory figures assume; printed with every report."""
 
@@ -30,7 +31,7 @@ class Assumptions:
         return OPTIMIZER_STATES[self.optimizer]
 
 
-@dataclass(frozen=True)
+@frozen
 class LayerReport:
     """One layer as analyzed: its shapes, costs and receptive field."""
 
@@ -80,7 +81,7 @@ class LayerReport:
         return 2 * self.macs
 
 
-@dataclass(frozen=True)
+@frozen
 class Totals:
     params: int
     buffers: int
@@ -96,7 +97,7 @@ class Totals:
         return 2 * self.macs
 
 
-@dataclass(frozen=True, repr=False)
+@frozen  # its own __repr__ is kept
 class Report:
     """What ``analyze`` found for a network. ``print(report)`` shows the table ``cnnc check`` prints;
     notebooks show it as HTML."""

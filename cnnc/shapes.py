@@ -4,9 +4,9 @@ the backends."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
+from cnnc.frozen import frozen
 from cnnc.ir import Padding, Shape, Sizes
 
 FEW_CHANNELS = 4
@@ -45,7 +45,7 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     return total // 2, total - total // 2
 
 
-@dataclass(frozen=True)
+@frozen
 class Window:
     """One spatial dimension of a conv or pool: everything the output size depends on."""
 

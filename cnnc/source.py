@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
+
+from cnnc.frozen import frozen
 
 
 class Span(NamedTuple):
@@ -29,7 +30,7 @@ class Span(NamedTuple):
 START = Span.point(1, 1)
 
 
-@dataclass(frozen=True)
+@frozen
 class Source:
     """A spec's text with the name it is reported under (a path, or ``<string>``)."""
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Union
 
+from cnnc.frozen import frozen
 from cnnc.source import Span
 
 
 # Expressions -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@frozen
 class Number:
     value: int | float
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Dims:
     """``3x3``, ``224x224x3``: one integer per dimension."""
 
@@ -24,7 +24,7 @@ class Dims:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Name:
     """A bare name: a block parameter, or a symbol such as ``same`` or ``false``."""
 
@@ -32,7 +32,7 @@ class Name:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class BinaryOp:
     op: str  # one of + - * / //
     left: Expr
@@ -40,13 +40,13 @@ class BinaryOp:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Negate:
     operand: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Function:
     """``min(a, b)``, ``max(a, b)``, ``floor(x)``, ``ceil(x)``, ``round(x)``."""
 
@@ -56,7 +56,7 @@ class Function:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Size:
     """A size built from expressions, ``(s)x(s)`` or ``1x(s)x(s)``: one expression per dimension."""
 
@@ -69,7 +69,7 @@ Expr = Union[Number, Dims, Name, BinaryOp, Negate, Function, Size]
 
 # Statements ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@frozen
 class Option:
     """``key=value``."""
 
@@ -79,7 +79,7 @@ class Option:
     key_span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Block:
     """``{ statements }``."""
 
@@ -87,7 +87,7 @@ class Block:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Clause:
     """A named block after a call's first block: ``shortcut { ... }``."""
 
@@ -96,7 +96,7 @@ class Clause:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Call:
     """Any use of a name as a statement: ``conv 64 3x3 pad=1``, ``repeat 2 { ... }``, ``conv3 64``.
 
@@ -120,7 +120,7 @@ class Call:
         return tuple(item for item in self.items if isinstance(item, Option))
 
 
-@dataclass(frozen=True)
+@frozen
 class Settings:
     """A line of bare options, as in a ``train { }`` section: ``optimizer=sgd lr=0.05``."""
 
@@ -128,14 +128,14 @@ class Settings:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Parameter:
     name: str
     default: Expr | None
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Definition:
     """``def name(params) { body }``: a reusable block."""
 
@@ -149,7 +149,7 @@ class Definition:
 Statement = Union[Call, Settings, Definition]
 
 
-@dataclass(frozen=True)
+@frozen
 class Module:
     statements: tuple[Statement, ...]
     span: Span

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable, Union
 
 from cnnc import syntax as ast
+from cnnc.frozen import frozen
 from cnnc.source import Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Symbol:
     """A bare name that is not a parameter in scope: ``same``, ``false``, ``ceil``."""
 

@@ -28,18 +28,20 @@ else:  # pragma: no cover
 HEAVY = ("numpy", "lark", "interegular", "rich", "importlib.metadata", "cnnc.api", "cnnc.parser", "cnnc.ir",
          "cnnc.lint", "cnnc.config", "cnnc.model", "cnnc.backends")
 NOT_LOADED = {
-    "import cnnc.cli": HEAVY,
+    "import cnnc.cli": HEAVY + ("signal", "difflib", "textwrap"),
     "import cnnc": HEAVY,
-    "--version": HEAVY,
-    "--help": HEAVY,
+    # argparse's formatters need no shutil (commands.common); the commands' records need no dataclasses
+    "--version": HEAVY + ("shutil", "difflib", "dataclasses", "inspect"),
+    "--help": HEAVY + ("shutil",),
     "check --help": HEAVY,
-    "rule W201": ("numpy", "lark", "interegular", "importlib.metadata", "rich.table", "cnnc.api", "cnnc.parser",
+    "rule W201": ("numpy", "lark", "interegular", "importlib.metadata", "rich", "cnnc.api", "cnnc.parser",
                   "cnnc.config", "cnnc.model", "cnnc.backends"),
-    "rules": ("numpy", "lark", "interegular", "importlib.metadata", "cnnc.api", "cnnc.parser", "cnnc.model"),
-    f"check {VGG16}": ("numpy", "interegular", "importlib.metadata", "rich.table", "cnnc.model", "cnnc.backends",
+    "rules": ("numpy", "lark", "interegular", "importlib.metadata", "rich", "cnnc.api", "cnnc.parser", "cnnc.model"),
+    # output that rich would print without colour (here a StringIO) is written without rich
+    f"check {VGG16}": ("numpy", "interegular", "importlib.metadata", "rich", "cnnc.model", "cnnc.backends",
                        "cnnc.render.json", "cnnc.render.sarif"),
     f"fmt --check {VGG16}": ("numpy", "interegular", "importlib.metadata", "rich.table", "cnnc.model", "cnnc.backends"),
-    f"check {VGG16} --format json": ("numpy", "interegular", "importlib.metadata", "rich.table",
+    f"check {VGG16} --format json": ("numpy", "interegular", "importlib.metadata", "rich",
                                      "cnnc.model", "cnnc.render.text", "cnnc.render.sarif"),
 }
 
@@ -74,9 +76,21 @@ def test_a_command_loads_only_what_it_uses(case):
 
 
 def test_the_check_loads_what_the_list_above_forbids_elsewhere():
-    # The lists above must be able to fail: the check itself loads the parser, Lark and rich.
-    loaded = loaded_by(action_of(f"check {VGG16}"))
-    assert {"lark", "cnnc.parser", "cnnc.ir", "rich.console", "rich.text"} <= loaded
+    # The lists above must be able to fail: the check itself loads the parser and Lark, and rich
+    # where colour is forced.
+    assert {"lark", "cnnc.parser", "cnnc.ir"} <= loaded_by(action_of(f"check {VGG16}"))
+    coloured = loaded_by(action_of(f"check {VGG16}"), {**os.environ, "FORCE_COLOR": "1"})
+    assert {"rich.console", "rich.text"} <= coloured
+
+
+def test_a_piped_check_does_not_import_rich():
+    # a real pipe, as `cnnc check net.cnn | less` or a CI log; a finding on stderr too
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "cnnc", "check", "-", str(VGG16)],
+                            input="input 8x8x3\nconv 8 9x9\n", check=False, capture_output=True, text=True,
+                            timeout=120, env={k: v for k, v in os.environ.items() if k != "FORCE_COLOR"})
+    assert result.returncode == 1 and "Found 1 error, 1 info." in result.stdout
+    imported = re.findall(r"^import time:.*\| +([\w.]+)$", result.stderr, re.MULTILINE)
+    assert "cnnc.parser" in imported and not [name for name in imported if name.split(".")[0] == "rich"]
 
 
 def test_lark_is_loaded_without_interegular_even_where_it_is_installed():
@@ -87,6 +101,21 @@ def test_lark_is_loaded_without_interegular_even_where_it_is_installed():
     # and interegular still imports afterwards, for whoever needs it
     loaded = loaded_by("import cnnc.parser; import interegular")
     assert "interegular" in loaded
+
+
+@pytest.mark.parametrize("columns", [None, "50", "abc", "0", "-3", "200"])
+def test_the_help_formatter_takes_argparse_s_width(columns, monkeypatch):
+    import argparse
+
+    from cnnc.commands.common import HelpFormatter
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    ours, argparse_s = HelpFormatter("cnnc"), argparse.HelpFormatter("cnnc")
+    assert (ours._width, ours._max_help_position) == (argparse_s._width, argparse_s._max_help_position)
+    assert HelpFormatter("cnnc", width=30)._width == 30
 
 
 def test_the_version_is_pyproject_s():

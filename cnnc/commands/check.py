@@ -12,11 +12,11 @@ from cnnc.commands.common import EXIT_ERRORS, EXIT_FAILURE, EXIT_OK, package_ver
 
 if TYPE_CHECKING:  # the analysis, the lint and rich load when the command runs, not when the CLI starts
     from rich.console import Console
-    from rich.text import Text
 
     from cnnc.api import Checked
     from cnnc.config import Config
     from cnnc.lint import LintSettings
+    from cnnc.render.styled import StyledText
     from cnnc.source import Source
 
 
@@ -65,7 +65,7 @@ def register(commands) -> None:
     lint_options.add_argument("--exit-zero", action="store_true", help="exit 0 even with errors (report only)")
     lint_options.add_argument("--config", metavar="FILE", help="use this cnnc.toml or pyproject.toml instead of "
                               "the one found by walking up from each spec")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, plain_output=True)  # without colour, printed without rich
 
 
 def _selectors(values: list[str] | None) -> tuple[str, ...] | None:
@@ -130,9 +130,8 @@ def _print_results(results: list[Checked], args: argparse.Namespace, one_documen
             for diagnostic in result.diagnostics:
                 write_text(out, github_command(diagnostic, result.source) + "\n")
     else:
-        from rich.text import Text
-
         from cnnc.render.diagnostics import render_diagnostic, summary_line
+        from cnnc.render.styled import StyledText
         from cnnc.render.text import render_report
 
         width = None if args.wide or not out.is_terminal else out.width
@@ -144,12 +143,12 @@ def _print_results(results: list[Checked], args: argparse.Namespace, one_documen
                 print_text(out, render_diagnostic(diagnostic, result.source))
         summary = summary_line([d for r in results for d in r.diagnostics])
         if summary is None and all_read and results:
-            summary = Text("All checks passed!", style="bold green")
+            summary = StyledText("All checks passed!", style="bold green")
         if summary is not None:
             out.print(summary, soft_wrap=True)
 
 
-def print_text(out: Console, text: Text) -> None:
+def print_text(out: Console, text: StyledText) -> None:
     """Styled text as it is, never wrapped (a terminal wraps long lines itself). Without colours
     (a pipe, a file, NO_COLOR) the plain text is written directly: rich would split a 100,000-line
     report into segments only to drop their styles."""

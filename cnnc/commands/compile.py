@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from cnnc.commands.common import EXIT_ERRORS, EXIT_OK, open_model
 from cnnc.errors import CannotRun
@@ -20,16 +19,16 @@ if TYPE_CHECKING:  # the analysis, rich and the backends load when the command r
     from cnnc.model import Model
 
 
-@dataclass(frozen=True)
-class Written:
+# Named tuples, not dataclasses: the CLI makes TARGETS as it starts, and dataclasses (with inspect)
+# would cost every `cnnc --version` about 7 ms (python -X importtime).
+class Written(NamedTuple):
     """What a target wrote, and a line that describes it."""
 
     files: list[Path]
     summary: str
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """A compilation target: ``write(model, out, with_weights)`` writes ``out`` (and any file beside it)
     and says what it wrote, raising CannotRun for what it cannot express and OSError for what it cannot
     write; it needs the ``module`` package, installed with ``cnnc[extra]``. A new target is one more

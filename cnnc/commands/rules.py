@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import textwrap
 from typing import TYPE_CHECKING
 
 from cnnc.commands.common import EXIT_FAILURE, EXIT_OK, write_json, write_text
@@ -23,17 +22,17 @@ def register(commands) -> None:
                                                    "name, severity and what it flags.")
     rules_parser.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                               help="markdown is docs/rules.md")
-    rules_parser.set_defaults(run=run_rules)
+    rules_parser.set_defaults(run=run_rules, plain_output=True)  # without colour, printed without rich
     rule_parser = commands.add_parser("rule", help="explain an error code or lint rule",
                                       description="Print what a code means, an example that triggers it and how "
                                                   "to fix it.")
     rule_parser.add_argument("code", metavar="CODE",
                              help="a code such as E101 or W201, or a name such as stride-drops-input")
-    rule_parser.set_defaults(run=run_rule)
+    rule_parser.set_defaults(run=run_rule, plain_output=True)
 
 
 def rule_columns() -> tuple[Column, ...]:
-    """The table's columns (``cnnc.render.text`` loads rich: only when a table is made)."""
+    """The table's columns (``cnnc.render.text`` loads the report's renderers: only when a table is made)."""
     from cnnc.render.text import Column
 
     return Column("Code", style="bold"), Column("Name"), Column("Severity", style="dim"), Column("What it flags")
@@ -41,6 +40,8 @@ def rule_columns() -> tuple[Column, ...]:
 
 def rules_table(width: int | None) -> list[tuple[str, ...]]:
     """The rows of `cnnc rules`: every summary on one line, or folded to fit ``width`` columns."""
+    from textwrap import wrap
+
     from cnnc.lint import docs
 
     entries = docs.documented()
@@ -52,7 +53,7 @@ def rules_table(width: int | None) -> list[tuple[str, ...]]:
     room = max(NARROWEST_SUMMARY, width - before)
     folded: list[tuple[str, ...]] = []
     for code, name, severity, summary in rows:
-        lines = textwrap.wrap(summary, room, break_on_hyphens=False) or [""]
+        lines = wrap(summary, room, break_on_hyphens=False) or [""]
         folded.append((code, name, severity, lines[0]))
         folded += [("", "", "", line) for line in lines[1:]]
     return folded

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -107,6 +105,8 @@ class Interrupt:
         self.previous = None
 
     def __enter__(self) -> Interrupt:
+        import signal
+
         try:
             self.previous = signal.signal(signal.SIGINT, self.handle)
         except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
@@ -119,6 +119,8 @@ class Interrupt:
         self.requested = True
 
     def __exit__(self, *exc) -> None:
+        import signal
+
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
 
@@ -149,6 +151,8 @@ class Run:
             row = {key.replace("val_", prefix): history[key][-1] for key in history}
             row.update({"event": "epoch", "epoch": progress.epoch,
                         "images_per_second": history["images"][-1] / max(history["seconds"][-1], 1e-9)})
+            import json
+
             with self.log.open("a", encoding="utf-8") as file:
                 file.write(json.dumps(row) + "\n")
 
@@ -352,6 +356,8 @@ def _diverged(failure: NonFiniteLoss, model, callbacks: Run, err: Console) -> in
 
 def _log_event(log: Path | None, event: dict) -> None:
     if log is not None:
+        import json
+
         with log.open("a", encoding="utf-8") as file:
             file.write(json.dumps(event) + "\n")
 

@@ -20,7 +20,6 @@ import socket
 import tempfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -28,12 +27,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from cnnc.cache import user_cache_folder
 from cnnc.data.dataset import DataError
+from cnnc.frozen import frozen
 
 CHUNK_BYTES = 1 << 16
 TIMEOUT_SECONDS = 30
 
 
-@dataclass(frozen=True)
+@frozen
 class Remote:
     """A data set as published: mirror base URLs (tried in order), the SHA-256 of each file, and the
     other forms of the files that cnnc reads as well (for the offline message)."""

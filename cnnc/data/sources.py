@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from rich.console import Console
@@ -37,6 +37,7 @@ from cnnc.data.dataset import DataError, Splits
 from cnnc.data.files import load_folder, load_npz
 from cnnc.data.standard import load_cifar10, load_idx_set
 from cnnc.data.synthetic import synthetic_splits
+from cnnc.frozen import frozen
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "synthetic")
 ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10"}
@@ -46,7 +47,7 @@ SYNTAX_HELP = ("a SOURCE is mnist[:DIR], fashion-mnist[:DIR], cifar10[:DIR], syn
                "seed=0] (K: the spec's number of outputs), a PATH.npz, or a folder of class sub-folders")
 
 
-@dataclass(frozen=True)
+@frozen
 class DataSource:
     """A parsed SOURCE: ``kind`` is a dataset name, "npz" or "folder"; ``path`` the DIR or file, if any;
     ``options`` the synthetic settings."""

@@ -12,18 +12,18 @@ the same seed gives the same examples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import ceil, pi, prod
 
 import numpy as np
 
 from cnnc import ir
 from cnnc.data.dataset import DataError, Dataset, Splits
+from cnnc.frozen import frozen
 
 GOLDEN_ANGLE = pi * (3 - 5 ** 0.5)
 
 
-@dataclass(frozen=True)
+@frozen
 class Template:
     """One class: "bar" or "edge", the unit normal of its line/plane, and its width in pixels."""
 

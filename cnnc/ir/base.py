@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from math import prod
 from typing import Literal, Union
 
+from cnnc.frozen import frozen
 from cnnc.source import Span
 
 Sizes = tuple[int, ...]
 """Per spatial dimension; a single value applies to every dimension (``5`` against ``1x7``)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Shape:
     """A tensor shape per example: spatial sizes, then channels. A flat vector has no spatial sizes."""
 
@@ -36,7 +37,7 @@ class Shape:
         return "x".join(str(d) for d in self.dims)
 
 
-@dataclass(frozen=True)
+@frozen
 class Frame:
     """A block call that a layer was expanded from. ``call`` numbers the calls of the whole expansion,
     so that two iterations of a `repeat` calling one block tell apart; frames compare by block and span."""
@@ -46,7 +47,7 @@ class Frame:
     call: int = field(default=0, compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class Layer:
     """Fields every node has: a unique, stable name (``conv3``), where it was written, and the
     block calls it came from (outermost first)."""

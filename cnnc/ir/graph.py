@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Union
 
+from cnnc.frozen import frozen
 from cnnc.ir.base import Layer, Shape
 from cnnc.ir.layers import (
     Activation,
@@ -33,7 +34,7 @@ from cnnc.ir.layers import (
 from cnnc.source import Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Residual(Layer):
     """``body(x) + shortcut(x)``; an empty shortcut is the identity."""
 
@@ -46,7 +47,7 @@ class Residual(Layer):
         return "projection shortcut" if self.shortcut else "identity shortcut"
 
 
-@dataclass(frozen=True)
+@frozen
 class Concat(Layer):
     """Branches run on the same input; their outputs join along channels."""
 
@@ -58,7 +59,7 @@ class Concat(Layer):
         return f"{len(self.branches)} branches"
 
 
-@dataclass(frozen=True)
+@frozen
 class Add(Layer):
     """Branches run on the same input; their outputs, all of one shape, are summed."""
 
@@ -70,7 +71,7 @@ class Add(Layer):
         return f"{len(self.branches)} branches"
 
 
-@dataclass(frozen=True)
+@frozen
 class Multiply(Layer):
     """Branches run on the same input; their outputs are multiplied elementwise, a size of 1
     broadcasting against any other (a flat vector of C values as 1x..x1xC)."""
@@ -91,7 +92,7 @@ Node = Union[Conv, Pool, GlobalAvgPool, GlobalMaxPool, AdaptivePool, Dense, Flat
              PixelShuffle, Slice, Shuffle, Residual, Concat, Add, Multiply]
 
 
-@dataclass(frozen=True)
+@frozen
 class TrainRecipe:
     """The ``train { }`` section: how the spec trains unless the command line says otherwise."""
 
@@ -99,7 +100,7 @@ class TrainRecipe:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Network:
     name: str
     input: Shape | None

@@ -3,13 +3,13 @@ human summary of them (``describe``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
+from cnnc.frozen import frozen
 from cnnc.ir.base import Layer, Padding, Sizes, padding_text, same_sizes, sizes_text
 
 
-@dataclass(frozen=True)
+@frozen
 class Conv(Layer):
     filters: int
     kernel: Sizes
@@ -39,7 +39,7 @@ class Conv(Layer):
         return ", ".join(parts)
 
 
-@dataclass(frozen=True)
+@frozen
 class Pool(Layer):
     mode: Literal["max", "avg"]
     kernel: Sizes
@@ -66,17 +66,17 @@ class Pool(Layer):
         return ", ".join(parts)
 
 
-@dataclass(frozen=True)
+@frozen
 class GlobalAvgPool(Layer):
     kind = "globalavgpool"
 
 
-@dataclass(frozen=True)
+@frozen
 class GlobalMaxPool(Layer):
     kind = "globalmaxpool"
 
 
-@dataclass(frozen=True)
+@frozen
 class AdaptivePool(Layer):
     """PyTorch's adaptive pooling: output i of n inputs to o outputs reads [floor(i n/o), ceil((i+1) n/o))."""
 
@@ -91,7 +91,7 @@ class AdaptivePool(Layer):
         return sizes_text(self.size)
 
 
-@dataclass(frozen=True)
+@frozen
 class Dense(Layer):
     units: int
     bias: bool = True
@@ -102,7 +102,7 @@ class Dense(Layer):
         return f"{self.units}" + ("" if self.bias else ", no bias")
 
 
-@dataclass(frozen=True)
+@frozen
 class Flatten(Layer):
     kind = "flatten"
 
@@ -111,7 +111,7 @@ ActivationFunction = Literal["relu", "leakyrelu", "sigmoid", "tanh", "softmax", 
                              "hardsigmoid", "mish", "selu", "gelu", "elu"]
 
 
-@dataclass(frozen=True)
+@frozen
 class Activation(Layer):
     """A parameter-free elementwise function (softmax: over the channels)."""
 
@@ -134,7 +134,7 @@ class Activation(Layer):
         return ""
 
 
-@dataclass(frozen=True)
+@frozen
 class PReLU(Layer):
     """x for x > 0, a * x otherwise, with a learned slope per channel (one if ``shared``)."""
 
@@ -146,7 +146,7 @@ class PReLU(Layer):
         return "shared slope" if self.shared else ""
 
 
-@dataclass(frozen=True)
+@frozen
 class Dropout(Layer):
     p: float
 
@@ -156,7 +156,7 @@ class Dropout(Layer):
         return f"{self.p:g}"
 
 
-@dataclass(frozen=True)
+@frozen
 class BatchNorm(Layer):
     eps: float = 1e-5
     momentum: float = 0.1
@@ -164,7 +164,7 @@ class BatchNorm(Layer):
     kind = "batchnorm"
 
 
-@dataclass(frozen=True)
+@frozen
 class LayerNorm(Layer):
     """Normalise the channels at every position (ConvNeXt's LayerNorm2d; a flat vector's features)."""
 
@@ -177,7 +177,7 @@ class LayerNorm(Layer):
         return "" if self.affine else "no affine"
 
 
-@dataclass(frozen=True)
+@frozen
 class GroupNorm(Layer):
     """Normalise each group of channels over its channels and every position, per example."""
 
@@ -191,7 +191,7 @@ class GroupNorm(Layer):
         return f"{self.groups} groups" + ("" if self.affine else ", no affine")
 
 
-@dataclass(frozen=True)
+@frozen
 class InstanceNorm(Layer):
     """Normalise each channel over the positions, per example; no running statistics."""
 
@@ -204,7 +204,7 @@ class InstanceNorm(Layer):
         return "affine" if self.affine else ""
 
 
-@dataclass(frozen=True)
+@frozen
 class LocalResponseNorm(Layer):
     """PyTorch's LocalResponseNorm: x / (k + alpha/size * sum of x^2 over a window of channels)^beta."""
 
@@ -219,7 +219,7 @@ class LocalResponseNorm(Layer):
         return f"{self.size}"
 
 
-@dataclass(frozen=True)
+@frozen
 class LayerScale(Layer):
     """A learned multiplier per channel (ConvNeXt's gamma)."""
 
@@ -228,7 +228,7 @@ class LayerScale(Layer):
     kind = "layerscale"
 
 
-@dataclass(frozen=True)
+@frozen
 class DropPath(Layer):
     """Stochastic depth: in training, zero each example with probability p and scale the rest by
     1 / (1 - p); the identity in evaluation."""
@@ -241,7 +241,7 @@ class DropPath(Layer):
         return f"{self.p:g}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Upsample(Layer):
     """Nearest or (bi/tri)linear upsampling by a factor per dimension, or to a given size."""
 
@@ -259,7 +259,7 @@ class Upsample(Layer):
         return ", ".join(parts)
 
 
-@dataclass(frozen=True)
+@frozen
 class Deconv(Layer):
     """Transposed convolution, as PyTorch's ConvTranspose."""
 
@@ -289,7 +289,7 @@ class Deconv(Layer):
         return ", ".join(parts)
 
 
-@dataclass(frozen=True)
+@frozen
 class PixelShuffle(Layer):
     """(*spatial, C) -> (*spatial * R, C / R**rank), as PyTorch's PixelShuffle."""
 
@@ -301,7 +301,7 @@ class PixelShuffle(Layer):
         return f"{self.factor}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Slice(Layer):
     """Channels [start, stop): a view."""
 
@@ -314,7 +314,7 @@ class Slice(Layer):
         return f"{self.start}:{self.stop}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Shuffle(Layer):
     """ShuffleNet's channel shuffle: channels seen as G x C/G, transposed, flattened."""
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from math import ceil
 from typing import Iterator, Mapping
 
 from cnnc import ir
 from cnnc.diagnostics import Note, Severity
+from cnnc.frozen import frozen
 from cnnc.report import LayerReport, Report
 from cnnc.shapes import Window, windows
 from cnnc.source import Source, Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Budgets:
     """Limits that fail the check when exceeded (None: no limit)."""
 
@@ -24,7 +25,7 @@ class Budgets:
     receptive_field: int | None = None  # smallest receptive field at the head, per spatial dimension
 
 
-@dataclass(frozen=True)
+@frozen
 class LintSettings:
     """Which rules run, the severities they report at, and the budgets."""
 
@@ -33,7 +34,7 @@ class LintSettings:
     budgets: Budgets = Budgets()
 
 
-@dataclass(frozen=True)
+@frozen
 class Finding:
     """What a rule found: a message at a layer (or at a span), with a hint and secondary locations."""
 
@@ -48,7 +49,7 @@ class Finding:
         return self.span or (self.node.span if self.node is not None else None)
 
 
-@dataclass(frozen=True)
+@frozen
 class LintContext:
     source: Source
     network: ir.Network

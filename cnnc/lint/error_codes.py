@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
 
 from cnnc.diagnostics import ERROR_CODES, Severity
+from cnnc.frozen import frozen
 from cnnc.lint.registry import Documented
 
 ERROR_HEADINGS = ("What it means", "Example", "Use instead")
@@ -15,7 +15,7 @@ ERROR_GROUPS = {"E0": "Errors in the text: syntax, names and arguments",
                 "E1": "Errors in the shapes: layers that do not fit their input"}
 
 
-@dataclass(frozen=True)
+@frozen
 class ErrorCode(Documented):
     code: str
     name: str

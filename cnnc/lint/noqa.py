@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from cnnc.diagnostics import ERROR_CODES, Severity
+from cnnc.frozen import frozen
 from cnnc.lint.context import Finding, LintContext
 from cnnc.lint.registry import RETIRED, RULES, closest_code, rule
 from cnnc.source import Source, Span
@@ -16,7 +16,7 @@ _DIRECTIVE = re.compile(r"#\s*noqa\b(?P<colon>\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\
 _CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@frozen
 class Directive:
     """One `# noqa` comment. ``codes`` is None for a bare `# noqa`, which suppresses every code."""
 

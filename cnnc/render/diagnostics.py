@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from rich.text import Text
-
 from cnnc.diagnostics import Diagnostic, Severity
+from cnnc.render.styled import StyledText
 from cnnc.source import Source, Span
 
 SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
@@ -13,7 +12,7 @@ MAX_SHOWN = 160  # characters of a source line shown; a longer line is cut aroun
 CONTEXT = 40  # characters shown before the span in a cut line
 
 
-def _snippet(source: Source, span: Span, style: str) -> Text:
+def _snippet(source: Source, span: Span, style: str) -> StyledText:
     """The span's first line with a gutter and carets under the span (to the line's end if it spans more)."""
     raw = source.line_text(span.line)
     number = str(span.line)
@@ -24,7 +23,7 @@ def _snippet(source: Source, span: Span, style: str) -> Text:
     raw, start, end = _window(raw, start, end)
     before = raw[:start].expandtabs(TAB_WIDTH)
     marked = raw[start:end].expandtabs(TAB_WIDTH)
-    text = Text()
+    text = StyledText()
     text.append(f"{gutter} |\n", style="blue")
     text.append(f"{number} | ", style="blue")
     text.append(raw.expandtabs(TAB_WIDTH) + "\n")
@@ -47,9 +46,9 @@ def _window(line: str, start: int, end: int) -> tuple[str, int, int]:
     return before + line[first:last] + after, start + offset, min(end, last) + offset
 
 
-def render_diagnostic(diagnostic: Diagnostic, source: Source) -> Text:
+def render_diagnostic(diagnostic: Diagnostic, source: Source) -> StyledText:
     style = SEVERITY_STYLE[diagnostic.severity]
-    text = Text()
+    text = StyledText()
     span = diagnostic.span
     where = f"{source.path}:{span.line}:{span.column}" if span else source.path
     text.append(f"{where}: ", style="bold")
@@ -70,7 +69,7 @@ def render_diagnostic(diagnostic: Diagnostic, source: Source) -> Text:
     return text
 
 
-def summary_line(diagnostics: list[Diagnostic]) -> Text | None:
+def summary_line(diagnostics: list[Diagnostic]) -> StyledText | None:
     """``Found 2 errors and 1 warning.``, or None when there is nothing."""
     counts = {severity: sum(d.severity is severity for d in diagnostics) for severity in Severity}
     parts = [f"{count} {severity.value}{'s' if count != 1 else ''}"
@@ -78,7 +77,7 @@ def summary_line(diagnostics: list[Diagnostic]) -> Text | None:
     if not parts:
         return None
     style = SEVERITY_STYLE[next(s for s in Severity if counts[s])]
-    return Text(f"Found {', '.join(parts)}.", style=style)
+    return StyledText(f"Found {', '.join(parts)}.", style=style)
 
 
 def code_name(code: str) -> str:

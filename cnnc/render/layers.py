@@ -8,10 +8,8 @@ table says so."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from rich.text import Text
-
+from cnnc.frozen import frozen
+from cnnc.render.styled import StyledText
 from cnnc.render.table import Column, aligned, column_widths, packed, table_width
 from cnnc.render.units import count, rounded
 from cnnc.report import LayerReport, Report
@@ -29,11 +27,11 @@ COUNTS = ("Params", "MACs", "Activations")
 GAP = 2
 
 
-@dataclass(frozen=True)
+@frozen
 class Fitted:
     """A layer table and, when it was changed to fit, one line saying how."""
 
-    table: Text
+    table: StyledText
     note: str | None = None
 
 
@@ -64,7 +62,7 @@ def layer_rows(report: Report, as_count=count) -> list[tuple[str, ...]]:
     return rows
 
 
-def layer_table(report: Report) -> Text:
+def layer_table(report: Report) -> StyledText:
     """The full table with exact counts, as a pipe or ``--wide`` prints it."""
     return aligned(LAYER_COLUMNS, layer_rows(report))
 
@@ -103,7 +101,7 @@ SETTINGS_FLOOR = 20
 most rows two or three lines tall."""
 
 
-@dataclass(frozen=True)
+@frozen
 class _Step:
     rounded: bool = False
     hidden: tuple[str, ...] = ()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from cnnc.frozen import frozen
+from cnnc.render.styled import StyledText
 
-from rich.text import Text
 
-
-@dataclass(frozen=True)
+@frozen
 class Column:
     header: str
     right: bool = False  # numbers are right-aligned
@@ -39,11 +38,11 @@ def packed(pieces: list[str], width: int) -> list[str]:
     return lines
 
 
-def aligned(columns: tuple[Column, ...], rows: list[tuple[str, ...]], gap: int = 2, header: bool = True) -> Text:
+def aligned(columns: tuple[Column, ...], rows: list[tuple[str, ...]], gap: int = 2, header: bool = True) -> StyledText:
     """Rows of cells aligned in columns (under a header and a rule), as styled text. A cell with
     line breaks spans several lines; the row's other cells stand on its first line."""
     widths = column_widths(columns, rows)
-    text = Text()
+    text = StyledText()
     spacer = " " * gap
 
     def add_line(cells: tuple[str, ...], header: bool = False) -> None:

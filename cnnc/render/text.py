@@ -6,9 +6,8 @@ terminal's), the report fits in it; without one it is printed whole, with exact 
 
 from __future__ import annotations
 
-from rich.text import Text
-
 from cnnc.render.layers import fitted_layer_table, layer_table
+from cnnc.render.styled import StyledText
 from cnnc.render.table import Column, aligned, column_widths, packed
 from cnnc.render.units import count, short, size
 from cnnc.report import Report
@@ -42,20 +41,20 @@ def totals_rows(report: Report) -> list[tuple[str, str, str]]:
     ]
 
 
-def totals_table(report: Report, width: int | None = None) -> Text:
+def totals_table(report: Report, width: int | None = None) -> StyledText:
     rows = totals_rows(report)
     columns = (Column("", style="bold"), Column("", right=True), Column("", style="dim"))
     if width is not None:  # the explanations fold between words
         label, figure, _ = column_widths(columns, rows)
         room = max(width - label - figure - 4, 1)
         rows = [(name, value, wrapped(note, room)) for name, value, note in rows]
-    return Text("\n").append_text(aligned(columns, rows, header=False))
+    return StyledText("\n").append_text(aligned(columns, rows, header=False))
 
 
-def render_report(report: Report, width: int | None = None) -> list[Text]:
+def render_report(report: Report, width: int | None = None) -> list[StyledText]:
     """The report's parts, to print one after another without wrapping: whole, or within ``width``
     columns (see cnnc.render.layers for how the layer table fits)."""
-    header = Text()
+    header = StyledText()
     header.append(report.network, style="bold")
     header.append(f"  {report.input} -> {report.output if report.output else '?'}\n", style="cyan")
     if width is None:
@@ -64,10 +63,10 @@ def render_report(report: Report, width: int | None = None) -> list[Text]:
         fitted = fitted_layer_table(report, width)
         parts = [header, fitted.table]
         if fitted.note:
-            parts.append(Text(wrapped(fitted.note, width) + "\n", style="dim"))
+            parts.append(StyledText(wrapped(fitted.note, width) + "\n", style="dim"))
     if report.totals is not None:
         parts.append(totals_table(report, width))
-        parts.append(Text(wrapped(assumptions_text(report), width) + "\n", style="dim"))
+        parts.append(StyledText(wrapped(assumptions_text(report), width) + "\n", style="dim"))
     return parts
 
 

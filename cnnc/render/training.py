@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.text import Text
 
+from cnnc.frozen import frozen
+from cnnc.render.styled import StyledText
 from cnnc.render.text import Column, aligned
 from cnnc.training import Callbacks
 from cnnc.training import Progress as RunProgress
@@ -87,7 +87,7 @@ class TrainingDisplay(Callbacks):
         self.console.print("  ".join(parts), highlight=False, soft_wrap=True)
 
 
-@dataclass(frozen=True)
+@frozen
 class RunSets:
     """The examples of a ``cnnc train`` run: what it trains on, what it scores after every epoch (named
     ``held_out_name``: "validation" for a ``val_split`` of the training data, else "test") and the test
@@ -136,7 +136,7 @@ def images_per_second(history: dict[str, list], row: int) -> float:
     return history["images"][row] / max(history["seconds"][row], 1e-9) if "images" in history else 0.0
 
 
-def epoch_table(history: dict[str, list], validation_name: str) -> Text:
+def epoch_table(history: dict[str, list], validation_name: str) -> StyledText:
     columns = tuple(Column(header, right=True) for header in (
         "Epoch", "Loss", "Accuracy", f"{validation_name.capitalize()} loss", f"{validation_name.capitalize()} accuracy",
         "LR", "Seconds", "Images/s"))
@@ -196,7 +196,7 @@ def confusion_matrix(predicted: np.ndarray, actual: np.ndarray, classes: int) ->
     return counts
 
 
-def per_class_table(counts: np.ndarray, names: list[str]) -> Text:
+def per_class_table(counts: np.ndarray, names: list[str]) -> StyledText:
     columns = (Column("Class"), Column("Examples", right=True), Column("Correct", right=True),
                Column("Accuracy", right=True))
     rows = []
@@ -206,14 +206,14 @@ def per_class_table(counts: np.ndarray, names: list[str]) -> Text:
     return aligned(columns, rows)
 
 
-def confusion_table(counts: np.ndarray, names: list[str]) -> Text:
+def confusion_table(counts: np.ndarray, names: list[str]) -> StyledText:
     """Rows: the actual class; columns: the predicted class."""
     columns = (Column("actual \\ predicted"),) + tuple(Column(name, right=True) for name in names)
     rows = [(name, *(f"{value:,}" if value else "." for value in counts[index])) for index, name in enumerate(names)]
     return aligned(columns, rows)
 
 
-def top_k_table(scores: np.ndarray, names: list[str], k: int, probabilities: bool) -> Text:
+def top_k_table(scores: np.ndarray, names: list[str], k: int, probabilities: bool) -> StyledText:
     columns = (Column("Rank", right=True), Column("Class"), Column("Probability" if probabilities else "Score",
                                                                     right=True))
     rows = [(str(rank), names[index], percent(float(scores[index])) if probabilities else f"{float(scores[index]):.4g}")
@@ -222,7 +222,7 @@ def top_k_table(scores: np.ndarray, names: list[str], k: int, probabilities: boo
 
 
 def predictions_table(names: list[str], outputs: np.ndarray, labels: list[str], k: int, probabilities: bool,
-                      marks: list[str]) -> Text:
+                      marks: list[str]) -> StyledText:
     """One line per input: its most likely class and score, then the next ``k - 1``, and a mark
     (inputs unlike the training data)."""
     def shown(score: float) -> str:
