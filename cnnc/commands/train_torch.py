@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -154,6 +153,8 @@ class TorchSession:
             return 130
         if outcome.first_failure is None or len(set(codes)) == 1:
             return codes[0]
+        import signal
+
         rank = outcome.first_failure
         code = codes[rank]
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
@@ -190,6 +191,8 @@ def worker_command(args: argparse.Namespace, target: Path, source: str) -> list[
 def _exit_on_sigterm() -> None:
     """SIGTERM (from a launcher stopping the workers) exits through Python, so that a checkpoint being
     written removes its temporary file."""
+    import signal
+
     def terminated(signum, frame) -> None:
         raise SystemExit(128 + signum)
     try:
