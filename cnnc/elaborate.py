@@ -14,7 +14,7 @@ from cnnc.diagnostics import Diagnostic, call_site_notes, did_you_mean, error, r
 from cnnc.directives import input_shape, network_name, train_recipe
 from cnnc.frozen import frozen
 from cnnc.source import START, Source, Span
-from cnnc.values import BadValue, Converter, Value, evaluate, whole
+from cnnc.values import BadValue, Value, evaluate, whole
 
 DIRECTIVE_READERS = {"network": network_name, "input": input_shape, "train": train_recipe}
 
@@ -60,6 +60,8 @@ class _Elaborator:
         self.definitions: dict[str, ast.Definition] = {}
         self.recursive: set[str] = set()
         self.counters: Counter[str] = Counter()
+        self.accepted: dict[str, Parameters] = {}  # layer or block name -> what its calls accept
+        self.statement_names: frozenset[str] | None = None  # the layers and blocks a statement may begin with
         self.layers = 0
         self.iterations = 0
         self.block_calls = 0
@@ -191,9 +193,7 @@ class _Elaborator:
         signature = LAYERS[call.op]
         if not self.no_blocks(call, context, f"`{call.op}`"):
             return []
-        bound = self.bind(call, signature.positional_names, signature.names, signature.usage(), context,
-                          f"`{call.op}`", {a.name: a.convert for a in signature.options},
-                          {a.name: a.doc for a in signature.arguments})
+        bound = self.bind(call, self.parameters(call.op), context)
         if bound is None:
             return []
         arguments = {}
@@ -222,15 +222,32 @@ class _Elaborator:
             self.bad_value(problem, call.span, context)
             return []
 
-    def bind(self, call: ast.Call, positional: list[tuple[str, bool]], names: list[str], usage: str,
-             context: _Context, owner: str, options: dict[str, Converter | None],
-             docs: dict[str, str] | None = None) -> dict[str, tuple[Value, Span]] | None:
+    def bind(self, call: ast.Call, parameters: Parameters, context: _Context) -> dict[str, tuple[Value, Span]] | None:
         """The call's arguments bound to parameter names (see ``binding.bind``); None after an error."""
         def report(code: str, message: str, span: Span | None, help: str | None) -> None:
             self.error(code, message, span, help, context)
 
-        return bind(call, Parameters(positional, names, usage, owner, options, docs or {}), context.scope,
-                    set(LAYERS) | set(self.definitions), self.source, report)
+        if self.statement_names is None:  # the definitions are known once the run has begun
+            self.statement_names = frozenset(LAYERS) | frozenset(self.definitions)
+        return bind(call, parameters, context.scope, self.statement_names, self.source, report)
+
+    def parameters(self, op: str) -> Parameters:
+        """What a call of the layer or block ``op`` accepts, made once per name."""
+        found = self.accepted.get(op)
+        if found is not None:
+            return found
+        if op in LAYERS:
+            signature = LAYERS[op]
+            found = Parameters(signature.positional_names, signature.names, signature.usage(), f"`{op}`",
+                               {a.name: a.convert for a in signature.options},
+                               {a.name: a.doc for a in signature.arguments})
+        else:
+            parameters = self.definitions[op].parameters
+            usage = f"{op} " + " ".join(p.name if p.default is None else f"{p.name}=" for p in parameters)
+            found = Parameters([(p.name, p.default is not None) for p in parameters], [p.name for p in parameters],
+                               usage, f"`{op}`", dict.fromkeys(p.name for p in parameters))
+        self.accepted[op] = found
+        return found
 
     # Blocks -----------------------------------------------------------------------------
 
@@ -239,14 +256,11 @@ class _Elaborator:
         if call.op in self.recursive or not self.no_blocks(call, context, f"block `{call.op}`"):
             return []
         parameters = definition.parameters
-        usage = f"{call.op} " + " ".join(p.name if p.default is None else f"{p.name}=" for p in parameters)
         problem = parameter_problem(definition)
         if problem:
             self.error("E003", *problem, context)
             return []
-        bound = self.bind(call, [(p.name, p.default is not None) for p in parameters],
-                          [p.name for p in parameters], usage, context, f"`{call.op}`",
-                          dict.fromkeys(p.name for p in parameters))
+        bound = self.bind(call, self.parameters(call.op), context)
         if bound is None:
             return []
         scope: dict[str, Value] = {}
