@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, Union
 
@@ -14,6 +12,7 @@ import numpy as np
 
 from cnnc import ir, optim
 from cnnc.backends.numpy.kernel import UnsupportedLayer
+from cnnc.atomic import write_atomically
 from cnnc.errors import CannotRun
 from cnnc.frozen import frozen
 from cnnc.input_statistics import InputStatistics
@@ -50,16 +49,7 @@ def save_model(model: Model, path: str | Path, training: dict | None = None) -> 
     if optimizer:
         for slot, values in optimizer.state.items():
             arrays.update({f"optim/{slot}/{key}": value for key, value in values.items()})
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda file: np.savez(file, **arrays))
 
 
 def load_model(path: str | Path) -> Model:

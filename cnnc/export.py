@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import importlib
 import os
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
+from cnnc.atomic import write_atomically
 from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:
@@ -92,26 +90,3 @@ def to_onnx(model: Model, path: str | os.PathLike) -> onnx.ModelProto:
                             "can hold", "ONNX's external data format is not supported yet")
     write_atomically(path, lambda file: file.write(proto.SerializeToString()))
     return proto
-
-
-def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
-    """Call ``write`` with a temporary file in ``path``'s folder, then rename it to ``path``: a crash
-    or an error never leaves a partial file behind. OSError if the folder cannot be written."""
-    path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(descriptor, 0o666 & ~_umask())  # mkstemp's file is private; the output is not
-        with os.fdopen(descriptor, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

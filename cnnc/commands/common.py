@@ -12,7 +12,10 @@ from cnnc import __version__
 from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from cnnc import ir
+    from cnnc.api import Network
 
 EXIT_OK, EXIT_ERRORS, EXIT_FAILURE = 0, 1, 2
 
@@ -132,3 +135,23 @@ def write_json(out, document: object) -> None:
 def write_text(out, text: str) -> None:
     """Plain text on the output console's file, exactly as given (workflow commands, markdown)."""
     out.file.write(text)
+
+
+def checked_spec(path: str, out: Console) -> Network | None:
+    """The spec at ``path``, checked; None, after printing its diagnostics to ``out``, when it has errors.
+    CannotRun when it cannot be read."""
+    from cnnc.api import Network, Options, check
+    from cnnc.reading import not_utf8, read_source
+    from cnnc.render.diagnostics import render_diagnostic, summary_line
+
+    try:
+        source = read_source(path)
+    except OSError as problem:
+        raise CannotRun(f"cannot read {path}: {problem.strerror or problem}") from None
+    checked = not_utf8(source) or check(source, Options())
+    if not checked.ok:
+        for diagnostic in checked.diagnostics:
+            out.print(render_diagnostic(diagnostic, checked.source), end="", soft_wrap=True)
+        out.print(summary_line(list(checked.diagnostics)), soft_wrap=True)
+        return None
+    return Network(checked)

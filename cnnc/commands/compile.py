@@ -9,13 +9,12 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from cnnc.commands.common import EXIT_ERRORS, EXIT_OK, open_model
+from cnnc.commands.common import EXIT_ERRORS, EXIT_OK, checked_spec, open_model
 from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:  # the analysis, rich and the backends load when the command runs, not when the CLI starts
     from rich.console import Console
 
-    from cnnc.api import Network
     from cnnc.model import Model
 
 
@@ -97,7 +96,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
 
         require(target.module, target.extra, f"`cnnc compile --to {args.to}`")
     destination = _destination(args.out)
-    network = _spec(args.spec, out)
+    network = checked_spec(args.spec, out)
     if network is None:
         return EXIT_ERRORS
     from cnnc.backends.numpy import UnsupportedLayer
@@ -131,25 +130,6 @@ def _destination(name: str) -> Path:
     if not path.parent.is_dir():
         raise CannotRun(f"cannot write {name}: no folder {path.parent}", "create the folder first")
     return path
-
-
-def _spec(path: str, out: Console) -> Network | None:
-    """The checked spec; None, after printing its diagnostics, when it has errors."""
-    from cnnc.api import Network, Options, check
-    from cnnc.reading import not_utf8, read_source
-    from cnnc.render.diagnostics import render_diagnostic, summary_line
-
-    try:
-        source = read_source(path)
-    except OSError as problem:
-        raise CannotRun(f"cannot read {path}: {problem.strerror or problem}") from None
-    checked = not_utf8(source) or check(source, Options())
-    if not checked.ok:
-        for diagnostic in checked.diagnostics:
-            out.print(render_diagnostic(diagnostic, checked.source), end="", soft_wrap=True)
-        out.print(summary_line(list(checked.diagnostics)), soft_wrap=True)
-        return None
-    return Network(checked)
 
 
 def fit_weights(model: Model, weights: str, spec: str) -> None:

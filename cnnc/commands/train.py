@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnc.commands import train_torch
-from cnnc.commands.common import DATA_HELP, EXIT_ERRORS, EXIT_OK, UsageError, open_model
+from cnnc.commands.common import DATA_HELP, EXIT_ERRORS, EXIT_OK, UsageError, checked_spec, open_model
 from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:  # the analysis, NumPy and the backend load when a run starts, not when the CLI does
@@ -165,24 +165,6 @@ class Run:
         self.model.save(self.out)
 
 
-def _spec(path: str, out: Console) -> Network | int:
-    from cnnc.api import Network, Options, check
-    from cnnc.reading import not_utf8, read_source
-    from cnnc.render.diagnostics import render_diagnostic, summary_line
-
-    try:
-        source = read_source(path)
-    except OSError as exc:
-        raise CannotRun(f"cannot read {path}: {exc.strerror or exc}") from None
-    checked = not_utf8(source) or check(source, Options())
-    if not checked.ok:
-        for diagnostic in checked.diagnostics:
-            out.print(render_diagnostic(diagnostic, checked.source), end="", soft_wrap=True)
-        out.print(summary_line(list(checked.diagnostics)), soft_wrap=True)
-        return EXIT_ERRORS
-    return Network(checked)
-
-
 def _silent() -> Console:
     from rich.console import Console
 
@@ -273,9 +255,9 @@ def _run(args: argparse.Namespace, out: Console, err: Console, session: train_to
     from cnnc.training import NonFiniteLoss, Plan, Progress, train
 
     overrides = recipe_overrides(args)
-    network = _spec(args.spec, out)
-    if isinstance(network, int):
-        return network
+    network = checked_spec(args.spec, out)
+    if network is None:
+        return EXIT_ERRORS
     if args.resume:
         quiet = session is not None and session.launches  # the workers' rank 0 says it
         model, state = _resumed(args, network, overrides, _silent() if quiet else err)
