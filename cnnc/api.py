@@ -109,12 +109,13 @@ class Network:
         (He before ReLU-family activations, Glorot otherwise). ``loss``: ``crossentropy`` (fused
         with a final softmax) or ``mse``; by default the spec's ``train { loss= }``, else
         cross-entropy when the spec ends in softmax and mse otherwise. Raises TypeError or
-        ValueError for an argument it does not accept: ``backend`` numpy, ``seed`` a whole number
-        of at least 0, ``dtype`` float32 or float64."""
+        ValueError for an argument it does not accept: ``backend`` numpy or numba (compiled kernels,
+        the same parameters and results; ImportError naming ``cnnc[numba]`` without numba), ``seed``
+        a whole number of at least 0, ``dtype`` float32 or float64."""
         choice(backend, "backend", BACKENDS)
         from cnnc.model import Model
 
-        return Model(self, seed=seed, dtype=dtype, loss=loss)
+        return Model(self, seed=seed, dtype=dtype, loss=loss, backend=backend)
 
     def summary(self, print_fn: Callable[[str], object] | None = None) -> None:
         """Print the table ``cnnc check`` prints (layers, output sizes, parameters, MACs, activations,

@@ -13,7 +13,7 @@ from pathlib import Path
 from cnnc import ir
 from cnnc.diagnostics import did_you_mean
 
-BACKENDS = ("numpy",)
+BACKENDS = ("numpy", "numba")
 MAX_BATCH = 10**9  # as `cnnc check --batch-size`
 _SIZES = re.compile(r"[1-9][0-9]{0,100}(?:x[1-9][0-9]{0,100})*")  # 10**100 at most: no 4,300-digit numbers
 

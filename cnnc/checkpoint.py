@@ -52,11 +52,12 @@ def save_model(model: Model, path: str | Path, training: dict | None = None) -> 
     write_atomically(path, lambda file: np.savez(file, **arrays))
 
 
-def load_model(path: str | Path) -> Model:
+def load_model(path: str | Path, backend: str = "numpy") -> Model:
     """A model rebuilt from the spec saved in ``path``, with its weights, buffers and optimizer
     state. Raises ModelFileError for a file that is not a cnnc model, whose metadata does not fit
     ``METADATA``, or whose arrays do not match the spec's shapes or hold NaN or infinite values;
-    OSError if unreadable, and SpecError if the embedded spec has errors."""
+    OSError if unreadable, and SpecError if the embedded spec has errors. ``backend``: numpy or numba
+    (the same file serves both)."""
     from cnnc.api import loads
 
     try:
@@ -71,7 +72,7 @@ def load_model(path: str | Path) -> Model:
                     input=ir.Shape(tuple(dims[:-1]), dims[-1]))
     _check_size(path, network, arrays)
     try:
-        model = Model(network, seed=meta["seed"], dtype=meta["dtype"], loss=meta["loss"])
+        model = Model(network, seed=meta["seed"], dtype=meta["dtype"], loss=meta["loss"], backend=backend)
     except UnsupportedLayer as problem:
         raise ModelFileError(f"{path}: {problem}") from None
     model.run_state = meta.get("training")

@@ -9,7 +9,7 @@ import numpy as np
 
 from cnnc import optim
 from cnnc.api import Network
-from cnnc.arguments import bad_argument, choice, flag, path_argument, positive_number, whole_number
+from cnnc.arguments import BACKENDS, bad_argument, choice, flag, path_argument, positive_number, whole_number
 from cnnc.backends.numpy import Pass, Program
 from cnnc.backends.numpy.losses import mean_squared_error, softmax_cross_entropy
 from cnnc.input_statistics import InputStatistics
@@ -28,7 +28,8 @@ class Model:
     right type that it cannot use (a wrong shape, no examples, NaN or infinite values, class labels
     outside [0, classes)); each message names the argument and says what it accepts."""
 
-    def __init__(self, network: Network, seed: int = 0, dtype: str = "float32", loss: str | None = None) -> None:
+    def __init__(self, network: Network, seed: int = 0, dtype: str = "float32", loss: str | None = None,
+                 backend: str = "numpy") -> None:
         if not isinstance(network, Network):
             raise TypeError(bad_argument("network", "a cnnc.Network (from cnnc.load or cnnc.loads)", network))
         self.network = network
@@ -36,7 +37,13 @@ class Model:
         self.seed = whole_number(seed, "seed", minimum=0)
         if loss is not None:
             choice(loss, "loss", LOSSES)
-        self.program = Program(network.ir, network.report)
+        self.backend = choice(backend, "backend", BACKENDS)
+        if backend == "numba":
+            from cnnc.backends.numba import Program as NumbaProgram
+
+            self.program = NumbaProgram(network.ir, network.report)
+        else:
+            self.program = Program(network.ir, network.report)
         recipe = self.recipe
         self.loss = loss or recipe.get("loss") or ("crossentropy" if self.program.ends_in_softmax else "mse")
         self.params, self.buffers = self.program.init(self.seed, self.dtype)

@@ -17,10 +17,15 @@ class Program:
     ``logits=True`` stops before a final softmax (for the fused cross-entropy loss)."""
 
     def __init__(self, network: ir.Network, report: Report) -> None:
-        self.root: Sequence = lower(network, report)
+        self.root: Sequence = self.lower(network, report)
         last = network.layers[-1] if network.layers else None
         self.ends_in_softmax = isinstance(last, ir.Activation) and last.function == "softmax"
         self.head = Sequence(self.root.steps[:-1]) if self.ends_in_softmax else self.root
+
+    @staticmethod
+    def lower(network: ir.Network, report: Report) -> Sequence:
+        """The network as kernels (another backend overrides this with its own)."""
+        return lower(network, report)
 
     def init(self, seed: int, dtype: np.dtype) -> tuple[Params, Params]:
         """Fresh parameters and buffers, the same for the same seed (drawn in float64, then cast)."""

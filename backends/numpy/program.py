@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import singledispatch
 
 import numpy as np
@@ -105,9 +106,10 @@ class ConcatBlock(Kernel):
 
 
 class _Lowering:
-    def __init__(self, network: ir.Network, report: Report) -> None:
+    def __init__(self, network: ir.Network, report: Report, lower_one: Callable | None) -> None:
         self.layers: dict[str, LayerReport] = {layer.name: layer for layer in report.layers}
         self.activations = following_activations(network.layers)
+        self.lower_one = lower_one or lower_layer
 
     def sequence(self, nodes: tuple[ir.Node, ...]) -> Sequence:
         return Sequence([self.node(node) for node in nodes])
@@ -120,7 +122,7 @@ class _Lowering:
         if isinstance(node, (ir.Add, ir.Multiply)):
             block = AddBlock if isinstance(node, ir.Add) else MultiplyBlock
             return block(node, self.layers[node.name], [self.sequence(branch) for branch in node.branches])
-        return lower_layer(node, self.layers[node.name], relu_slope(self.activations.get(node.name)))
+        return self.lower_one(node, self.layers[node.name], relu_slope(self.activations.get(node.name)))
 
 
 @singledispatch
@@ -146,6 +148,8 @@ for _kind, _kernel in ((ir.Upsample, Upsample), (ir.PixelShuffle, PixelShuffle),
     lower_layer.register(_kind, lambda node, layer, slope, _kernel=_kernel: _kernel(node, layer))
 
 
-def lower(network: ir.Network, report: Report) -> Sequence:
-    """The network as one sequence of kernels; raises UnsupportedLayer for a layer with none."""
-    return _Lowering(network, report).sequence(network.layers)
+def lower(network: ir.Network, report: Report, lower_one: Callable | None = None) -> Sequence:
+    """The network as one sequence of kernels; raises UnsupportedLayer for a layer with none.
+    ``lower_one(node, layer, slope)`` lowers each layer (default: ``lower_layer``, NumPy's kernels);
+    another backend passes its own, falling back to NumPy's where it has none."""
+    return _Lowering(network, report, lower_one).sequence(network.layers)

@@ -28,19 +28,37 @@ DATA_HELP = ("mnist[:DIR], fashion-mnist[:DIR], cifar10[:DIR], synthetic[:n=2000
              "spec's number of outputs), PATH.npz or a folder of class sub-folders")
 
 
-def open_model(path: str):
-    """A model saved by ``cnnc train`` or ``Model.save``; CannotRun when it cannot be used."""
+def open_model(path: str, backend: str = "numpy"):
+    """A model saved by ``cnnc train`` or ``Model.save``, on ``backend``; CannotRun when it cannot be used."""
     from cnnc.checkpoint import ModelFileError, load_model
     from cnnc.diagnostics import SpecError
 
     try:
-        return load_model(path)
+        return load_model(path, backend)
     except FileNotFoundError:
         raise CannotRun(f"{path}: no such file") from None
     except (ModelFileError, OSError) as problem:
         raise CannotRun(str(problem)) from None
     except SpecError as problem:
         raise CannotRun(f"{path}: the spec saved in the model has errors: {problem}") from None
+
+
+def require_backend(backend: str) -> None:
+    """CannotRun (exit 2, one line naming the extra) if ``backend`` needs a package that is not installed."""
+    if backend == "numba":
+        from cnnc.backends.numba import NumbaMissing, require_numba
+
+        try:
+            require_numba()
+        except NumbaMissing as problem:
+            raise CannotRun(str(problem)) from None
+
+
+def add_backend_option(parser) -> None:
+    """``--backend numpy|numba`` for the commands that run a model without training it."""
+    parser.add_argument("--backend", choices=("numpy", "numba"), default="numpy",
+                        help="what does the arithmetic: cnnc's NumPy kernels, or its compiled Numba kernels "
+                             "(pip install 'cnnc[numba]')")
 
 
 def terminal_columns() -> int:

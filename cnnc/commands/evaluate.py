@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from cnnc.commands.common import DATA_HELP, EXIT_OK, open_model, write_json
+from cnnc.commands.common import DATA_HELP, EXIT_OK, add_backend_option, open_model, require_backend, write_json
 from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ def register(commands) -> None:
     parser.add_argument("--data", metavar="SOURCE", help=DATA_HELP + " (default: the data it was trained on)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--no-download", action="store_true", help="never download data sets")
+    add_backend_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from cnnc.commands.data import load_splits, print_notes
     from cnnc.render.training import confusion_matrix, confusion_table, per_class_table, percent
 
-    model = open_model(args.model)
+    require_backend(args.backend)
+    model = open_model(args.model, args.backend)
     state = model.run_state or {}
     source = args.data or state.get("data")
     if not source:

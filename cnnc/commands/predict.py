@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from cnnc.commands.common import EXIT_OK, open_model, positive, write_json
+from cnnc.commands.common import EXIT_OK, add_backend_option, open_model, positive, require_backend, write_json
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -23,6 +23,7 @@ def register(commands) -> None:
     parser.add_argument("--resize", choices=("bilinear", "nearest"), default="bilinear",
                         help="how images of another size are resized")
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_backend_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -35,7 +36,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from cnnc.data import load_inputs
     from cnnc.render.training import predictions_table, top_k_table
 
-    model = open_model(args.model)
+    require_backend(args.backend)
+    model = open_model(args.model, args.backend)
     x, names, notes = load_inputs(args.inputs, model.network.report.input, args.resize)
     print_notes(tuple(notes), err)
     statistics = model.input_statistics

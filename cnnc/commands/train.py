@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnc.commands import train_torch
-from cnnc.commands.common import DATA_HELP, EXIT_ERRORS, EXIT_OK, UsageError, checked_spec, open_model
+from cnnc.commands.common import DATA_HELP, EXIT_ERRORS, EXIT_OK, UsageError, checked_spec, open_model, \
+    require_backend
 from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:  # the analysis, NumPy and the backend load when a run starts, not when the CLI does
@@ -50,8 +51,9 @@ def register(commands) -> None:
     recipe.add_argument("--val-split", help="fraction of the training data held out for validation")
     recipe.add_argument("--seed", help="seed of the weights, the data order and dropout")
     recipe.add_argument("--loss", help="crossentropy or mse")
-    parser.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
-                        help="what does the arithmetic: cnnc's NumPy kernels, or PyTorch (same checkpoints)")
+    parser.add_argument("--backend", choices=("numpy", "numba", "torch"), default="numpy",
+                        help="what does the arithmetic: cnnc's NumPy kernels, its compiled Numba kernels "
+                             "(pip install 'cnnc[numba]'), or PyTorch (same checkpoints)")
     train_torch.register(parser)
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="value type")
     parser.add_argument("--out", metavar="MODEL.npz", help="the model and its checkpoints (default: SPEC's stem "
@@ -179,7 +181,7 @@ def _same_architecture(network: Network, saved: Network) -> bool:
 
 def _resumed(args: argparse.Namespace, network: Network, overrides: dict, err: Console):
     """(model, state) from ``--resume``, after checking that it fits the spec."""
-    model = open_model(args.resume)
+    model = open_model(args.resume, _array_backend(args))
     state = model.run_state
     if not state or model.optimizer is None:
         raise CannotRun(f"{args.resume} holds no training run to resume",
@@ -204,12 +206,17 @@ def _fresh(args: argparse.Namespace, network: Network, overrides: dict):
     from cnnc.training import Plan
 
     recipe = {**(network.ir.train.settings if network.ir.train else {}), **overrides}
-    model = network.compile(backend="numpy", seed=recipe.get("seed", 0), dtype=args.dtype,
+    model = network.compile(backend=_array_backend(args), seed=recipe.get("seed", 0), dtype=args.dtype,
                             loss=recipe.get("loss"))
     model.optimizer = optim.from_recipe(recipe)
     plan = Plan(epochs=recipe.get("epochs", 1), batch_size=recipe.get("batch", 32), seed=recipe.get("seed", 0))
     state = {"plan": asdict(plan), "recipe": recipe, "data": args.data, "val_split": recipe.get("val_split", 0.0)}
     return model, state
+
+
+def _array_backend(args: argparse.Namespace) -> str:
+    """The backend the model's own arrays run on: numba if asked for, else numpy (torch copies them)."""
+    return "numba" if args.backend == "numba" else "numpy"
 
 
 def _writable(target: Path) -> None:
@@ -255,6 +262,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, session: train_to
     from cnnc.training import NonFiniteLoss, Plan, Progress, train
 
     overrides = recipe_overrides(args)
+    require_backend(args.backend)
     network = checked_spec(args.spec, out)
     if network is None:
         return EXIT_ERRORS

@@ -1,0 +1,89 @@
+"""Compiled loops for what the profile names slow in NumPy: max pooling with stored winners, bias+ReLU.
+
+Every kernel is serial (a parallel region costs milliseconds on a loaded 2-core machine) and cached
+on disk (``cache=True``), so only the first run in a fresh environment pays for compilation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def max_pool_forward(x, out_height, out_width, kernel_height, kernel_width, stride_height, stride_width,
+                     pad_top, pad_left, keep_winners):  # pragma: no cover - compiled
+    """x (N, H, W, C) -> (out (N, OH, OW, C), winners): each output's maximum over its window, and
+    where in ``x`` (a flat index) it was found. Taps outside ``x`` (padding, a ceil-mode window's
+    overhang) are skipped, as a -inf padding would be; among equal values the first tap in row-major
+    order wins (PyTorch's choice, and the NumPy backend's). ``keep_winners`` false: winners is empty."""
+    batch, height, width, channels = x.shape
+    out = np.empty((batch, out_height, out_width, channels), dtype=x.dtype)
+    winners = np.empty((batch, out_height, out_width, channels) if keep_winners else (0, 0, 0, 0),
+                       dtype=np.int64)
+    best = np.empty(channels, dtype=x.dtype)
+    where = np.empty(channels, dtype=np.int64)
+    for n in range(batch):
+        for oh in range(out_height):
+            top = oh * stride_height - pad_top
+            for ow in range(out_width):
+                left = ow * stride_width - pad_left
+                best[:] = -np.inf
+                where[:] = -1
+                for kh in range(kernel_height):
+                    h = top + kh
+                    if h < 0 or h >= height:
+                        continue
+                    for kw in range(kernel_width):
+                        w = left + kw
+                        if w < 0 or w >= width:
+                            continue
+                        base = ((n * height + h) * width + w) * channels
+                        for c in range(channels):
+                            value = x[n, h, w, c]
+                            if value > best[c] or where[c] < 0:
+                                best[c] = value
+                                where[c] = base + c
+                for c in range(channels):
+                    out[n, oh, ow, c] = best[c]
+                if keep_winners:
+                    for c in range(channels):
+                        winners[n, oh, ow, c] = where[c]
+    return out, winners
+
+
+@njit(cache=True)
+def max_pool_backward(dout, winners, input_size):  # pragma: no cover - compiled
+    """The input's gradient, flat (``input_size`` values): each output's gradient added at its winner."""
+    dx = np.zeros(input_size, dtype=dout.dtype)
+    flat_dout = dout.ravel()
+    flat_winners = winners.ravel()
+    for index in range(flat_dout.size):
+        dx[flat_winners[index]] += flat_dout[index]
+    return dx
+
+
+@njit(cache=True)
+def bias_relu_forward(out, bias, has_bias):  # pragma: no cover - compiled
+    """In place on ``out`` (rows, F): ``max(out + bias, 0)`` in one pass."""
+    rows, features = out.shape
+    for row in range(rows):
+        for f in range(features):
+            value = out[row, f] + bias[f] if has_bias else out[row, f]
+            out[row, f] = value if value > 0 else 0.0
+
+
+@njit(cache=True)
+def bias_relu_backward(dout, out, has_bias):  # pragma: no cover - compiled
+    """(dout masked where the ReLU's output is 0, the bias's gradient), both (rows, F) -> one pass.
+    The gradient at 0 is 0, as PyTorch's (output <= 0)."""
+    rows, features = dout.shape
+    masked = np.empty_like(dout)
+    dbias = np.zeros(features if has_bias else 0)  # summed in float64, returned in dout's dtype
+    for row in range(rows):
+        for f in range(features):
+            value = dout[row, f] if out[row, f] > 0 else 0.0
+            masked[row, f] = value
+            if has_bias:
+                dbias[f] += value
+    return masked, dbias.astype(dout.dtype)

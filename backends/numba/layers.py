@@ -1,0 +1,85 @@
+"""The Numba backend's kernels: max pooling with stored winners, and conv/fc fused with the ReLU after it."""
+
+from __future__ import annotations
+
+from math import prod
+
+import numpy as np
+
+from cnnc import ir
+from cnnc.backends.numba import kernels
+from cnnc.backends.numpy.kernel import Kernel, Params, Pass
+from cnnc.backends.numpy.windows import Geometry, geometry
+from cnnc.report import LayerReport
+
+
+class MaxPool(Kernel):
+    """1-D or 2-D max pooling, (N, *spatial, C) -> (N, *output, C), in one compiled pass that also
+    records each output's winner, so that the backward pass is one scatter (the NumPy backend
+    compares every tap again). Same semantics: padding never wins, the first equal tap does."""
+
+    def __init__(self, node: ir.Pool, layer: LayerReport) -> None:
+        self.name = node.name
+        self.geo: Geometry = geometry(node, layer)
+        one = self.geo.rank == 1
+        self.input_2d = ((1,) if one else ()) + self.geo.input
+        self.output_2d = ((1,) if one else ()) + self.geo.output
+        self.kernel_2d = ((1,) if one else ()) + self.geo.kernel
+        self.stride_2d = ((1,) if one else ()) + self.geo.stride
+        self.pads_before = ((0,) if one else ()) + tuple(before for before, _ in self.geo.pads)
+
+    def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, object]:
+        x2 = np.ascontiguousarray(x).reshape(x.shape[0], *self.input_2d, x.shape[-1])
+        out, winners = kernels.max_pool_forward(x2, *self.output_2d, *self.kernel_2d, *self.stride_2d,
+                                                *self.pads_before, run.for_backward)
+        out = out.reshape(x.shape[0], *self.geo.output, x.shape[-1])
+        return out, ((x.shape, winners) if run.for_backward else None)
+
+    def backward(self, dout: np.ndarray, cache: object, params: Params,
+                 need_dx: bool) -> tuple[np.ndarray | None, Params]:
+        if not need_dx:
+            return None, {}
+        shape, winners = cache
+        dx = kernels.max_pool_backward(np.ascontiguousarray(dout), winners, prod(shape))
+        return dx.reshape(shape), {}
+
+
+class ReluAfter(Kernel):
+    """A convolution or fully connected layer and the ReLU that follows it, as one step: the bias and
+    the ReLU in one compiled pass forward, and in one pass back (the mask, and the bias's gradient).
+    The parameters are the layer's own (``conv1.weight``, ``conv1.bias``): the ReLU has none."""
+
+    def __init__(self, layer: Kernel, relu: Kernel) -> None:
+        self.name = layer.name
+        self.relu_name = relu.name
+        self.layer = layer
+        self.has_bias = layer.has_bias
+        self.bias_key = layer.bias_key
+        layer.has_bias = False  # the layer computes the product only; this step adds the bias
+        self.features = layer.units if hasattr(layer, "units") else layer.filters
+
+    def init(self, rng: np.random.Generator) -> Params:
+        params = self.layer.init(rng)
+        if self.has_bias:
+            params[self.bias_key] = np.zeros(self.features)
+        return params
+
+    def init_buffers(self) -> Params:
+        return self.layer.init_buffers()
+
+    def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, object]:
+        out, cache = self.layer.forward(x, params, run)
+        out = np.ascontiguousarray(out)
+        bias = params[self.bias_key] if self.has_bias else out[:0].reshape(-1)
+        kernels.bias_relu_forward(out.reshape(-1, self.features), bias, self.has_bias)
+        return out, ((cache, out) if run.for_backward else None)
+
+    def backward(self, dout: np.ndarray, cache: object, params: Params,
+                 need_dx: bool) -> tuple[np.ndarray | None, Params]:
+        layer_cache, out = cache
+        masked, dbias = kernels.bias_relu_backward(np.ascontiguousarray(dout).reshape(-1, self.features),
+                                                   out.reshape(-1, self.features), self.has_bias)
+        dx, grads = self.layer.backward(masked.reshape(out.shape), layer_cache, params, need_dx)
+        if self.has_bias:
+            grads[self.bias_key] = dbias
+        return dx, grads
