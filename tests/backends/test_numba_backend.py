@@ -1,0 +1,144 @@
+"""The Numba backend against the NumPy backend (outputs and every gradient) and against central
+differences in float64, through its compiled kernels; its fusion, its checkpoints and its CLI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_numpy_gradients import EXAMPLE_FILES, HEAVY, LAYERS, assert_gradients_match, small_example
+
+import cnnc
+
+pytest.importorskip("numba")
+
+from cnnc.backends.numba.layers import MaxPool, ReluAfter  # noqa: E402
+
+FUSED = {
+    "conv-relu": "input 7x6x3\nconv 4 3\nrelu",
+    "conv-no-bias-relu": "input 7x6x3\nconv 4 3 bias=false\nrelu",
+    "conv-groups-stride-relu": "input 8x8x4\nconv 6 3 groups=2 stride=2 pad=1\nrelu",
+    "fc-relu": "input 4x3x2\nfc 5\nrelu",
+    "fc-no-bias-relu": "input 6\nfc 5 bias=false\nrelu\nfc 3",
+    "conv-relu-maxpool": "input 9x9x2\nconv 3 3 pad=1\nrelu\nmaxpool 3 stride=2 pad=1 round=ceil\nfc 4",
+    "maxpool-overlap": "input 9x9x2\nmaxpool 3 stride=1",
+    "maxpool-pad-ceil-1d": "input 11x2\nmaxpool 3 stride=2 pad=1 round=ceil",
+    "residual-relu": "input 6x6x3\nresidual {\n conv 3 3 pad=1\n relu\n conv 3 3 pad=1\n}\nrelu\nglobalavgpool\nfc 2",
+}
+SPECS = {**LAYERS, **FUSED}
+TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
+
+
+def both(network: cnnc.Network, dtype: str):
+    return (network.compile(backend="numpy", dtype=dtype, seed=3),
+            network.compile(backend="numba", dtype=dtype, seed=3))
+
+
+def assert_same_as_numpy(network: cnnc.Network, dtype: str, batch: int = 3) -> None:
+    """Outputs (training and evaluation), the input's gradient and every parameter's, within the
+    dtype's tolerance relative to the largest value."""
+    reference, compiled = both(network, dtype)
+    assert set(reference.params) == set(compiled.params)
+    for key in reference.params:
+        np.testing.assert_array_equal(reference.params[key], compiled.params[key])
+    x = np.random.default_rng(0).standard_normal((batch, *network.report.input.dims))
+    tolerance = TOLERANCE[dtype]
+    for training in (True, False):
+        expected = reference.forward(x, training=training, seed=5)
+        found = compiled.forward(x, training=training, seed=5)
+        scale = max(1.0, float(np.abs(expected).max()))
+        assert np.abs(found - expected).max() <= tolerance * scale
+    weights = np.random.default_rng(1).standard_normal(expected.shape)
+    reference.forward(x, training=True, seed=5)
+    compiled.forward(x, training=True, seed=5)
+    dx_expected, grads_expected = reference.backward(weights)
+    dx_found, grads_found = compiled.backward(weights)
+    assert set(grads_found) == set(grads_expected)
+    for name, want, got in [("input", dx_expected, dx_found)] + [(k, grads_expected[k], grads_found[k])
+                                                                  for k in grads_expected]:
+        scale = max(1.0, float(np.abs(want).max()))
+        assert got.dtype == want.dtype, name
+        assert np.abs(got - want).max() <= tolerance * scale, name
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("spec", SPECS.values(), ids=SPECS.keys())
+def test_layer_equals_numpy_backend(spec: str, dtype: str) -> None:
+    assert_same_as_numpy(cnnc.loads(spec), dtype)
+
+
+@pytest.mark.parametrize("spec", SPECS.values(), ids=SPECS.keys())
+def test_layer_gradients_through_compiled_kernels(spec: str) -> None:
+    model = cnnc.loads(spec).compile(backend="numba", dtype="float64", seed=3)
+    x = np.random.default_rng(0).standard_normal((3, *model.network.report.input.dims))
+    assert assert_gradients_match(model, x) > 0
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in HEAVY else p
+                                  for p in EXAMPLE_FILES], ids=[p.stem for p in EXAMPLE_FILES])
+def test_example_equals_numpy_backend(path: Path) -> None:
+    network = small_example(path)
+    for dtype in ("float64", "float32"):
+        assert_same_as_numpy(network, dtype, batch=2)
+
+
+def test_lenet_runs_its_pools_and_relus_compiled() -> None:
+    """LeNet-5's conv/fc + ReLU pairs become one fused step each, its max pools the compiled kernel."""
+    program = cnnc.load(Path(__file__).resolve().parents[2] / "examples" / "lenet5.cnn").compile(
+        backend="numba").program
+    kinds = [type(step).__name__ for step in program.root.steps]
+    lenet = cnnc.load(Path(__file__).resolve().parents[2] / "examples" / "lenet5.cnn").ir.layers
+    relus = sum(1 for node in lenet if getattr(node, "function", None) == "relu")
+    assert kinds.count(ReluAfter.__name__) == relus > 0
+    assert kinds.count(MaxPool.__name__) == sum(1 for node in lenet if getattr(node, "mode", None) == "max") > 0
+    assert len(program.root.steps) == len(lenet) - relus
+
+
+def test_max_pool_gradient_goes_to_the_first_of_equal_values() -> None:
+    model = cnnc.loads("input 2x2x1\nmaxpool 2").compile(backend="numba", dtype="float64")
+    model.forward(np.array([[[[1.0], [3.0]], [[3.0], [2.0]]]]))
+    dx, _ = model.backward(np.ones((1, 1, 1, 1)))
+    np.testing.assert_array_equal(dx[0, ..., 0], [[0.0, 1.0], [0.0, 0.0]])
+
+
+def test_a_checkpoint_trained_on_numba_predicts_the_same_on_numpy(tmp_path: Path) -> None:
+    network = cnnc.loads("input 8x8x1\nconv 4 3\nrelu\nmaxpool 2\nflatten\nfc 3\nsoftmax")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 8, 8, 1)), rng.integers(0, 3, 32)
+    trained = network.compile(backend="numba", dtype="float64")
+    trained.fit(x, y, epochs=2, batch_size=8, verbose=False)
+    trained.save(tmp_path / "model.npz")
+    from cnnc.checkpoint import load_model
+
+    on_numpy = load_model(tmp_path / "model.npz")
+    np.testing.assert_allclose(on_numpy.predict(x), trained.predict(x), rtol=0, atol=1e-12)
+    reference = network.compile(backend="numpy", dtype="float64")
+    reference.fit(x, y, epochs=2, batch_size=8, verbose=False)
+    for key in reference.params:
+        np.testing.assert_allclose(trained.params[key], reference.params[key], rtol=0, atol=1e-10)
+
+
+def test_without_numba_compile_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` now raises ImportError
+    with pytest.raises(ImportError, match=r"^the numba backend needs numba, which is not installed: "
+                                          r"pip install 'cnnc\[numba\]'$"):
+        cnnc.loads("input 4\nfc 2").compile(backend="numba")
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "predict"])
+def test_without_numba_the_cli_says_so_in_one_line_with_exit_2(command: str, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    from cnnc.cli import main
+
+    monkeypatch.setitem(sys.modules, "numba", None)
+    spec = tmp_path / "net.cnn"
+    spec.write_text("input 4x4x1\nflatten\nfc 2\nsoftmax\n")
+    argv = {"train": ["train", str(spec), "--data", "synthetic:n=20", "--out", str(tmp_path / "m.npz")],
+            "eval": ["eval", str(tmp_path / "m.npz")],
+            "predict": ["predict", str(tmp_path / "m.npz"), str(tmp_path / "x.npy")]}[command]
+    assert main([*argv, "--backend", "numba"]) == 2
+    err = capsys.readouterr().err
+    assert "the numba backend needs numba, which is not installed: pip install 'cnnc[numba]'" in err
+    assert "Traceback" not in err
