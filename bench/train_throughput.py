@@ -7,6 +7,8 @@ fc 512, fc 10 on 32x32x3, convs padded `same`) with batch 64, SGD with momentum 
 cross-entropy, on random data, from the same initial weights, as:
 
 - ``cnnc-numpy``: ``cnnc train``'s loop on the NumPy backend;
+- ``cnnc-numba``: the same loop on the Numba backend (``--backend numba``; its kernels are serial: the
+  thread count is BLAS's), after a warm-up that loads its compiled kernels from numba's cache;
 - ``cnnc-torch``: ``cnnc train --backend torch``'s loop (cnnc's batches, checks and optimizer, torch's arithmetic);
 - ``pytorch``: a plain PyTorch loop (``torch.optim.SGD``, ``CrossEntropyLoss``) on the exporter's module;
 - ``cnnc-torch --nproc 2``: two gloo DDP workers of one thread each, each running half of every batch of 64
@@ -14,7 +16,8 @@ cross-entropy, on random data, from the same initial weights, as:
 
 Each configuration is a process of its own (BLAS and torch threads are fixed when it starts), warmed up once,
 then the configurations take turns, repeat after repeat, so that all see the same machine load. Printed:
-images/second, best and median repeat, and the ratios. ``--profile`` adds where the NumPy backend's time
+images/second, best and median repeat, and the ratios; first, what numba's compilation costs the first
+run in a fresh cache and a run that finds the cache (one LeNet-5 and one CIFAR step each). ``--profile`` adds where the NumPy backend's time
 goes (cProfile, by own time)."""
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ fc 10
 softmax
 """
 NETWORKS = {"LeNet-5 28x28x1": "lenet5", "CIFAR convnet 32x32x3": "cifar"}
-VARIANTS = ("cnnc-numpy", "cnnc-torch", "pytorch")
+VARIANTS = ("cnnc-numpy", "cnnc-numba", "cnnc-torch", "pytorch")
 DDP = "cnnc-torch --nproc 2"
 
 
@@ -64,7 +67,7 @@ def network(name: str):
 def serve(variant: str, name: str, threads: int, steps: int) -> None:
     """One configuration: warm up, say ``ready``, then for each ``go`` on stdin train ``steps`` batches
     of 64 and print images/second. The second DDP worker follows rank 0 through the process group."""
-    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[variable] = str(threads)  # read by the BLAS when numpy loads, just below
     import numpy as np
     import torch
@@ -74,7 +77,7 @@ def serve(variant: str, name: str, threads: int, steps: int) -> None:
 
     torch.set_num_threads(threads)
     net = network(name)
-    model = net.compile(seed=0)
+    model = net.compile(seed=0, backend="numba" if variant == "cnnc-numba" else "numpy")
     rng = np.random.default_rng(0)
     x = rng.random((BATCH * steps, *net.report.input.dims), dtype=np.float32)
     y = rng.integers(0, net.report.output.channels, BATCH * steps)
@@ -83,7 +86,7 @@ def serve(variant: str, name: str, threads: int, steps: int) -> None:
     if variant == "pytorch":
         step = _pytorch(model, x, y)
     else:
-        if variant != "cnnc-numpy":
+        if variant not in ("cnnc-numpy", "cnnc-numba"):
             from cnnc.backends.torch_train.loop import train as torch_train
             from cnnc.backends.torch_train.trainer import TorchTrainer
             from cnnc.backends.torch_train.world import join
@@ -200,13 +203,53 @@ def bench(title: str, name: str, thread_counts: list[int], steps: int, repeats: 
             label = f"{variant} (2 x 1 thread)" if variant == DDP else variant
             print(f"  {threads} thread{'s' if threads > 1 else ' '}  {label:<36} best {best[variant]:8,.0f}   "
                   f"median {median[variant]:8,.0f}")
-        ratios = [("cnnc-torch / pytorch", "cnnc-torch", "pytorch"),
+        ratios = [("cnnc-numba / pytorch", "cnnc-numba", "pytorch"),
+                  ("cnnc-torch / pytorch", "cnnc-torch", "pytorch"),
                   ("cnnc-numpy / pytorch", "cnnc-numpy", "pytorch"),
                   ("cnnc-torch / cnnc-numpy", "cnnc-torch", "cnnc-numpy"),
                   ("--nproc 2 / cnnc-torch", DDP, "cnnc-torch")]
         for kind, values in (("best", best), ("median", median)):
             shown = [f"{label} {values[a] / values[b]:.2f}x" for label, a, b in ratios if a in values and b in values]
             print(f"  {threads} thread{'s' if threads > 1 else ' '}  ratios of the {kind}: " + ", ".join(shown))
+
+
+JIT_PROBE = """
+import sys, time
+started = time.perf_counter()
+import numpy as np
+import cnnc
+sys.path.insert(0, {bench!r})
+from train_throughput import network
+for name in ("lenet5", "cifar"):
+    net = network(name)
+    model = net.compile(seed=0, backend="numba")
+    x = np.random.default_rng(0).random((64, *net.report.input.dims), dtype=np.float32)
+    y = np.random.default_rng(1).integers(0, 10, 64)
+    model.loss_and_grads(x, y)
+first = time.perf_counter() - started
+started = time.perf_counter()
+for name in ("lenet5", "cifar"):
+    net = network(name)
+    model = net.compile(seed=0, backend="numba")
+    x = np.random.default_rng(0).random((64, *net.report.input.dims), dtype=np.float32)
+    model.loss_and_grads(x, np.random.default_rng(1).integers(0, 10, 64))
+print(f"{{first:.2f}} {{time.perf_counter() - started:.2f}}")
+"""
+
+
+def jit_cost() -> None:
+    """Seconds to the first LeNet-5 and CIFAR step on the Numba backend: with an empty cache (compiling),
+    then in a new process that finds the cache; each minus the same steps run again in that process."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONWARNINGS": "ignore"}
+        command = [sys.executable, "-c", JIT_PROBE.format(bench=str(Path(__file__).parent))]
+        fresh, cached = (subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout.split()
+                         for _ in range(2))
+    print(f"numba: first LeNet-5 + CIFAR step {float(fresh[0]) - float(fresh[1]):.2f} s more than the next "
+          f"(compiling, empty cache); {float(cached[0]) - float(cached[1]):.2f} s more with the cache "
+          f"(imports, loading the kernels)")
 
 
 def profile(steps: int) -> None:
@@ -254,6 +297,7 @@ def main() -> None:
     thread_counts = [int(part) for part in args.threads.split(",")]
     print(f"numpy {np.__version__}, torch {torch.__version__}; load average before the run "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    jit_cost()
     for title, name in NETWORKS.items():
         bench(title, name, thread_counts, args.steps if name == "lenet5" else max(args.steps // 3, 5), args.repeats)
     if args.profile:
