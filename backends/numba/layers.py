@@ -1,4 +1,5 @@
-"""The Numba backend's kernels: max pooling with stored winners, and conv/fc fused with the ReLU after it."""
+"""The Numba backend's kernels: max pooling with stored winners, col2im as a gather, and conv/fc fused with
+the ReLU after it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 
 from cnnc import ir
 from cnnc.backends.numba import kernels
+from cnnc.backends.numpy.conv import Convolution as NumpyConvolution
 from cnnc.backends.numpy.kernel import Kernel, Params, Pass
 from cnnc.backends.numpy.windows import Geometry, geometry
 from cnnc.report import LayerReport
@@ -42,6 +44,20 @@ class MaxPool(Kernel):
         shape, winners = cache
         dx = kernels.max_pool_backward(np.ascontiguousarray(dout), winners, prod(shape))
         return dx.reshape(shape), {}
+
+
+class Convolution(NumpyConvolution):
+    """NumPy's convolution, whose input gradient by col2im (strides above 1, or more filters than
+    channels) is, for an ungrouped 2-D convolution, one matmul and a compiled gather."""
+
+    def _input_gradient_by_col2im(self, dout2: np.ndarray, weight: np.ndarray,
+                                  input_shape: tuple[int, ...]) -> np.ndarray:
+        geo = self.geo
+        if self.groups != 1 or geo.rank != 2:
+            return super()._input_gradient_by_col2im(dout2, weight, input_shape)
+        dcols = dout2 @ weight.reshape(-1, self.filters).T  # (rows, taps * C), taps row-major
+        return kernels.col2im_gather(dcols, input_shape[0], *geo.input, self.channels, *geo.output, *geo.kernel,
+                                     *geo.stride, *geo.dilation, geo.pads[0][0], geo.pads[1][0])
 
 
 class ReluAfter(Kernel):

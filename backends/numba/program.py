@@ -5,8 +5,7 @@ from __future__ import annotations
 from functools import singledispatch
 
 from cnnc import ir
-from cnnc.backends.numba.layers import MaxPool, ReluAfter
-from cnnc.backends.numpy.conv import Convolution
+from cnnc.backends.numba.layers import Convolution, MaxPool, ReluAfter
 from cnnc.backends.numpy.kernel import Kernel
 from cnnc.backends.numpy.layers import Activation, Dense
 from cnnc.backends.numpy.program import ConcatBlock, ResidualBlock, Sequence, lower_layer
@@ -25,6 +24,11 @@ def _(node: ir.Pool, layer: LayerReport, slope: float | None) -> Kernel:
     if node.mode == "max" and layer.input.rank in (1, 2):
         return MaxPool(node, layer)
     return lower_layer(node, layer, slope)
+
+
+@lower_layer_numba.register
+def _(node: ir.Conv, layer: LayerReport, slope: float | None) -> Kernel:
+    return Convolution(node, layer, slope)
 
 
 def lower(network: ir.Network, report: Report) -> Sequence:

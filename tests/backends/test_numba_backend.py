@@ -14,7 +14,7 @@ import cnnc
 
 pytest.importorskip("numba")
 
-from cnnc.backends.numba.layers import MaxPool, ReluAfter  # noqa: E402
+from cnnc.backends.numba.layers import Convolution, MaxPool, ReluAfter  # noqa: E402
 
 FUSED = {
     "conv-relu": "input 7x6x3\nconv 4 3\nrelu",
@@ -94,6 +94,8 @@ def test_lenet_runs_its_pools_and_relus_compiled() -> None:
     assert kinds.count(ReluAfter.__name__) == relus > 0
     assert kinds.count(MaxPool.__name__) == sum(1 for node in lenet if getattr(node, "mode", None) == "max") > 0
     assert len(program.root.steps) == len(lenet) - relus
+    fused = [step.layer for step in program.root.steps if isinstance(step, ReluAfter)]
+    assert sum(isinstance(layer, Convolution) for layer in fused) == sum(node.kind == "conv" for node in lenet)
 
 
 def test_max_pool_gradient_goes_to_the_first_of_equal_values() -> None:
