@@ -93,7 +93,7 @@ def bias_relu_backward(dout, out, has_bias):  # pragma: no cover - compiled
 def col2im_gather(dcols, batch, height, width, channels, out_height, out_width, kernel_height, kernel_width,
                   stride_height, stride_width, dilation_height, dilation_width, pad_top,
                   pad_left):  # pragma: no cover - compiled
-    """The input's gradient (N, H, W, C) from each window's share ``dcols`` (N * OH * OW, KH * KW * C),
+    """The input's gradient (N, H, W, C) from each window's share ``dcols`` (KH * KW, N * OH * OW, C),
     as a gather: each input position sums, tap by tap in row-major order, the shares of the windows
     that read it (no scatter, no padded buffer; the NumPy backend adds the same terms in the same order)."""
     dx = np.zeros((batch, height, width, channels), dtype=dcols.dtype)
@@ -109,7 +109,7 @@ def col2im_gather(dcols, batch, height, width, channels, out_height, out_width, 
                         if pw < 0 or pw % stride_width != 0 or pw // stride_width >= out_width:
                             continue
                         row = (n * out_height + ph // stride_height) * out_width + pw // stride_width
-                        column = (i * kernel_width + j) * channels
+                        tap = i * kernel_width + j
                         for c in range(channels):
-                            dx[n, h, w, c] += dcols[row, column + c]
+                            dx[n, h, w, c] += dcols[tap, row, c]
     return dx

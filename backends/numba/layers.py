@@ -55,7 +55,9 @@ class Convolution(NumpyConvolution):
         geo = self.geo
         if self.groups != 1 or geo.rank != 2:
             return super()._input_gradient_by_col2im(dout2, weight, input_shape)
-        dcols = dout2 @ weight.reshape(-1, self.filters).T  # (rows, taps * C), taps row-major
+        # each tap's share as the NumPy backend computes it (the same products, bit for bit): (taps, rows, C)
+        blocks = np.ascontiguousarray(weight.reshape(geo.taps, self.channels, self.filters).transpose(0, 2, 1))
+        dcols = np.matmul(dout2[np.newaxis], blocks)
         return kernels.col2im_gather(dcols, input_shape[0], *geo.input, self.channels, *geo.output, *geo.kernel,
                                      *geo.stride, *geo.dilation, geo.pads[0][0], geo.pads[1][0])
 

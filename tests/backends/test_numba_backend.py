@@ -144,3 +144,22 @@ def test_without_numba_the_cli_says_so_in_one_line_with_exit_2(command: str, mon
     err = capsys.readouterr().err
     assert "the numba backend needs numba, which is not installed: pip install 'cnnc[numba]'" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_lenet5_on_numba_reaches_97_percent_on_held_out_digits() -> None:
+    """As tests/backends/test_numpy_mnist.py, on the Numba backend: 8,000 MNIST digits, 5 epochs of the
+    spec's recipe with a cosine-annealed rate, scored on the other 2,000."""
+    from test_numpy_mnist import MNIST, ROOT, read_idx
+
+    images, labels = MNIST / "t10k-images-idx3-ubyte.gz", MNIST / "t10k-labels-idx1-ubyte.gz"
+    if not (images.exists() and labels.exists()):
+        pytest.skip(f"MNIST is not at {MNIST}")
+    x = read_idx(images, 16).reshape(-1, 28, 28, 1).astype(np.float32) / 255
+    y = read_idx(labels, 8).astype(np.int64)
+    network = cnnc.load(ROOT / "examples" / "lenet5.cnn")
+    recipe = network.ir.train.settings
+    model = network.compile(backend="numba", seed=0)
+    optimizer = cnnc.optim.SGD(lr=recipe["lr"], momentum=recipe["momentum"], schedule=cnnc.optim.Cosine())
+    model.fit(x[:8000], y[:8000], epochs=5, optimizer=optimizer, seed=0, verbose=False)
+    assert model.evaluate(x[8000:], y[8000:])["accuracy"] >= 0.97
