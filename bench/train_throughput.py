@@ -17,8 +17,8 @@ cross-entropy, on random data, from the same initial weights, as:
 Each configuration is a process of its own (BLAS and torch threads are fixed when it starts), warmed up once,
 then the configurations take turns, repeat after repeat, so that all see the same machine load. Printed:
 images/second, best and median repeat, and the ratios; first, what numba's compilation costs the first
-run in a fresh cache and a run that finds the cache (one LeNet-5 and one CIFAR step each). ``--profile`` adds where the NumPy backend's time
-goes (cProfile, by own time)."""
+run in a fresh cache and a run that finds the cache (one LeNet-5 and one CIFAR step each). ``--profile``
+adds where the NumPy backend's time goes (cProfile, by own time)."""
 
 from __future__ import annotations
 
