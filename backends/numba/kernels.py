@@ -90,26 +90,28 @@ def bias_relu_backward(dout, out, has_bias):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def col2im_gather(dcols, batch, height, width, channels, out_height, out_width, kernel_height, kernel_width,
-                  stride_height, stride_width, dilation_height, dilation_width, pad_top,
-                  pad_left):  # pragma: no cover - compiled
-    """The input's gradient (N, H, W, C) from each window's share ``dcols`` (KH * KW, N * OH * OW, C),
-    as a gather: each input position sums, tap by tap in row-major order, the shares of the windows
-    that read it (no scatter, no padded buffer; the NumPy backend adds the same terms in the same order)."""
+def col2im(dcols, batch, height, width, channels, out_height, out_width, kernel_height, kernel_width,
+           stride_height, stride_width, dilation_height, dilation_width, pad_top,
+           pad_left):  # pragma: no cover - compiled
+    """The input's gradient (N, H, W, C) from each window's share ``dcols`` (KH * KW, N * OH * OW, C):
+    tap by tap, each share added where that tap read (in the NumPy backend's order, so the sums are the
+    same), reading ``dcols`` in order, skipping padding, with no padded buffer. Measured against a gather
+    (each input position summing its taps): 0.50 vs 1.25 ms on LeNet-5's conv2 at batch 64, 1.35 vs 1.22
+    ms on a 16x16x32 3x3 convolution."""
     dx = np.zeros((batch, height, width, channels), dtype=dcols.dtype)
-    for n in range(batch):
-        for h in range(height):
-            for w in range(width):
-                for i in range(kernel_height):
-                    ph = h + pad_top - i * dilation_height
-                    if ph < 0 or ph % stride_height != 0 or ph // stride_height >= out_height:
+    for i in range(kernel_height):
+        for j in range(kernel_width):
+            tap = i * kernel_width + j
+            for n in range(batch):
+                for oh in range(out_height):
+                    h = oh * stride_height + i * dilation_height - pad_top
+                    if h < 0 or h >= height:
                         continue
-                    for j in range(kernel_width):
-                        pw = w + pad_left - j * dilation_width
-                        if pw < 0 or pw % stride_width != 0 or pw // stride_width >= out_width:
+                    for ow in range(out_width):
+                        w = ow * stride_width + j * dilation_width - pad_left
+                        if w < 0 or w >= width:
                             continue
-                        row = (n * out_height + ph // stride_height) * out_width + pw // stride_width
-                        tap = i * kernel_width + j
+                        row = (n * out_height + oh) * out_width + ow
                         for c in range(channels):
                             dx[n, h, w, c] += dcols[tap, row, c]
     return dx

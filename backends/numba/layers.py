@@ -1,4 +1,4 @@
-"""The Numba backend's kernels: max pooling with stored winners, col2im as a gather, and conv/fc fused with
+"""The Numba backend's kernels: max pooling with stored winners, compiled col2im, and conv/fc fused with
 the ReLU after it."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class MaxPool(Kernel):
 
 class Convolution(NumpyConvolution):
     """NumPy's convolution, whose input gradient by col2im (strides above 1, or more filters than
-    channels) is, for an ungrouped 2-D convolution, one matmul and a compiled gather."""
+    channels) is, for an ungrouped 2-D convolution, one batched matmul and a compiled col2im."""
 
     def _input_gradient_by_col2im(self, dout2: np.ndarray, weight: np.ndarray,
                                   input_shape: tuple[int, ...]) -> np.ndarray:
@@ -58,7 +58,7 @@ class Convolution(NumpyConvolution):
         # each tap's share as the NumPy backend computes it (the same products, bit for bit): (taps, rows, C)
         blocks = np.ascontiguousarray(weight.reshape(geo.taps, self.channels, self.filters).transpose(0, 2, 1))
         dcols = np.matmul(dout2[np.newaxis], blocks)
-        return kernels.col2im_gather(dcols, input_shape[0], *geo.input, self.channels, *geo.output, *geo.kernel,
+        return kernels.col2im(dcols, input_shape[0], *geo.input, self.channels, *geo.output, *geo.kernel,
                                      *geo.stride, *geo.dilation, geo.pads[0][0], geo.pads[1][0])
 
 
