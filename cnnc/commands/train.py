@@ -245,13 +245,15 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         return _run(args, out, err, None)
     out, err = session.consoles(out, err)
     try:
-        return _run(args, out, err, session)
+        code = _run(args, out, err, session)
     except CannotRun:
         if session.lead:
             raise
-        return EXIT_ERRORS  # rank 0 says why
+        code = EXIT_ERRORS  # rank 0 says why
     finally:
         session.close()
+    session.end_worker(code)
+    return code
 
 
 def _run(args: argparse.Namespace, out: Console, err: Console, session: train_torch.TorchSession | None) -> int:

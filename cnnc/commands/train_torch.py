@@ -97,6 +97,16 @@ class TorchSession:
         if self.world is not None:
             self.world.close()
 
+    def end_worker(self, code: int) -> None:
+        """A worker of several processes ends here, once its output is flushed: ``os._exit`` skips the C++
+        destructors that run at interpreter exit, where a thread of torch's process group could still be
+        joinable and abort the process ("terminate called without an active exception") after a good run."""
+        if self.world is None or self.world.size == 1:
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
     def consoles(self, out: Console, err: Console) -> tuple[Console, Console]:
         """The consoles to use: the given ones on rank 0, silent ones on the other workers."""
         if self.lead:
