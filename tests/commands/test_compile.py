@@ -6,19 +6,17 @@ reason with its exit code."""
 from __future__ import annotations
 
 import importlib.util
-import io
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from rich.console import Console
 
 import cnnc
 from cnnc.checkpoint import load_model
-from cnnc.cli import main
 from cnnc.commands.compile import TARGETS
+from command_runner import run
 
 SMALL = """network small
 input 12x12x1
@@ -30,12 +28,6 @@ fc 4
 softmax
 train { optimizer=momentum lr=0.05 momentum=0.9 epochs=2 batch=32 seed=3 }
 """
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(args), out=Console(file=out, width=200), err=Console(file=err, width=200))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -14,24 +14,17 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from rich.console import Console
 
 import cnnc
 from cnnc.checkpoint import HISTORY, ModelFileError, validate_metadata
-from cnnc.cli import main
 from cnnc.data.idx import idx_bytes
 from cnnc.training import HISTORY_KEYS
+from command_runner import run
 
 SPEC = "input 4x4x1; conv 2 3x3; batchnorm; relu; fc 10; softmax\n"
 DATA = "synthetic:n=40,test=10,classes=10"
 FORBIDDEN = ("Traceback", "internal error", "allow_pickle")
 Build = Callable  # a variant: the good checkpoint's path -> the bad file's bytes, or a folder -> None
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(args), out=Console(file=out, width=200), err=Console(file=err, width=200))
-    return code, out.getvalue(), err.getvalue()
 
 
 def assert_refused(code: int, out: str, err: str, name: str) -> None:

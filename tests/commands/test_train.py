@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 from rich.console import Console
 
 import cnnc
-from cnnc.cli import main
+from command_runner import run
 
 ROOT = Path(__file__).resolve().parents[2]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -32,18 +31,6 @@ softmax
 train { optimizer=momentum lr=0.05 momentum=0.9 epochs=3 batch=32 seed=3 }
 """
 DATA = "synthetic:n=640,test=128,classes=4,seed=1"
-
-
-def run(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    previous = os.getcwd()
-    if cwd is not None:
-        os.chdir(cwd)
-    try:
-        code = main(list(args), out=Console(file=out, width=200), err=Console(file=err, width=200))
-    finally:
-        os.chdir(previous)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from rich.console import Console
 
 import cnnc
 from cnnc.cli import main
+from command_runner import run
 
 ROOT = Path(__file__).resolve().parents[2]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -36,18 +36,6 @@ fc 10
 softmax
 train { optimizer=adam lr=0.003 epochs=1 batch=64 }
 """
-
-
-def run(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    previous = os.getcwd()
-    if cwd is not None:
-        os.chdir(cwd)
-    try:
-        code = main(list(args), out=Console(file=out, width=200), err=Console(file=err, width=200))
-    finally:
-        os.chdir(previous)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

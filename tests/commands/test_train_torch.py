@@ -3,7 +3,6 @@ torchrun's two-machine command on one machine, and checkpoints that the NumPy ba
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -14,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rich.console import Console
 
 torch = pytest.importorskip("torch")
 
 from cnnc.backends.torch_train.launcher import free_port
 
 import cnnc
-from cnnc.cli import main
+from command_runner import run
 
 ROOT = Path(__file__).resolve().parents[2]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -40,12 +38,6 @@ train { optimizer=adam lr=0.01 epochs=2 batch=23 seed=5 }
 DATA = "synthetic:n=70,test=31,classes=3,seed=1,shape=8x8x1"
 LONG_DATA = "synthetic:n=700,test=31,classes=3,seed=1,shape=8x8x1"
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(args), out=Console(file=out, width=200), err=Console(file=err, width=200))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(autouse=True)
