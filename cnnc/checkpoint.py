@@ -72,7 +72,8 @@ def load_model(path: str | Path, backend: str = "numpy") -> Model:
                     input=ir.Shape(tuple(dims[:-1]), dims[-1]))
     _check_size(path, network, arrays)
     try:
-        model = Model(network, seed=meta["seed"], dtype=meta["dtype"], loss=meta["loss"], backend=backend)
+        model = Model(network, seed=meta["seed"], dtype=meta["dtype"], loss=meta["loss"], backend=backend,
+                      draw_weights=False)  # every parameter is restored below
     except UnsupportedLayer as problem:
         raise ModelFileError(f"{path}: {problem}") from None
     model.run_state = meta.get("training")

@@ -29,7 +29,8 @@ class Model:
     outside [0, classes)); each message names the argument and says what it accepts."""
 
     def __init__(self, network: Network, seed: int = 0, dtype: str = "float32", loss: str | None = None,
-                 backend: str = "numpy") -> None:
+                 backend: str = "numpy", draw_weights: bool = True) -> None:
+        """``draw_weights`` false: parameters start at zero, for a caller that loads them (``load_model``)."""
         if not isinstance(network, Network):
             raise TypeError(bad_argument("network", "a cnnc.Network (from cnnc.load or cnnc.loads)", network))
         self.network = network
@@ -46,7 +47,7 @@ class Model:
             self.program = Program(network.ir, network.report)
         recipe = self.recipe
         self.loss = loss or recipe.get("loss") or ("crossentropy" if self.program.ends_in_softmax else "mse")
-        self.params, self.buffers = self.program.init(self.seed, self.dtype)
+        self.params, self.buffers = self.program.init(self.seed, self.dtype, draw=flag(draw_weights, "draw_weights"))
         self.optimizer: optim.Optimizer | None = None
         self.rng = np.random.default_rng([self.seed, 1])  # dropout masks outside fit
         self._saved: tuple[list, bool, tuple[int, ...]] | None = None
@@ -166,7 +167,10 @@ class Model:
     def batch_loss(self, x: np.ndarray, y: np.ndarray, run: Pass, grads: bool):
         """The loss on one batch: (loss, gradients or None, the outputs, for accuracy)."""
         fused = self.loss == "crossentropy"
-        outputs, caches = self.program.forward(x, self.params, run, logits=fused)
+        if grads:
+            outputs, caches = self.program.forward(x, self.params, run, logits=fused)
+        else:
+            outputs = self.program.infer(x, self.params, run, logits=fused)
         targets = self._targets(y, outputs)
         loss, doutputs = (softmax_cross_entropy if fused else mean_squared_error)(outputs, targets)
         if not grads:
@@ -192,11 +196,13 @@ class Model:
         batch_size = whole_number(batch_size, "batch_size")
         x = self.inputs(x)
         run = Pass(False, self.rng, self.buffers, for_backward=False)
-        parts = [self.program.forward(x[start:start + batch_size], self.params, run)[0]
+        parts = [self.program.infer(x[start:start + batch_size], self.params, run)
                  for start in range(0, len(x), batch_size)]
         if not parts:
             return np.zeros((0, *self.network.report.output.dims), dtype=self.dtype)
-        return np.concatenate(parts)
+        if len(parts) > 1:
+            return np.concatenate(parts)
+        return parts[0].copy() if np.may_share_memory(parts[0], x) else parts[0]  # never a view of the input
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> dict[str, float | None]:
         """Loss and accuracy (None for targets that are not class labels) in evaluation mode, over

@@ -8,8 +8,9 @@ from math import prod
 import numpy as np
 
 from cnnc import ir
-from cnnc.backends.numba import kernels
+from cnnc.backends.numba import inference, kernels
 from cnnc.backends.numpy.conv import Convolution as NumpyConvolution
+from cnnc.backends.numpy.inference import max_pool
 from cnnc.backends.numpy.kernel import Kernel, Params, Pass
 from cnnc.backends.numpy.windows import Geometry, geometry
 from cnnc.report import LayerReport
@@ -36,6 +37,10 @@ class MaxPool(Kernel):
                                                 *self.pads_before, run.for_backward)
         out = out.reshape(x.shape[0], *self.geo.output, x.shape[-1])
         return out, ((x.shape, winners) if run.for_backward else None)
+
+    def infer(self, x: np.ndarray, params: Params, run: Pass) -> np.ndarray:
+        """The maxima alone, window rows first (``backends/numpy/inference.py``)."""
+        return max_pool(self, x)
 
     def backward(self, dout: np.ndarray, cache: object, params: Params,
                  need_dx: bool) -> tuple[np.ndarray | None, Params]:
@@ -91,6 +96,10 @@ class ReluAfter(Kernel):
         bias = params[self.bias_key] if self.has_bias else out[:0].reshape(-1)
         kernels.bias_relu_forward(out.reshape(-1, self.features), bias, self.has_bias)
         return out, ((cache, out) if run.for_backward else None)
+
+    def infer(self, x: np.ndarray, params: Params, run: Pass) -> np.ndarray:
+        """A convolution chunk by chunk, bias and ReLU on each chunk (``backends/numba/inference.py``)."""
+        return inference.relu_after(self, x, params, run)
 
     def backward(self, dout: np.ndarray, cache: object, params: Params,
                  need_dx: bool) -> tuple[np.ndarray | None, Params]:

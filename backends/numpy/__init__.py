@@ -27,9 +27,10 @@ class Program:
         """The network as kernels (another backend overrides this with its own)."""
         return lower(network, report)
 
-    def init(self, seed: int, dtype: np.dtype) -> tuple[Params, Params]:
-        """Fresh parameters and buffers, the same for the same seed (drawn in float64, then cast)."""
-        rng = np.random.default_rng(seed)
+    def init(self, seed: int, dtype: np.dtype, draw: bool = True) -> tuple[Params, Params]:
+        """Fresh parameters and buffers, the same for the same seed (drawn in float64, then cast);
+        ``draw`` false: random weights are zeros instead, for a caller that loads the weights."""
+        rng = np.random.default_rng(seed) if draw else _Zeros()
         params: Params = {}
         buffers: Params = {}
         for kernel in self.root.kernels():
@@ -40,8 +41,24 @@ class Program:
     def forward(self, x: np.ndarray, params: Params, run: Pass, logits: bool = False) -> tuple[np.ndarray, list]:
         return (self.head if logits else self.root).forward(x, params, run)
 
+    def infer(self, x: np.ndarray, params: Params, run: Pass, logits: bool = False) -> np.ndarray:
+        """The outputs of a pass that no backward pass follows (``run.for_backward`` false)."""
+        return (self.head if logits else self.root).infer(x, params, run)
+
     def backward(self, dout: np.ndarray, caches: list, params: Params, need_dx: bool = False,
                  logits: bool = False) -> tuple[np.ndarray | None, Params]:
         grads: Params = {}
         dx = (self.head if logits else self.root).backward(dout, caches, params, need_dx, grads)
         return dx, grads
+
+
+class _Zeros:
+    """Stands in for the generator where weights are drawn (``init.weights``): zeros of the shape asked for.
+    Loading a model for predict then skips the draws (64 of the 110 ms of ``cnnc predict``'s load of the
+    CIFAR-size net of bench/train_throughput.py)."""
+
+    def normal(self, loc: float, scale: float, size: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(size)
+
+    def uniform(self, low: float, high: float, size: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(size)

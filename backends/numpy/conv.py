@@ -7,6 +7,7 @@ from math import prod
 import numpy as np
 
 from cnnc import ir
+from cnnc.backends.numpy.inference import chunked
 from cnnc.backends.numpy.init import weights
 from cnnc.backends.numpy.kernel import Kernel, Params, Pass, column_sums
 from cnnc.backends.numpy.windows import Geometry, Workspace, geometry, pad, window_view
@@ -54,6 +55,14 @@ class Convolution(Kernel):
             out += params[self.bias_key]
         cache = (x.shape, cols) if run.for_backward else None
         return out.reshape(x.shape[0], *geo.output, self.filters), cache
+
+    def infer(self, x: np.ndarray, params: Params, run: Pass) -> np.ndarray:
+        """Ungrouped: the batch in chunks that stay in the cache (``backends/numpy/inference.py``)."""
+        if self.groups != 1:
+            return self.forward(x, params, run)[0]
+        bias = params[self.bias_key] if self.has_bias else None
+        add_bias = None if bias is None else lambda rows: np.add(rows, bias, out=rows)
+        return chunked(self)(x, params[self.weight_key], add_bias)
 
     def backward(self, dout: np.ndarray, cache: object, params: Params,
                  need_dx: bool) -> tuple[np.ndarray | None, Params]:

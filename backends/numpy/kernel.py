@@ -56,6 +56,11 @@ class Kernel:
                  need_dx: bool) -> tuple[np.ndarray | None, Params]:
         raise NotImplementedError
 
+    def infer(self, x: np.ndarray, params: Params, run: Pass) -> np.ndarray:
+        """The output alone, for a pass that no backward pass follows (``run.for_backward`` false):
+        ``forward``'s unless a kernel has a faster way that keeps nothing (predict, evaluate)."""
+        return self.forward(x, params, run)[0]
+
 
 @lru_cache(maxsize=64)
 def _ones(count: int, dtype: str) -> np.ndarray:

@@ -7,6 +7,7 @@ from math import prod
 import numpy as np
 
 from cnnc import ir
+from cnnc.backends.numpy.inference import max_pool
 from cnnc.backends.numpy.kernel import Kernel, Params, Pass
 from cnnc.backends.numpy.windows import Geometry, Workspace, geometry, pad
 from cnnc.report import LayerReport
@@ -30,6 +31,10 @@ class MaxPool(Kernel):
         for region in regions[1:]:
             np.maximum(out, padded[region], out=out)
         return out, ((padded, out) if run.for_backward else None)
+
+    def infer(self, x: np.ndarray, params: Params, run: Pass) -> np.ndarray:
+        """One spatial axis at a time (``backends/numpy/inference.py``): fewer, longer passes."""
+        return max_pool(self, x)
 
     def backward(self, dout: np.ndarray, cache: object, params: Params,
                  need_dx: bool) -> tuple[np.ndarray | None, Params]:

@@ -27,12 +27,21 @@ class Sequence:
     def __init__(self, steps: list[Kernel]) -> None:
         self.steps = steps
 
-    def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, list]:
+    def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, list | None]:
+        """The output and each step's cache; without a backward pass to follow (``run.for_backward``
+        false), ``infer``'s output and no caches (the blocks' branches then infer too)."""
+        if not run.for_backward:
+            return self.infer(x, params, run), None
         caches = []
         for step in self.steps:
             x, cache = step.forward(x, params, run)
             caches.append(cache)
         return x, caches
+
+    def infer(self, x: np.ndarray, params: Params, run: Pass) -> np.ndarray:
+        for step in self.steps:
+            x = step.infer(x, params, run)
+        return x
 
     def backward(self, dout: np.ndarray, caches: list, params: Params, need_dx: bool,
                  grads: Params) -> np.ndarray | None:
