@@ -49,8 +49,9 @@ def shortened(text: str, width: float, size: float = FONT_SIZE) -> str:
     return text + "..."
 
 
-def wrapped(text: str, width: float, size: float = FONT_SIZE) -> list[str]:
-    """``text`` on as many lines as it needs to fit ``width`` px, broken after commas or at spaces."""
+def wrapped(text: str, width: float, size: float = FONT_SIZE, most: int | None = None) -> list[str]:
+    """``text`` on as many lines as it needs to fit ``width`` px (at most ``most``, the last cut with
+    ``...``), broken at spaces."""
     lines: list[str] = []
     current = ""
     for word in text.split(" "):
@@ -62,6 +63,8 @@ def wrapped(text: str, width: float, size: float = FONT_SIZE) -> list[str]:
             current = candidate
     if current:
         lines.append(current)
+    if most is not None and len(lines) > most:
+        lines = lines[:most - 1] + [shortened(" ".join(lines[most - 1:]) + "...", width, size)]
     return [shortened(line, width, size) for line in lines]
 
 
@@ -106,6 +109,7 @@ text.size {{ font-size: {FONT_SIZE - 1}px; fill: #374151; }}
 rect.box {{ stroke: #374151; stroke-width: 1; }}
 .flagged rect.box {{ stroke: #dc2626; stroke-width: 2.5; }}
 .flagged.warning rect.box {{ stroke: #d97706; }}
+.flagged polygon.face {{ stroke: #dc2626; stroke-width: 2.5; }}
 .totals text {{ fill: #374151; }}
 """.strip("\n")
 

@@ -82,3 +82,11 @@ def test_missing_spec_and_bad_style(tmp_path):
     assert code == 2 and stderr == f"cnnc: error: cannot read {tmp_path / 'none.cnn'}: No such file or directory\n"
     code, _, stderr = run("draw", str(EXAMPLES / "lenet5.cnn"), "-o", str(tmp_path / "x.svg"), "--style", "pie")
     assert code == 2 and "invalid choice: 'pie'" in stderr
+
+
+def test_volumes(tmp_path):
+    out = tmp_path / "alexnet.svg"
+    code, stdout, _ = run("draw", str(EXAMPLES / "alexnet.cnn"), "-o", str(out), "--style", "volumes")
+    assert code == 0 and stdout.startswith(f"alexnet: wrote {out} (volumes")
+    ids = [g.get("id") for g in ET.parse(out).getroot().iter(f"{SVG}g") if g.get("class", "").startswith("volume")]
+    assert ids[:3] == ["input", "conv1", "maxpool1"] and ids[-1] == "fc3"
