@@ -21,6 +21,7 @@ PADDING = 7  # px between a box's border and its text
 TEXT_WIDTH = 264  # px: the widest line of a box (about 35 characters); longer settings wrap
 MIN_BOX_WIDTH = 96
 MARGIN = 16
+FOOTER_WIDTH = 440  # px: the footer wraps at the drawing's width, or this if the drawing is narrower
 
 FILLS = {
     "conv": "#dbeafe", "deconv": "#dbeafe", "fc": "#fde68a", "flatten": "#e0f2fe", "upsample": "#e0f2fe",
@@ -154,9 +155,11 @@ class GraphDrawing:
         top.items += body.items
         top.items.append(self.io_box("output", self.report.output if self.report else None))
         lay_out(top, MARGIN, MARGIN)
-        footer = totals_lines(self.checked) + [diagnostic_text(d) for d in self.marks.unplaced()]
+        footer_width = max(top.width, FOOTER_WIDTH)
+        footer = [part for line in totals_lines(self.checked) + [diagnostic_text(d) for d in self.marks.unplaced()]
+                  for part in wrapped(line, footer_width)]
         footer_top = top.y + top.height + 2 * LINE_HEIGHT
-        width = max(top.width, max((text_width(line) for line in footer), default=0)) + 2 * MARGIN
+        width = footer_width + 2 * MARGIN
         height = footer_top + LINE_HEIGHT * len(footer) + MARGIN
         parts = [self.box_svg(box) for box in boxes(top)]
         for edge in edges(top):
