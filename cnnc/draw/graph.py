@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from cnnc import ir
 from cnnc.draw.groups import GroupKey, Paths, repeat_spans, runs
-from cnnc.draw.layout import Box, Branches, Item, Sequence, boxes, edges, lay_out
+from cnnc.draw.layout import Box, Branches, Item, Sequence, boxes, edges, measure, place
 from cnnc.draw.svg import FONT_SIZE, LINE_HEIGHT, ASCENT, Ids, clean, document, escape, number, shortened, \
     text_element, text_width, wrapped
 from cnnc.draw.marks import Marks, diagnostic_text, totals_lines
@@ -104,7 +104,7 @@ class GraphDrawing:
         settings = node.describe()
         kind = JOIN_NAMES.get(node.kind, node.kind) if join else node.kind
         lines = [shortened(clean(node.name), TEXT_WIDTH)]
-        lines += wrapped(clean(f"{kind} {settings}" if settings else kind), TEXT_WIDTH)
+        lines += wrapped(clean(f"{kind}{', ' if join else ' '}{settings}" if settings else kind), TEXT_WIDTH)
         lines.append(f"out {row.output}" if row else "out ?")
         if row and (row.params or row.macs):
             lines.append(", ".join(part for part in (f"{row.params:,} params" if row.params else "",
@@ -154,8 +154,9 @@ class GraphDrawing:
         body = self.sequence(self.network.layers, 0)
         top.items += body.items
         top.items.append(self.io_box("output", self.report.output if self.report else None))
-        lay_out(top, MARGIN, MARGIN)
+        measure(top)
         footer_width = max(top.width, FOOTER_WIDTH)
+        place(top, MARGIN, MARGIN, footer_width)  # centred above a wider footer
         footer = [part for line in totals_lines(self.checked) + [diagnostic_text(d) for d in self.marks.unplaced()]
                   for part in wrapped(line, footer_width)]
         footer_top = top.y + top.height + 2 * LINE_HEIGHT

@@ -90,13 +90,18 @@ class Volume:
         return texts
 
     def faces(self) -> list[list[tuple[float, float]]]:
-        x, y, w, h, dx, dy = self.x, self.y, self.width, self.height, self.dx, self.dy
-        front = [(x, y - h), (x + w, y - h), (x + w, y), (x, y)]
-        if not dx:
-            return [front]
-        top = [(x, y - h), (x + dx, y - h - dy), (x + w + dx, y - h - dy), (x + w, y - h)]
-        right = [(x + w, y - h), (x + w + dx, y - h - dy), (x + w + dx, y - dy), (x + w, y)]
-        return [front, top, right]
+        return box_faces(self.x, self.y, self.width, self.height, self.dx, self.dy)
+
+
+def box_faces(x: float, y: float, w: float, h: float, dx: float, dy: float) -> list[list[tuple[float, float]]]:
+    """The visible faces of a box in oblique projection, its front face's bottom left corner at (x, y):
+    front, top and right (the front alone when it has no depth)."""
+    front = [(x, y - h), (x + w, y - h), (x + w, y), (x, y)]
+    if not dx:
+        return [front]
+    top = [(x, y - h), (x + dx, y - h - dy), (x + w + dx, y - h - dy), (x + w, y - h)]
+    right = [(x + w, y - h), (x + w + dx, y - h - dy), (x + w + dx, y - dy), (x + w, y)]
+    return [front, top, right]
 
 
 def _kernel_sizes(node: ir.Node) -> tuple[int, ...] | None:
@@ -204,10 +209,7 @@ class VolumesDrawing:
         tall = min(before.height * 0.6, 0.5 * side(sizes[-2] if len(sizes) >= 2 else sizes[0]))
         deep = min(before.depth * 0.6, 0.25 * side(sizes[-1])) * 0.7 if before.depth else 0.0
         wide = max(4.0, before.width * 0.45)
-        kernel = Volume.__new__(Volume)
-        kernel.x, kernel.y = before.x + before.width * 0.3, before.y - before.height * 0.2
-        kernel.width, kernel.height, kernel.dx, kernel.dy = wide, tall, deep, deep
-        faces = Volume.faces(kernel)
+        faces = box_faces(before.x + before.width * 0.3, before.y - before.height * 0.2, wide, tall, deep, deep)
         title = f"{after.node.name}: {after.node.kind} {'x'.join(map(str, sizes))} kernel"
         out = [f'<g class="kernel"><title>{escape(title)}</title>']
         out += [_polygon(face, "#fca5a5", "kernel-face") for face in faces]
