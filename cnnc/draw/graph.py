@@ -11,9 +11,20 @@ from dataclasses import dataclass
 from cnnc import ir
 from cnnc.draw.groups import GroupKey, Paths, repeat_spans, runs
 from cnnc.draw.layout import Box, Branches, Item, Sequence, boxes, edges, measure, place
-from cnnc.draw.svg import FONT_SIZE, LINE_HEIGHT, ASCENT, Ids, clean, document, escape, number, shortened, \
-    text_element, text_width, wrapped
 from cnnc.draw.marks import Marks, diagnostic_text, totals_lines
+from cnnc.draw.svg import (
+    ASCENT,
+    LINE_HEIGHT,
+    Ids,
+    clean,
+    document,
+    escape,
+    number,
+    shortened,
+    text_element,
+    text_width,
+    wrapped,
+)
 from cnnc.render.units import short
 from cnnc.report import LayerReport
 
@@ -50,7 +61,6 @@ class Content:
     lines: list[str]
     flags: list[str]
     warning_only: bool = True
-    layers: int = 1
 
 
 def _containers(node: ir.Node) -> list[tuple[ir.Node, ...]]:
@@ -62,6 +72,8 @@ def _containers(node: ir.Node) -> list[tuple[ir.Node, ...]]:
 
 
 class GraphDrawing:
+    """The layout of one checked spec (boxes sized from their text), then its SVG."""
+
     def __init__(self, checked, expand: bool) -> None:
         self.checked = checked
         self.network: ir.Network = checked.network
@@ -129,7 +141,7 @@ class GraphDrawing:
         last = self.rows.get(run[-1].name)
         lines.append(f"out {last.output}" if last else "out ?")
         flags, warning_only = self.marks.of(layers)
-        content = Content(kind, lines, flags, warning_only, len(layers))
+        content = Content(kind, lines, flags, warning_only)
         return self.box(f"{label}.{self.group_counts[label]}", content)
 
     def call_text(self, span) -> str:
@@ -194,5 +206,3 @@ class GraphDrawing:
 def draw_graph(checked, expand: bool = False) -> str:
     return GraphDrawing(checked, expand).svg()
 
-
-assert FONT_SIZE <= LINE_HEIGHT

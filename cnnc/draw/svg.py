@@ -120,8 +120,7 @@ ARROW_MARKER = ('<marker id="cnnc-arrow" viewBox="0 0 8 8" refX="8" refY="4" mar
 def document(width: float, height: float, body: list[str], title: str) -> str:
     """The whole SVG file: root element, title, style, the arrowhead, then ``body``."""
     w, h = number(width), number(height)
-    head = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
+    head = [  # no XML declaration: UTF-8 is XML's default, and a page can embed the text as it is
         f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{w}" height="{h}" viewBox="0 0 {w} {h}">',
         f"<title>{escape(title)}</title>",
         f"<defs><style type=\"text/css\"><![CDATA[\n{STYLE}\n]]></style>{ARROW_MARKER}</defs>",

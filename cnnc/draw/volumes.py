@@ -16,8 +16,19 @@ from dataclasses import dataclass, field
 from cnnc import ir
 from cnnc.draw.graph import fill_of
 from cnnc.draw.marks import Marks, diagnostic_text, totals_lines
-from cnnc.draw.svg import FONT_SIZE, LINE_HEIGHT, Ids, clean, document, escape, number, shortened, text_element, \
-    text_width, wrapped
+from cnnc.draw.svg import (
+    FONT_SIZE,
+    LINE_HEIGHT,
+    Ids,
+    clean,
+    document,
+    escape,
+    number,
+    shortened,
+    text_element,
+    text_width,
+    wrapped,
+)
 
 SIZE_FONT = FONT_SIZE - 1
 MARGIN = 20
