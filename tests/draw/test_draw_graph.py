@@ -14,7 +14,7 @@ from cnnc.draw.layout import Box, Branches, Sequence, boxes, edges, lay_out
 from cnnc.lint import lint
 from cnnc.reading import read_source
 from cnnc.source import Source
-from svg_geometry import SVG, box_of, check_drawing, layers, on_border, overlapping
+from drawing_geometry import SVG, box_of, check_drawing, layers, on_border, overlapping
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.cnn"))
 
@@ -179,7 +179,7 @@ def test_edges_of_an_identity_shortcut_run_down_its_own_column():
     paths = {(p.get("data-from"), p.get("data-to")): p for p in root.iter(f"{SVG}path") if p.get("class") == "edge"}
     assert set(paths) == {("input", "conv1"), ("input", "residual1"), ("conv1", "relu1"), ("relu1", "conv2"),
                           ("conv2", "residual1"), ("residual1", "output")}
-    from svg_geometry import points_of
+    from drawing_geometry import points_of
     shortcut = points_of(paths[("input", "residual1")])
     assert len(shortcut) == 4 and shortcut[1][0] == shortcut[2][0] > rects["conv1"][2]
     assert on_border(shortcut[-1], rects["residual1"])

@@ -14,7 +14,7 @@ from cnnc.draw import draw_svg
 from cnnc.draw.svg import FONT_SIZE, text_width
 from cnnc.reading import read_source
 from cnnc.source import Source
-from svg_geometry import SVG, overlapping, parse
+from drawing_geometry import SVG, overlapping, parse
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.cnn"))
 
