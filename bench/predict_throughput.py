@@ -68,7 +68,7 @@ def serve(variant: str, name: str, threads: int, seconds: float, folder: str) ->
     calls = {}
     for batch in NETWORKS[name][1]:
         x = np.random.default_rng(batch).random((batch, *net.report.input.dims), dtype=np.float32)
-        call = _caller(variant, model, x, Path(folder) / f"{name}-{batch}")
+        call = _caller(variant, model, x, Path(folder) / f"{name}-{batch}-{variant}-{threads}")
         call()
         started, count = time.perf_counter(), 0
         while time.perf_counter() - started < seconds / 4 or count < 2:
