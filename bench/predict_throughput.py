@@ -1,6 +1,7 @@
 """Inference throughput of cnnc's backends against PyTorch CPU: every ratio in one run, at 1 and 2 threads.
 
-    python bench/predict_throughput.py [--seconds 1] [--repeats 5] [--threads 1,2] [--no-resnet] [--profile]
+    python bench/predict_throughput.py [--seconds 1] [--repeats 5] [--threads 1,2] [--networks lenet5,cifar,resnet18]
+        [--profile]
 
 Predicts with LeNet-5 (28x28x1) and the CIFAR-size network of ``bench/train_throughput.py`` (32x32x3) at
 batch 1 and batch 256, and ResNet-18 (examples/resnet18.cnn, 224x224x3) at batch 1, from the same weights
@@ -207,9 +208,9 @@ def profile(name: str, batch: int, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", default="1,2", help="thread counts to compare, comma-separated")
-    parser.add_argument("--seconds", type=float, default=1.0, help="about how long one repeat of one configuration runs")
+    parser.add_argument("--seconds", type=float, default=1.0, help="about how long one configuration's repeat runs")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--no-resnet", action="store_true", help="leave out ResNet-18 at 224x224 (batch 1)")
+    parser.add_argument("--networks", default=",".join(NETWORKS), help="lenet5, cifar, resnet18 (comma-separated)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary of numba's predicts")
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--network", choices=tuple(NETWORKS), help=argparse.SUPPRESS)
@@ -224,9 +225,8 @@ def main() -> None:
     thread_counts = [int(part) for part in args.threads.split(",")]
     print(f"numpy {np.__version__}, torch {torch.__version__}; load average before the run "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    for name in NETWORKS:
-        if name != "resnet18" or not args.no_resnet:
-            bench(name, thread_counts, args.seconds, args.repeats)
+    for name in args.networks.split(","):
+        bench(name, thread_counts, args.seconds, args.repeats)
     if args.profile:
         for name, batch in (("lenet5", 1), ("lenet5", 256), ("cifar", 256)):
             profile(name, batch, args.seconds)
