@@ -6,7 +6,7 @@ checks that ``grammar/cnnc.tmLanguage.json`` gives every character the same clas
 
 from __future__ import annotations
 
-from pygments.lexer import RegexLexer, bygroups, default, words
+from pygments.lexer import RegexLexer, bygroups, default
 from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, Whitespace
 
 # cnnc.catalog.LAYERS, in its order
@@ -18,9 +18,17 @@ LAYERS = ("conv", "maxpool", "avgpool", "globalavgpool", "globalmaxpool", "adapt
 STRUCTURES = ("repeat", "residual", "concat", "add", "multiply", "branch", "shortcut", "as")
 DIRECTIVES = ("network", "input", "train")  # cnnc.catalog.DIRECTIVES
 FUNCTIONS = ("min", "max", "floor", "ceil", "round")  # cnnc.values.FUNCTIONS, called as `min(a, b)`
+BOOLEANS = ("true", "false")
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _WORD_END = r"(?![A-Za-z0-9_])"
+
+
+def one_of(names: tuple[str, ...]) -> str:
+    """A regex for any of ``names`` as a whole word (plain: Pygments' ``words`` optimiser costs more than it saves)."""
+    return rf"(?<![A-Za-z0-9_])(?:{'|'.join(names)}){_WORD_END}"
+
+
 # The grammar's terminals (grammar/cnnc.lark): DIMS, FLOAT, INT, and the parts of a size built from
 # expressions, `1x(s)` (DIMS_X) and `(s)x3` (RPAR_X and what follows it up to the next parenthesis).
 SIZE = r"[0-9]+(?:x[0-9]+)+(?![A-Za-z_0-9])"
@@ -49,10 +57,10 @@ class CnncLexer(RegexLexer):
             (rf"(def)([ \t]+)({NAME})", bygroups(Keyword.Declaration, Whitespace, Name.Function)),
             (rf"({NAME})([ \t]*)(=)", bygroups(Name.Attribute, Whitespace, Operator), "value"),  # `stride=2`
             (rf"def{_WORD_END}", Keyword.Declaration),
-            (words(STRUCTURES, suffix=_WORD_END), Keyword),
-            (words(DIRECTIVES, suffix=_WORD_END), Keyword.Reserved),
-            (words(("true", "false"), suffix=_WORD_END), Keyword.Constant),
-            (words(LAYERS, suffix=_WORD_END), Name.Builtin),
+            (one_of(STRUCTURES), Keyword),
+            (one_of(DIRECTIVES), Keyword.Reserved),
+            (one_of(BOOLEANS), Keyword.Constant),
+            (one_of(LAYERS), Name.Builtin),
             (SIZE_HEAD, Number),
             (SIZE_AFTER_PARENTHESIS, Number),
             (SIZE, Number),
@@ -66,7 +74,7 @@ class CnncLexer(RegexLexer):
         # After `key=`: a name is a value (`approximate=tanh` names no layer); anything else as in root.
         "value": [
             (r"[ \t]+", Whitespace),
-            (words(("true", "false"), suffix=_WORD_END), Keyword.Constant, "#pop"),
+            (one_of(BOOLEANS), Keyword.Constant, "#pop"),
             (rf"{NAME}(?![A-Za-z0-9_]|[ \t]*[(=])", Name, "#pop"),
             default("#pop"),
         ],

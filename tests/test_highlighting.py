@@ -22,7 +22,7 @@ from textmate import Grammar
 
 from cnnc import catalog, highlighting
 from cnnc.cli import main
-from cnnc.highlighting import CnncLexer
+from cnnc.highlighting import CnncLexer, one_of
 from cnnc.parser import parse
 from cnnc.source import Source
 from cnnc.values import FUNCTIONS
@@ -180,6 +180,19 @@ def test_rich_highlights_cnn_text_by_the_lexer_s_name():
 
 # The TextMate grammar -------------------------------------------------------------------------
 
+def test_the_textmate_grammar_ships_beside_the_lark_grammar():
+    from importlib.resources import files
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        tomllib = pytest.importorskip("tomli")
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "*.tmLanguage.json" in package_data["cnnc.grammar"]
+    assert (files("cnnc.grammar") / "cnnc.tmLanguage.json").read_text(encoding="utf-8") == TEXTMATE.read_text(
+        encoding="utf-8")
+
+
 def test_the_textmate_grammar_is_for_cnn_files_and_its_regexes_compile():
     document = json.loads(TEXTMATE.read_text(encoding="utf-8"))
     assert (document["scopeName"], document["fileTypes"]) == ("source.cnnc", ["cnn"])
@@ -199,16 +212,13 @@ def test_the_textmate_grammar_is_for_cnn_files_and_its_regexes_compile():
     Grammar(document)  # every include names a rule of the repository
 
 
-def test_the_textmate_grammar_s_words_are_the_catalogue_s():
+def test_the_textmate_grammar_s_words_are_the_lexer_s():
     repository = json.loads(TEXTMATE.read_text(encoding="utf-8"))["repository"]
-
-    def words(pattern: str) -> list[str]:
-        return re.fullmatch(r"\(\?<!\[A-Za-z0-9_\]\)\(\?:([a-z0-9_|]+)\)\(\?!\[A-Za-z0-9_\]\)", pattern)[1].split("|")
-
-    keywords = {rule["name"]: words(rule["match"]) for rule in repository["keywords"]["patterns"]}
-    assert keywords["keyword.control.cnnc"] == list(highlighting.STRUCTURES)
-    assert keywords["keyword.other.directive.cnnc"] == list(highlighting.DIRECTIVES)
-    assert words(repository["layers"]["match"]) == list(catalog.LAYERS)
+    keywords = {rule["name"]: rule["match"] for rule in repository["keywords"]["patterns"]}
+    assert keywords == {"keyword.control.cnnc": one_of(highlighting.STRUCTURES),
+                        "keyword.other.directive.cnnc": one_of(highlighting.DIRECTIVES),
+                        "constant.language.boolean.cnnc": one_of(highlighting.BOOLEANS)}
+    assert repository["layers"]["match"] == one_of(highlighting.LAYERS)
 
 
 @pytest.mark.parametrize("path", EXAMPLES + [None], ids=lambda path: path.name if path else "sample")
@@ -297,9 +307,11 @@ def test_piped_diagnostics_do_not_load_pygments_and_coloured_ones_do():
               "print(json.dumps(sorted(sys.modules)))")
     environment = {key: value for key, value in os.environ.items() if key not in ("FORCE_COLOR", "NO_COLOR")}
     loaded = {}
-    for colour in ("", "1"):
+    for case, variables in {"piped": {}, "coloured": {"FORCE_COLOR": "1"},
+                            "NO_COLOR": {"FORCE_COLOR": "1", "NO_COLOR": "1"}}.items():
         result = subprocess.run([sys.executable, "-c", script, str(DEMO)], capture_output=True, text=True, timeout=120,
-                                check=True, env={**environment, **({"FORCE_COLOR": colour} if colour else {})})
-        loaded[colour] = set(json.loads(result.stdout.splitlines()[-1]))
-    assert not [name for name in loaded[""] if name.split(".")[0] == "pygments" or name == "cnnc.highlighting"]
-    assert {"pygments.lexer", "cnnc.highlighting", "cnnc.render.highlight"} <= loaded["1"]
+                                check=True, env={**environment, **variables})
+        loaded[case] = {name for name in json.loads(result.stdout.splitlines()[-1])
+                        if name.split(".")[0] == "pygments" or name.endswith("highlighting") or name.endswith("highlight")}
+    assert loaded["piped"] == loaded["NO_COLOR"] == set()
+    assert {"pygments.lexer", "cnnc.highlighting", "cnnc.render.highlight"} <= loaded["coloured"]
