@@ -1,7 +1,7 @@
 """A Pygments lexer for `.cnn` files (entry point `pygments.lexers`: Sphinx, MkDocs and rich find it as `cnn`).
 
 It imports nothing from cnnc, so that loading Pygments' plugins stays cheap; the word lists equal the
-catalogue's (``cnnc.catalog``, ``cnnc.values.FUNCTIONS``), which tests/test_highlighting.py checks, as it
+catalogue's (``cnnc.catalog``), which tests/test_highlighting.py checks, as it
 checks that ``grammar/cnnc.tmLanguage.json`` gives every character the same class."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ LAYERS = ("conv", "maxpool", "avgpool", "globalavgpool", "globalmaxpool", "adapt
 # cnnc.catalog.STRUCTURES, and the `as` of `repeat N as i { }`
 STRUCTURES = ("repeat", "residual", "concat", "add", "multiply", "branch", "shortcut", "as")
 DIRECTIVES = ("network", "input", "train")  # cnnc.catalog.DIRECTIVES
-FUNCTIONS = ("min", "max", "floor", "ceil", "round")  # cnnc.values.FUNCTIONS, called as `min(a, b)`
 BOOLEANS = ("true", "false")
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -66,7 +65,7 @@ class CnncLexer(RegexLexer):
             (SIZE, Number),
             (FLOAT, Number.Float),
             (INTEGER, Number.Integer),
-            (rf"{NAME}(?=\()", Name.Function),  # `min(a, b)` in an expression
+            (rf"{NAME}(?=\()", Name.Function),  # `min(a, b)`, `floor(x)` in an expression
             (NAME, Name),
             (r"//|[-+*/=]", Operator),
             (r"[{}(),;]", Punctuation),

@@ -25,7 +25,6 @@ from cnnc.cli import main
 from cnnc.highlighting import CnncLexer, one_of
 from cnnc.parser import parse
 from cnnc.source import Source
-from cnnc.values import FUNCTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.cnn"))
@@ -136,7 +135,6 @@ def test_the_lexer_s_words_are_the_catalogue_s():
     assert highlighting.LAYERS == tuple(catalog.LAYERS)
     assert set(highlighting.STRUCTURES) == set(catalog.STRUCTURES) | {"as"}
     assert highlighting.DIRECTIVES == tuple(catalog.DIRECTIVES)
-    assert highlighting.FUNCTIONS == tuple(FUNCTIONS)
 
 
 def test_the_lexer_finds_suppressions_as_the_linter_does():
@@ -312,6 +310,6 @@ def test_piped_diagnostics_do_not_load_pygments_and_coloured_ones_do():
         result = subprocess.run([sys.executable, "-c", script, str(DEMO)], capture_output=True, text=True, timeout=120,
                                 check=True, env={**environment, **variables})
         loaded[case] = {name for name in json.loads(result.stdout.splitlines()[-1])
-                        if name.split(".")[0] == "pygments" or name.endswith("highlighting") or name.endswith("highlight")}
+                        if name.split(".")[0] == "pygments" or name.endswith(("highlighting", "highlight"))}
     assert loaded["piped"] == loaded["NO_COLOR"] == set()
     assert {"pygments.lexer", "cnnc.highlighting", "cnnc.render.highlight"} <= loaded["coloured"]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from functools import cache
 
-from pygments.token import Comment, Keyword, Name, Number, _TokenType
+from pygments.token import Comment, Keyword, Name, Number
 
 from cnnc.highlighting import CnncLexer
 
 # Terminal colours by name (the user's palette), for the token types cnnc.highlighting gives; a type
 # takes its parent's style (Keyword.Reserved: Keyword's), and names, operators and punctuation stay plain.
-STYLES: dict[_TokenType, str] = {
+STYLES = {
     Comment: "dim",
     Comment.Special: "italic cyan",  # a `noqa` suppression
     Keyword: "magenta",
@@ -27,7 +27,7 @@ def _lexer() -> CnncLexer:
     return CnncLexer()
 
 
-def _style(token: _TokenType) -> str | None:
+def _style(token) -> str | None:
     while token is not None:
         if token in STYLES:
             return STYLES[token]
