@@ -289,6 +289,21 @@ def test_highlighting_keeps_the_text_of_every_diagnostic():
     assert shown > 30
 
 
+def test_the_styles_fall_on_their_tokens_after_tabs_are_expanded():
+    from cnnc.api import check
+    from cnnc.render.diagnostics import render_diagnostic
+
+    source = Source("input 8x8x3\n\tconv\t8 9x9\tstride=1  # a\ttab\n")
+    (diagnostic,) = check(source).diagnostics
+    text = render_diagnostic(diagnostic, source, highlight=True)
+    line = text.plain.splitlines()[2]
+    assert line == "2 |     conv    8 9x9   stride=1  # a   tab"
+    start = text.plain.index(line) + len("2 | ")
+    styled = [(text.plain[begin:end], style) for begin, end, style in text._spans if begin >= start][:6]
+    assert styled == [("conv", "cyan"), ("8", "bright_blue"), ("9x9", "bright_blue"), ("stride", "italic"),
+                      ("1", "bright_blue"), ("# a   tab", "dim")]
+
+
 def test_a_cut_line_is_highlighted_as_the_whole_line_would_be():
     from cnnc.render.highlight import line_styles
 

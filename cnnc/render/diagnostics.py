@@ -53,19 +53,16 @@ def _window(length: int, start: int) -> tuple[int, int]:
 
 
 def _source_line(raw: str, styles: list[tuple[int, int, str]]) -> StyledText:
-    """``raw`` with its tabs expanded (as ``str.expandtabs``), the characters of each style's span styled."""
+    """``raw`` with its tabs expanded, the characters of each style's span (indices in ``raw``) styled."""
+    shown = raw.expandtabs(TAB_WIDTH)
     text = StyledText()
-    column = position = 0
-    for begin, end, style in [*styles, (len(raw), len(raw), "")]:
-        for piece, piece_style in ((raw[position:begin], None), (raw[begin:end], style)):
-            expanded = []
-            for character in piece:
-                width = TAB_WIDTH - column % TAB_WIDTH if character == "\t" else 1
-                expanded.append(" " * width if character == "\t" else character)
-                column += width
-            text.append("".join(expanded), style=piece_style)
-        position = max(position, end)
-    return text
+    position = 0
+    for begin, end, style in styles:  # a tab's width depends only on what precedes it
+        begin, end = len(raw[:begin].expandtabs(TAB_WIDTH)), len(raw[:end].expandtabs(TAB_WIDTH))
+        text.append(shown[position:begin])
+        text.append(shown[begin:end], style=style)
+        position = end
+    return text.append(shown[position:])
 
 
 def render_diagnostic(diagnostic: Diagnostic, source: Source, highlight: bool = False) -> StyledText:
