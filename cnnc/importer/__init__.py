@@ -28,7 +28,7 @@ def import_onnx(path: str, partial: bool = False, fold: bool = True) -> Imported
     from cnnc.importer.fold import fold as fold_items
     from cnnc.importer.read import read_model
     from cnnc.importer.recognise import Recogniser
-    from cnnc.importer.structure import Structure, layers_in_order
+    from cnnc.importer.structure import Structure, chains_joined, layers_in_order
     from cnnc.importer.write import network_name, spec_text
 
     graph = read_model(path)
@@ -45,9 +45,13 @@ def import_onnx(path: str, partial: bool = False, fold: bool = True) -> Imported
     try:
         items, _ = structure.sequence(source, None, partial=partial and stopped is not None)
     except NotImportable as problem:
-        if not partial:
-            raise
-        items, stopped = structure.prefix, stopped or problem.message
+        try:
+            joined = Structure(chains_joined(units, output or ""), source, output or "")
+            items, _ = joined.sequence(source, None, partial=partial and stopped is not None)
+        except NotImportable:
+            if not partial:
+                raise problem from None
+            items, stopped = structure.prefix, stopped or problem.message
     if stopped is None and structure.stopped:
         stopped = structure.stopped
     layers = layers_in_order(items)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnnc.importer.read import NotImportable
-from cnnc.importer.recognise import Layer, Unit
+from cnnc.importer.units import Layer, Unit
 
 
 @dataclass
@@ -79,13 +79,26 @@ class Structure:
             value = merge.output
 
     def block(self, value: str, uses: list[Unit], merge: Unit) -> Block:
+        """The block of ``value``'s ``uses`` that join at ``merge``. Uses that meet one another at an
+        earlier merge first make that merge's block, nested as the start of one branch."""
         branches: dict[int, Sequence] = {}
-        free = [index for index, name in enumerate(merge.inputs)]
+        free = list(range(len(merge.inputs)))
+        groups: dict[int, tuple[Unit, list[Unit]]] = {}
+        direct: list[Unit] = []
         for use in uses:
-            if use is merge:
-                branch, end = [], value
+            inner = self._meeting(use, uses, merge)
+            if inner is None:
+                direct.append(use)
             else:
-                branch, end = self.sequence_from(use, merge)
+                groups.setdefault(id(inner), (inner, []))[1].append(use)
+        starts: list[tuple[Sequence, str]] = []
+        for inner, members in groups.values():
+            nested = self.block(value, members, inner)
+            tail, end = self.sequence(inner.output, merge)
+            starts.append(([nested, *tail], end))
+        for use in direct:
+            starts.append(([], value) if use is merge else self.sequence_from(use, merge))
+        for branch, end in starts:
             slot = next((i for i in free if merge.inputs[i] == end), None)
             if slot is None:
                 raise NotImportable(f"{merge.node.where()}: the graph is not series-parallel there")
@@ -101,6 +114,15 @@ class Structure:
             return Block("residual", ordered)
         return Block(merge.merge, ordered)
 
+    def _meeting(self, use: Unit, uses: list[Unit], merge: Unit) -> Unit | None:
+        """The last merge before ``merge`` that every path from ``use`` and from another of ``uses``
+        passes through (the outermost block they share inside ``merge``'s), or None."""
+        others = set().union(*(self.after[id(other)] for other in uses if other is not use))
+        limit = self.order[id(merge)]
+        meetings = sorted(index for index in self.after[id(use)] & others
+                          if index < limit and self.units[index].merge is not None)
+        return self.units[meetings[-1]] if meetings else None
+
     def sequence_from(self, unit: Unit, until: Unit) -> tuple[Sequence, str]:
         if unit.layer is None:
             raise NotImportable(f"{unit.node.where()}: the graph is not series-parallel there")
@@ -108,10 +130,30 @@ class Structure:
         return [unit.layer, *items], end
 
 
-def decompose(units: list[Unit], source: str, output: str) -> Sequence:
-    """The nested sequences from ``source`` to ``output``."""
-    items, _ = Structure(units, source, output).sequence(source, None)
-    return items
+def chains_joined(units: list[Unit], output: str) -> list[Unit]:
+    """Binary Add and Mul chains as one merge: ``(a + b) + c``, as exporters write a sum or product of
+    several values, is one `add` of three branches (the inner sum used only there). Tried when the
+    units as they are do not nest: ``residual { residual { .. } }`` is also an Add of an Add."""
+    producer = {unit.output: unit for unit in units}
+    uses: dict[str, int] = {}
+    for unit in units:
+        for value in unit.inputs:
+            uses[value] = uses.get(value, 0) + 1
+    absorbed: set[int] = set()
+    joined: dict[int, Unit] = {}
+    for unit in units:
+        if unit.merge not in ("add", "multiply"):
+            continue
+        inputs = []
+        for value in unit.inputs:
+            inner = joined.get(id(producer.get(value)), producer.get(value))
+            if inner is not None and inner.merge == unit.merge and uses[value] == 1 and value != output:
+                inputs.extend(inner.inputs)
+                absorbed.add(id(producer[value]))
+            else:
+                inputs.append(value)
+        joined[id(unit)] = Unit(inputs, unit.output, unit.node, merge=unit.merge)
+    return [joined.get(id(unit), unit) for unit in units if id(unit) not in absorbed]
 
 
 def layers_in_order(items: Sequence) -> list[Layer]:

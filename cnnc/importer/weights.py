@@ -11,7 +11,7 @@ from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:
     from cnnc.api import Network
-    from cnnc.importer.recognise import Layer
+    from cnnc.importer.units import Layer
     from cnnc.model import Model
 
 
@@ -24,7 +24,8 @@ def check_spec(text: str, path: str) -> Network:
     if not checked.ok:
         first = next(d for d in checked.diagnostics if d.is_error)
         line = text.splitlines()[first.span.line - 1] if first.span else ""
-        raise CannotRun(f"the spec written from {path} has an error: {first.code} {first.message} (in `{line.strip()}`)",
+        raise CannotRun(f"the spec written from {path} has an error: {first.code} {first.message} "
+                        f"(in `{line.strip()}`)",
                         "this is a bug in cnnc import; please report it with the model")
     return Network(checked)
 

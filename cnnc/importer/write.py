@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from cnnc.importer.fold import Call, Definition, Repeat, Text
-from cnnc.importer.recognise import Layer
+from cnnc.importer.units import Layer
 from cnnc.importer.structure import Block
 
 INDENT = "    "
