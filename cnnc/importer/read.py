@@ -68,12 +68,32 @@ def read_model(path: str) -> Graph:
         raise NotImportable(f"{path}: not a readable ONNX model ({_first_line(problem)})") from None
     if not model.graph.node:
         raise NotImportable(f"{path}: not a readable ONNX model (no nodes: an empty or truncated file)")
+    del data
     try:
+        constants = _weights_as_inputs(model)
         onnx.checker.check_model(model)
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as problem:
         raise NotImportable(f"{path}: not a valid ONNX model ({_first_line(problem)})") from None
-    return _graph(path, inferred)
+    return _graph(path, inferred, constants)
+
+
+def _weights_as_inputs(model: onnx.ModelProto, small: int = 64) -> dict[str, np.ndarray]:
+    """Every initializer as an array; the large ones leave the model as inputs of their shape, so
+    that checking and shape inference (which copy the model) never copy the weights."""
+    arrays = {}
+    kept = []
+    for tensor in model.graph.initializer:
+        array = numpy_helper.to_array(tensor)
+        arrays[tensor.name] = array
+        if array.size > small:
+            model.graph.input.append(helper.make_tensor_value_info(tensor.name, tensor.data_type, list(array.shape)))
+        else:
+            kept.append(tensor)
+    small_tensors = [onnx.TensorProto.FromString(t.SerializeToString()) for t in kept]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(small_tensors)
+    return arrays
 
 
 def _first_line(problem: Exception) -> str:
@@ -81,9 +101,8 @@ def _first_line(problem: Exception) -> str:
     return (text[0] if text else type(problem).__name__)[:200]
 
 
-def _graph(path: str, model: onnx.ModelProto) -> Graph:
+def _graph(path: str, model: onnx.ModelProto, constants: dict[str, np.ndarray]) -> Graph:
     graph = model.graph
-    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
     inputs = [value for value in graph.input if value.name not in constants]
     if len(inputs) != 1 or len(graph.output) != 1:
         raise NotImportable(f"{path}: the graph has {len(inputs)} inputs and {len(graph.output)} outputs; "

@@ -52,6 +52,15 @@ def fill_model(network: Network, layers: list[Layer], seed: int = 0) -> Model:
 
 
 def save_checkpoint(network: Network, layers: list[Layer], path: str) -> None:
-    from cnnc.checkpoint import save_model
+    """The model as ``cnnc train`` would save it before its first epoch (the default recipe: momentum,
+    one epoch of batches of 32), so that ``cnnc eval`` and ``cnnc train --resume`` (fine-tuning) take it."""
+    from dataclasses import asdict
 
-    save_model(fill_model(network, layers), path)
+    from cnnc import optim
+    from cnnc.checkpoint import save_model
+    from cnnc.training import Plan
+
+    model = fill_model(network, layers)
+    model.optimizer = optim.from_recipe({})
+    state = {"plan": asdict(Plan(epochs=1, batch_size=32, seed=0)), "recipe": {}, "data": None, "val_split": 0.0}
+    save_model(model, path, training=state)
