@@ -120,6 +120,8 @@ def _best_stretch(items: list) -> tuple[int, list[int]] | None:
             if saving <= 0 or best_score is not None and saving < best_score[0]:
                 continue
             definition, _ = _define("f", [items[s:s + length] for s in starts])
+            if not definition.parameters and all(b - a == length for a, b in zip(starts, starts[1:])):
+                continue  # one run of the same statements: a repeat says it without a def
             score = (saving, _weighty(items[starts[0]]), -len(definition.parameters),
                      -sum(line.text().count("*") for line in definition.body))
             if best_score is None or score > best_score:

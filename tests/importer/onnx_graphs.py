@@ -18,8 +18,9 @@ def conv(name: str, source: str, channels: int, filters: int, seed: int = 0) -> 
 def save(path: Path, nodes: list, initializers: list, output: str, input_dims=(1, 2, 4, 4),
          output_dims=None) -> Path:
     """A model of ``nodes`` from ``input`` to ``output`` written to ``path``."""
-    graph = helper.make_graph(nodes, "net", [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(input_dims))],
-                              [helper.make_tensor_value_info(output, TensorProto.FLOAT, output_dims)], initializers)
+    source = helper.make_tensor_value_info("input", TensorProto.FLOAT, list(input_dims))
+    result = helper.make_tensor_value_info(output, TensorProto.FLOAT, output_dims)
+    graph = helper.make_graph(nodes, "net", [source], [result], initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="hand")
     model.ir_version = 8
     onnx.save(model, str(path))

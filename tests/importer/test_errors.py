@@ -30,7 +30,8 @@ def refused(model: Path, tmp_path: Path) -> str:
 
 def test_an_unsupported_op_is_named_with_its_type_and_position(tmp_path):
     model = onnx_graphs.unsupported_op(tmp_path / "cos.onnx")
-    assert refused(model, tmp_path) == "cnnc: error: node 'cos' (Cos, #2): the Cos operator has no layer in the language"
+    assert refused(model, tmp_path) == ("cnnc: error: node 'cos' (Cos, #2): the Cos operator has no layer in the "
+                                        "language")
 
 
 def test_partial_writes_the_layers_before_the_unsupported_op_and_says_where_it_stops(tmp_path):
