@@ -76,7 +76,7 @@ def fold(items: list, reserved: set[str] = frozenset()) -> tuple[list, list[Defi
     """``items`` with repeated stretches as calls of new definitions, then repeats."""
     definitions: list[Definition] = []
     while len(definitions) < MAX_DEFINITIONS:
-        found = _best_stretch(items)
+        found = _best_stretch(items, units_only=True) or _best_stretch(items)
         if found is None:
             break
         length, starts = found
@@ -95,16 +95,20 @@ def _definition_name(index: int, reserved: set[str]) -> str:
     return name
 
 
-def _best_stretch(items: list) -> tuple[int, list[int]] | None:
+def _best_stretch(items: list, units_only: bool = False) -> tuple[int, list[int]] | None:
     """The (length, starts) of the stretch whose definition saves the most lines, if any saves some;
     between equals, the one that starts with a block or a layer with weights and has the fewest
-    parameters (a downsampling block then the blocks after it, rather than a shifted window)."""
+    parameters (a downsampling block then the blocks after it, rather than a shifted window).
+    ``units_only``: only one statement with the norms and activations after it (`conv; batchnorm;
+    relu`, a residual block and its relu), which are tried first, as a person names the small parts."""
     texts = [_lines([item]) for item in items]
     keys = [_template(lines)[0] for lines in texts]
     best, best_score = None, None
     for length in range(1, len(items) // 2 + 1):
         seen: dict[tuple, list[int]] = {}
         for start in range(len(items) - length + 1):
+            if units_only and not _unit(items, start, length):
+                continue
             key = tuple(keys[start:start + length])
             starts = seen.setdefault(key, [])
             if not starts or starts[-1] + length <= start:
@@ -137,6 +141,17 @@ TRAILERS = {"batchnorm", "layernorm", "groupnorm", "instancenorm", "lrn", "relu"
 def _trailer(items: list, index: int) -> bool:
     """Whether ``items[index]`` belongs with the layer before it (a norm, an activation): no def starts there."""
     return index < len(items) and getattr(items[index], "op", None) in TRAILERS
+
+
+NORMS = {"batchnorm", "layernorm", "groupnorm", "instancenorm", "lrn"}
+
+
+def _unit(items: list, start: int, length: int) -> bool:
+    """One statement and the trailers after it; a norm after a block starts what comes next."""
+    if _trailer(items, start):
+        return False
+    block = not hasattr(items[start], "op")
+    return all(_trailer(items, i) and not (block and items[i].op in NORMS) for i in range(start + 1, start + length))
 
 
 def _weighty(item) -> bool:

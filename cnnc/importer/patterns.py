@@ -70,6 +70,10 @@ class Patterns:
             raise self.refuse(node, f"a HardSigmoid of slope {alpha:g}; the language's is PyTorch's (1/6)")
         self.emit(node, node.outputs[0], Layer("hardsigmoid"))
 
+    def _gelu(self, node: Node) -> None:
+        approximate = _text(node.attributes.get("approximate", "none"))
+        self.emit(node, node.outputs[0], Layer("gelu", (), {"approximate": "tanh"} if approximate == "tanh" else {}))
+
     def _clip(self, node: Node) -> None:
         low, high = self.constant(node, 1), self.constant(node, 2)
         low = node.attributes.get("min", -np.inf) if low is None else float(low)

@@ -69,6 +69,11 @@ def read_model(path: str) -> Graph:
     if not model.graph.node:
         raise NotImportable(f"{path}: not a readable ONNX model (no nodes: an empty or truncated file)")
     del data
+    for node in model.graph.node:  # PyTorch writes movedim's Transpose with negative axes, which ONNX forbids
+        if node.op_type == "Transpose":
+            for attribute in node.attribute:
+                if attribute.name == "perm" and min(attribute.ints, default=0) < 0:
+                    attribute.ints[:] = [axis % len(attribute.ints) for axis in attribute.ints]
     try:
         constants = _weights_as_inputs(model)
         onnx.checker.check_model(model)

@@ -14,6 +14,9 @@ from cnnc.importer.units import Layer, Unit, number
 from cnnc.importer.windows import padding_options, sizes
 
 
+REGION_REACH = 48  # nodes after a value's first use that a written-out activation may span
+
+
 class Recogniser(Patterns):
     """Walks the graph's nodes in order, matching patterns anchored at each node not yet used."""
 
@@ -27,6 +30,7 @@ class Recogniser(Patterns):
         self.flattened: dict[str, tuple[str, tuple[int, ...]]] = {}  # Flatten before an fc: its spatial source
         self.used: set[int] = set()
         self.units: list[Unit] = []
+        self.index = {id(node): index for index, node in enumerate(graph.nodes)}
 
     # helpers -------------------------------------------------------------------------------------
     def value(self, name: str) -> str:
@@ -88,7 +92,8 @@ class Recogniser(Patterns):
         x = data[0]
         region: list[Node] = []
         values: dict[str, np.ndarray] = {x: activations.GRID}
-        for candidate in self.graph.nodes[self.graph.nodes.index(node):]:
+        start = self.index[id(node)]
+        for candidate in self.graph.nodes[start:start + REGION_REACH]:
             if id(candidate) in self.used and candidate is not node or candidate.op not in activations.ELEMENTWISE:
                 continue
             if not any(name in values for name in candidate.inputs):
