@@ -36,9 +36,11 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from cnnc.export import require
 
     require("onnx", "onnx", "`cnnc import`")
+    from cnnc.commands.compile import _destination
+
     for name in (args.out, args.weights):
         if name is not None:
-            _check_destination(name)
+            _destination(name)
     from cnnc.importer import NotImportable, import_onnx
 
     if not Path(args.model).is_file():
@@ -77,10 +79,3 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
                   f"{totals.params:,} parameters{stopped})", markup=False, highlight=False, soft_wrap=True)
     return EXIT_ERRORS if imported.stopped else EXIT_OK
 
-
-def _check_destination(name: str) -> None:
-    path = Path(name)
-    if path.is_dir():
-        raise CannotRun(f"cannot write {name}: it is a folder", "give a file name")
-    if not path.parent.is_dir():
-        raise CannotRun(f"cannot write {name}: no folder {path.parent}", "create the folder first")

@@ -41,7 +41,7 @@ def import_onnx(path: str, partial: bool = False, fold: bool = True) -> Imported
             raise
         stopped, units = problem.message, recogniser.units
         source, output = recogniser.value(graph.input), None
-    structure = Structure(units, source, output or "")
+    structure = Structure(units, source, output or "", recogniser.unread() if stopped else set())
     try:
         items, _ = structure.sequence(source, None, partial=partial and stopped is not None)
     except NotImportable as problem:
@@ -52,8 +52,6 @@ def import_onnx(path: str, partial: bool = False, fold: bool = True) -> Imported
             if not partial:
                 raise problem from None
             items, stopped = structure.prefix, stopped or problem.message
-    if stopped is None and structure.stopped:
-        stopped = structure.stopped
     layers = layers_in_order(items)
     definitions = []
     if fold:

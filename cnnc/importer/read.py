@@ -3,7 +3,7 @@ static shape (channels first, batch dropped). What cannot be read is a ``NotImpo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
@@ -14,10 +14,7 @@ from cnnc.errors import CannotRun
 
 class NotImportable(CannotRun):
     """A model that cannot be written as a spec (exit 1): the message names the node, its op type and
-    its position. ``prefix`` is the number of nodes before it, which ``--partial`` keeps."""
-
-    def __init__(self, message: str, help: str | None = None) -> None:
-        super().__init__(message, help)
+    its position among the graph's nodes."""
 
 
 @dataclass
@@ -47,7 +44,6 @@ class Graph:
     constants: dict[str, np.ndarray]
     shapes: dict[str, tuple[int, ...]]
     producer: str
-    names: dict[str, str] = field(default_factory=dict)  # initializer name -> original name (kept for weights)
 
     def consumers(self) -> dict[str, list[Node]]:
         found: dict[str, list[Node]] = {}

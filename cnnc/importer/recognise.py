@@ -59,10 +59,13 @@ class Recogniser(Patterns):
         source = source if source is not None else self.data_inputs(node)[0]
         self.units.append(Unit([self.value(source)], output, node, layer=layer))
 
+    def unread(self) -> set[str]:
+        """After a failure: the values that the failing node and the nodes never reached read."""
+        nodes = [self.current, *(node for node in self.graph.nodes if id(node) not in self.used)]
+        return {self.value(name) for node in nodes for name in node.inputs if name and name not in self.constants}
+
     def refuse(self, node: Node, why: str) -> NotImportable:
-        error = NotImportable(f"{node.where()}: {why}")
-        error.prefix = node.position - 1  # type: ignore[attr-defined]
-        return error
+        return NotImportable(f"{node.where()}: {why}")
 
     # the walk -----------------------------------------------------------------------------------
     def run(self) -> tuple[list[Unit], str, str]:
@@ -70,6 +73,7 @@ class Recogniser(Patterns):
             if id(node) in self.used:
                 continue
             self.used.add(id(node))
+            self.current = node
             if not self._activation_region(node):
                 self._match(node)
         return self.units, self.value(self.graph.input), self.value(self.graph.output)

@@ -22,8 +22,9 @@ Sequence = list  # of Layer | Block
 
 
 class Structure:
-    def __init__(self, units: list[Unit], source: str, output: str) -> None:
+    def __init__(self, units: list[Unit], source: str, output: str, unread: set[str] = frozenset()) -> None:
         self.units, self.source, self.output = units, source, output
+        self.unread = unread  # with --partial: values that nodes not recognised read, where the prefix ends
         self.producer = {unit.output: unit for unit in units}
         self.uses: dict[str, list[Unit]] = {}
         for unit in units:
@@ -48,7 +49,6 @@ class Structure:
         return self.units[min(common)] if common else None
 
     prefix: Sequence = []  # the top-level items before a failure (for --partial)
-    stopped: str | None = None
 
     def sequence(self, value: str, until: Unit | None, partial: bool = False) -> tuple[Sequence, str]:
         """The items from ``value`` on, to the value that ``until`` reads (or the graph's output).
@@ -60,7 +60,7 @@ class Structure:
             uses = self.uses.get(value, [])
             if until is not None and uses and all(use is until for use in uses):
                 return items, value
-            if until is None and value == self.output:
+            if until is None and (value == self.output or value in self.unread):
                 return items, value
             if not uses and partial:
                 return items, value

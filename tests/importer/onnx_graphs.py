@@ -49,3 +49,12 @@ def dynamic(path: Path) -> Path:
     """A relu on an input of dynamic height and width."""
     return save(path, [helper.make_node("Relu", ["input"], ["relu"], name="relu")], [], "relu",
                 input_dims=("batch", 3, "height", "width"), output_dims=("batch", 3, "height", "width"))
+
+
+def unsupported_in_a_branch(path: Path) -> Path:
+    """relu, then conv(relu) + Cos(relu): the unsupported op on one path of a residual."""
+    a, weight = conv("a", "relu", 2, 2, 1)
+    nodes = [helper.make_node("Relu", ["input"], ["relu"], name="relu"), a,
+             helper.make_node("Cos", ["relu"], ["cos"], name="cos"), helper.make_node("Add", ["a", "cos"], ["out"],
+                                                                                     name="out")]
+    return save(path, nodes, [weight], "out", output_dims=(1, 2, 4, 4))

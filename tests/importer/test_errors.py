@@ -61,6 +61,15 @@ def test_partial_keeps_the_series_parallel_prefix(tmp_path):
     assert run("check", str(out))[0] == 0
 
 
+def test_partial_stops_before_a_block_with_an_unsupported_path(tmp_path):
+    out = tmp_path / "branch.cnn"
+    model = onnx_graphs.unsupported_in_a_branch(tmp_path / "branch.onnx")
+    assert run("import", str(model), "-o", str(out), "--partial")[0] == 1
+    assert out.read_text().splitlines()[4:] == [
+        "relu", "# cnnc import stopped here (--partial): node 'cos' (Cos, #3): the Cos operator has no layer in the "
+        "language"]
+
+
 def test_dynamic_input_sizes_are_refused(tmp_path):
     message = refused(onnx_graphs.dynamic(tmp_path / "dynamic.onnx"), tmp_path)
     assert message.startswith("cnnc: error: ") and "input 'input' has dynamic or unknown dimensions (batch, 3, "\
