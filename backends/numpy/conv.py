@@ -3,6 +3,7 @@ images at a time."""
 
 from __future__ import annotations
 
+import weakref
 from math import prod
 
 import numpy as np
@@ -30,6 +31,7 @@ class Convolution(Kernel):
         self.bias_key = f"{node.name}.bias"
         self.transposed = _transposed(self.geo)
         self.workspace = Workspace()
+        self.columns_of: weakref.ref | None = None  # the input whose columns fill the workspace, all in one chunk
 
     def init(self, rng: np.random.Generator) -> Params:
         group_channels = self.channels // self.groups
@@ -49,14 +51,18 @@ class Convolution(Kernel):
         weight = params[self.weight_key]
         positions = prod(geo.output)
         out = np.empty((x.shape[0] * positions, self.filters), dtype=np.result_type(x, weight))
-        for start, stop in chunks(x.shape[0], positions * geo.taps * self.channels):
-            cols = self.columns(x[start:stop])
+        parts = chunks(x.shape[0], positions * geo.taps * self.channels)
+        self.columns_of = None
+        for start, stop in parts:
+            cols = self.columns(x if len(parts) == 1 else x[start:stop])
             rows = out[start * positions:stop * positions]
             if self.groups == 1:
                 np.matmul(cols, weight.reshape(-1, self.filters), out=rows)
             else:
                 product = np.matmul(cols, _grouped(weight, self.groups))  # (G, rows, F/G)
                 rows[...] = product.transpose(1, 0, 2).reshape(-1, self.filters)
+        if len(parts) == 1:  # the backward pass finds them in the buffer, unless this layer runs again first
+            self.columns_of = weakref.ref(x)
         if self.has_bias:
             out += params[self.bias_key]
         return out.reshape(x.shape[0], *geo.output, self.filters), (x if run.for_backward else None)
@@ -64,6 +70,8 @@ class Convolution(Kernel):
     def columns(self, x: np.ndarray) -> np.ndarray:
         """im2col of a chunk of images, in this layer's reused buffers (valid until the next call)."""
         capacity = chunk_images(prod(self.geo.output) * self.geo.taps * self.channels)
+        if self.columns_of is not None and self.columns_of() is x:  # a whole batch's, still in the buffer
+            return _im2col(x, self.geo, self.groups, self.workspace, "cols", capacity, copy=False)
         return _im2col(_pad(x, self.geo, self.workspace, "padded", capacity), self.geo, self.groups,
                        self.workspace, "cols", capacity)
 
@@ -78,8 +86,9 @@ class Convolution(Kernel):
             grads[self.bias_key] = column_sums(dout2)
         positions = prod(self.geo.output)
         dweight = None
-        for start, stop in chunks(x.shape[0], positions * self.geo.taps * self.channels):
-            cols = self.columns(x[start:stop])
+        parts = chunks(x.shape[0], positions * self.geo.taps * self.channels)
+        for start, stop in parts:
+            cols = self.columns(x if len(parts) == 1 else x[start:stop])
             rows = dout2[start * positions:stop * positions]
             if groups == 1:
                 share = cols.T @ rows
@@ -196,17 +205,21 @@ def _pad(x: np.ndarray, geo: Geometry, workspace: Workspace, key: str, capacity:
 
 
 def _im2col(padded: np.ndarray, geo: Geometry, groups: int, workspace: Workspace, key: str,
-            capacity: int) -> np.ndarray:
+            capacity: int, copy: bool = True) -> np.ndarray:
     """Every window as a row: (n * prod(output), taps * C), or per group (G, rows, taps * C/G), in
-    a reused buffer."""
+    a reused buffer; ``copy`` false: the buffer as it is (``padded`` gives only the shape, the batch)."""
     batch = padded.shape[0]
     rows = batch * prod(geo.output)
     if padded.shape[-1] == 1:  # one channel: copy tap by tap, long contiguous runs (5x faster)
         cols = _scratch(workspace, key, (batch, geo.taps, *geo.output), padded.dtype, capacity)
         cols = cols.reshape(geo.taps, batch, *geo.output)
-        for index, region in enumerate(geo.tap_regions):
+        for index, region in enumerate(geo.tap_regions if copy else ()):
             cols[index] = padded[region][..., 0]
         return cols.reshape(geo.taps, rows).T
+    if not copy:
+        shape = (batch, *geo.output, *geo.kernel, padded.shape[-1])
+        cols = _scratch(workspace, key, shape, padded.dtype, capacity)
+        return cols.reshape(rows, -1) if groups == 1 else cols.reshape(groups, rows, -1)
     windows = window_view(padded, geo)  # (N, *output, *kernel, C): no copy yet
     if groups != 1:
         split = windows.reshape(*windows.shape[:-1], groups, -1)
