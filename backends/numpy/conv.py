@@ -191,7 +191,7 @@ def _scratch(workspace: Workspace, key: str, shape: tuple[int, ...], dtype: np.d
     share: a chunk of fewer images takes the first part of the same buffer (so a padded border once
     filled stays filled)."""
     per_image = prod(shape[1:])
-    flat = workspace.get(key, (capacity * per_image,), dtype, fill)
+    flat = workspace.get(key, (max(capacity, shape[0]) * per_image,), dtype, fill)
     return flat[:shape[0] * per_image].reshape(shape)
 
 
