@@ -46,7 +46,7 @@ class Convolution(Kernel):
     def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, object]:
         """A few images at a time (``chunks``): each chunk's columns are built in a reused buffer and
         multiplied at once, while they are in cache. The backward pass rebuilds them from the input,
-        the only thing kept."""
+        the only thing kept (when one chunk held the whole batch, it finds them still in the buffer)."""
         geo = self.geo
         weight = params[self.weight_key]
         positions = prod(geo.output)
