@@ -1,6 +1,7 @@
 """Training throughput of cnnc's backends against PyTorch CPU: every ratio in one run, at 1 and 2 threads.
 
-    python bench/train_throughput.py [--steps 30] [--repeats 5] [--threads 1,2] [--profile]
+    python bench/train_throughput.py [--steps 30] [--repeats 5] [--threads 1,2] [--networks lenet5,cifar]
+                                     [--memory-only] [--profile]
 
 Trains LeNet-5 (examples/lenet5.cnn, 28x28x1) and a CIFAR-size network (conv 32-32-pool-64-64-pool,
 fc 512, fc 10 on 32x32x3, convs padded `same`) with batch 64, SGD with momentum and softmax
@@ -17,8 +18,9 @@ cross-entropy, on random data, from the same initial weights, as:
 Each configuration is a process of its own (BLAS and torch threads are fixed when it starts), warmed up once,
 then the configurations take turns, repeat after repeat, so that all see the same machine load. Printed:
 images/second, best and median repeat, and the ratios; first, what numba's compilation costs the first
-run in a fresh cache and a run that finds the cache (one LeNet-5 and one CIFAR step each). ``--profile``
-adds where the NumPy backend's time goes (cProfile, by own time)."""
+run in a fresh cache and a run that finds the cache (one LeNet-5 and one CIFAR step each); before that,
+the peak memory of training the CIFAR net at batch 256 on each backend and PyTorch (``memory_probe``).
+``--profile`` adds where the NumPy backend's time goes (cProfile, by own time)."""
 
 from __future__ import annotations
 
@@ -228,6 +230,7 @@ class Configuration:
             self.processes.append(subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                                    text=True))
         self.results: list[float] = []
+        self.dead = False
 
     def ready(self) -> None:
         line = self.processes[0].stdout.readline().strip()
@@ -235,14 +238,25 @@ class Configuration:
             raise RuntimeError(f"{self.variant} at {self.threads} threads did not start")
 
     def run(self) -> None:
+        """One timed repeat; a configuration whose process died (a DDP worker lost on a loaded machine)
+        is left out of the rest of the run, with a note on stderr, and the others go on."""
+        if self.dead:
+            return
         lead = self.processes[0]
-        lead.stdin.write("go\n")
-        lead.stdin.flush()
-        self.results.append(float(lead.stdout.readline()))
+        try:
+            lead.stdin.write("go\n")
+            lead.stdin.flush()
+            self.results.append(float(lead.stdout.readline()))
+        except (OSError, ValueError):
+            self.dead = True
+            print(f"{self.variant} at {self.threads} threads stopped; left out", file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        self.processes[0].stdin.close()
         for process in self.processes:
+            if self.dead:
+                process.kill()
+            else:
+                process.stdin and process.stdin.close()
             process.wait(timeout=60)
 
 
@@ -261,7 +275,7 @@ def bench(title: str, name: str, thread_counts: list[int], steps: int, repeats: 
         configuration.close()
     print(f"{title}: batch {BATCH}, {steps} steps x {repeats} repeats, images/s")
     for threads in thread_counts:
-        found = {c.variant: c.results for c in configurations if c.threads == threads}
+        found = {c.variant: c.results for c in configurations if c.threads == threads and c.results}
         best = {variant: max(values) for variant, values in found.items()}
         median = {variant: statistics.median(values) for variant, values in found.items()}
         for variant in found:
@@ -351,6 +365,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary of the numpy runs")
     parser.add_argument("--memory-only", action="store_true", help="measure peak training memory only")
+    parser.add_argument("--networks", default=",".join(NETWORKS.values()), help="networks to train, comma-separated")
     parser.add_argument("--serve", choices=(*VARIANTS, DDP), help=argparse.SUPPRESS)
     parser.add_argument("--memory-probe", choices=MEMORY_VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--network", choices=tuple(NETWORKS.values()), help=argparse.SUPPRESS)
@@ -372,6 +387,8 @@ def main() -> None:
         return
     jit_cost()
     for title, name in NETWORKS.items():
+        if name not in args.networks.split(","):
+            continue
         bench(title, name, thread_counts, args.steps if name == "lenet5" else max(args.steps // 3, 5), args.repeats)
     if args.profile:
         profile(args.steps)
