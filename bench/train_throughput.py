@@ -1,7 +1,7 @@
 """Training throughput of cnnc's backends against PyTorch CPU: every ratio in one run, at 1 and 2 threads.
 
     python bench/train_throughput.py [--steps 30] [--repeats 5] [--threads 1,2] [--networks lenet5,cifar]
-                                     [--memory-only] [--profile]
+                                     [--memory-only | --throughput-only] [--profile]
 
 Trains LeNet-5 (examples/lenet5.cnn, 28x28x1) and a CIFAR-size network (conv 32-32-pool-64-64-pool,
 fc 512, fc 10 on 32x32x3, convs padded `same`) with batch 64, SGD with momentum and softmax
@@ -365,6 +365,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary of the numpy runs")
     parser.add_argument("--memory-only", action="store_true", help="measure peak training memory only")
+    parser.add_argument("--throughput-only", action="store_true", help="skip the memory and compile-time figures")
     parser.add_argument("--networks", default=",".join(NETWORKS.values()), help="networks to train, comma-separated")
     parser.add_argument("--serve", choices=(*VARIANTS, DDP), help=argparse.SUPPRESS)
     parser.add_argument("--memory-probe", choices=MEMORY_VARIANTS, help=argparse.SUPPRESS)
@@ -382,10 +383,11 @@ def main() -> None:
     thread_counts = [int(part) for part in args.threads.split(",")]
     print(f"numpy {np.__version__}, torch {torch.__version__}; load average before the run "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    memory()
-    if args.memory_only:
-        return
-    jit_cost()
+    if not args.throughput_only:
+        memory()
+        if args.memory_only:
+            return
+        jit_cost()
     for title, name in NETWORKS.items():
         if name not in args.networks.split(","):
             continue
