@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from pathlib import Path
 
-from cnnc.cache import user_cache_folder
+from cnnc.lalr_tables import tables_folder
 
 _HIDE_INTEREGULAR = "interegular" not in sys.modules and "lark" not in sys.modules
 if _HIDE_INTEREGULAR:
@@ -34,15 +33,6 @@ try:
 finally:
     if _HIDE_INTEREGULAR:
         del sys.modules["interegular"]
-
-
-def tables_folder() -> Path | None:
-    """Where the parser's tables are kept: ``parser`` in cnnc's cache folder (``$CNNC_CACHE_DIR``,
-    else the platform's user cache folder: ``~/.cache/cnnc`` on Linux); None without a home folder."""
-    try:
-        return user_cache_folder() / "parser"
-    except RuntimeError:  # no home folder
-        return None
 
 
 # Options that never change the tables, as Lark leaves them out of its cache's hash.
