@@ -96,23 +96,23 @@ class FastParser:
         self.scanners = [_Scanner(terminals, retype) for terminals, retype in tables["scanners"]]
         self.scanner_of_state: list[int] = tables["scanner_of_state"]
         self._compiled: dict[str, Callable] = {}
-        self._builders: dict[int, list[Callable]] = {}
+        self._builders: tuple[object, list[Callable]] | None = None  # the last transformer's
 
     def _rule_builders(self, transformer: object) -> list[Callable]:
         """Per rule, what makes its value: the transformer's method named by the rule (its alias,
         else its name), or ``Inlined`` for a ``_rule`` the transformer does not name (the rules using
         it take its children)."""
-        builders = self._builders.get(id(transformer))
-        if builders is None:
-            if any(hasattr(transformer, name) for name in self.terminal_names):
-                raise CannotParse("the transformer has token callbacks")  # left to Lark
-            builders = []
-            for origin, _size, name, _single, _plan, _nones in self.rules:
-                method = getattr(transformer, name, None)
-                if method is None:
-                    method = Inlined if origin.startswith("_") else _tree_needed
-                builders.append(method)
-            self._builders[id(transformer)] = builders
+        if self._builders is not None and self._builders[0] is transformer:
+            return self._builders[1]
+        if any(hasattr(transformer, name) for name in self.terminal_names):
+            raise CannotParse("the transformer has token callbacks")  # left to Lark
+        builders = []
+        for origin, _size, name, _single, _plan, _nones in self.rules:
+            method = getattr(transformer, name, None)
+            if method is None:
+                method = Inlined if origin.startswith("_") else _tree_needed
+            builders.append(method)
+        self._builders = (transformer, builders)
         return builders
 
     def parse(self, text: str, transformer: object) -> Any:

@@ -411,27 +411,41 @@ MAX_SOURCE_CHARACTERS = 512 * 1024
 and short enough that any spec within the limits is checked in seconds (bench/check_limits.py)."""
 
 
-def parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
-    """Parse a spec. Returns the module, or None and the syntax error."""
+def refusal(source: Source) -> Diagnostic | None:
+    """Why a spec is not parsed at all (a NUL byte, or more text than cnnc reads), if it is not."""
     text = source.parsed_text
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         column = text.index("\x00") - (text.rfind("\n", 0, text.index("\x00")) + 1) + 1
-        return None, [error("E001", "the file contains a NUL byte: it is not a text spec",
-                            Span.point(line, column), "is this a binary file? cnnc reads `.cnn` text")]
+        return error("E001", "the file contains a NUL byte: it is not a text spec",
+                     Span.point(line, column), "is this a binary file? cnnc reads `.cnn` text")
     if len(text) > MAX_SOURCE_CHARACTERS:
         line = text.count("\n", 0, MAX_SOURCE_CHARACTERS) + 1
         column = MAX_SOURCE_CHARACTERS - text.rfind("\n", 0, MAX_SOURCE_CHARACTERS)
-        return None, [error("E006", f"the spec is {len(text):,} characters long, more than the "
-                                    f"{MAX_SOURCE_CHARACTERS:,} cnnc reads", Span.point(line, column),
-                            "a network this long is better written with `def` blocks and `repeat`")]
+        return error("E006", f"the spec is {len(text):,} characters long, more than the "
+                             f"{MAX_SOURCE_CHARACTERS:,} cnnc reads", Span.point(line, column),
+                     "a network this long is better written with `def` blocks and `repeat`")
+    return None
+
+
+def parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
+    """Parse a spec. Returns the module, or None and the syntax error."""
+    refused = refusal(source)
+    if refused is not None:
+        return None, [refused]
+    text = source.parsed_text
     module = parse_fast(text)
     if module is not None:
         return module, []
+    return parse_with_lark(source)
+
+
+def parse_with_lark(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
+    """Parse a spec with Lark alone (what ``parse`` does where the fast path leaves the text)."""
     from cnnc.lark_loading import UnexpectedInput
 
     try:
-        return _parser().parse(text), []
+        return _parser().parse(source.parsed_text), []
     except UnexpectedInput as exc:
         return None, [_syntax_error(exc, source)]
     except _NumberTooLarge as exc:
