@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import field
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,7 +15,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from cnnc.diagnostics import ERROR_CODES, Severity
-from cnnc.frozen import frozen
+from cnnc.frozen import field, frozen
 from cnnc.lint import RULES, Budgets, LintSettings
 from cnnc.lint.registry import closest_code
 from cnnc.report import DTYPE_BYTES

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
-import dataclasses
 import reprlib
+import sys
 from collections.abc import Callable
 from operator import attrgetter
-from types import CodeType, FunctionType
+from types import CodeType, FunctionType, ModuleType
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+class _InspectOnFirstUse(ModuleType):
+    """Stands in for ``inspect`` in dataclasses: imports it when one of its names is first used."""
+
+    def __getattr__(self, name: str) -> Any:
+        import inspect
+
+        return getattr(inspect, name)
+
+
+def _import_dataclasses() -> ModuleType:
+    """dataclasses, imported with a stand-in for ``inspect``: dataclasses uses it only to write a docstring
+    for a class without one (which ``frozen`` writes itself), and inspect with ast, dis and tokenize is
+    some 6 ms of a `cnnc check` (a third of its imports). Anything else importing inspect gets the real
+    one. cnnc's modules take ``field`` and ``replace`` from here, so that dataclasses loads here first."""
+    if "dataclasses" in sys.modules or "inspect" in sys.modules:
+        import dataclasses
+        return dataclasses
+    sys.modules["inspect"] = _InspectOnFirstUse("inspect")
+    try:
+        import dataclasses
+    finally:
+        del sys.modules["inspect"]
+    return dataclasses
+
+
+dataclasses = _import_dataclasses()
+field, replace = dataclasses.field, dataclasses.replace
 
 # dataclass(frozen=True) writes and compiles the source of six methods for each class (__init__,
 # __repr__, __eq__, __hash__, __setattr__, __delattr__), about 0.5 ms a class: some 30 ms of a

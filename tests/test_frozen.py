@@ -10,6 +10,8 @@ import inspect
 import itertools
 import pickle
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -245,3 +247,18 @@ def test_classes_of_one_shape_share_a_compiled_init_but_not_their_names_or_defau
                     cls(*arguments, **keywords)
                 messages.append(str(raised.value))
             assert messages[0] == messages[1]
+
+
+def test_dataclasses_imported_by_frozen_gets_inspect_on_first_use():
+    # cnnc.frozen imports dataclasses with a stand-in for inspect (a third of a check's imports)
+    code = ("import sys, cnnc.frozen\n"
+            "import dataclasses\n"
+            "assert 'inspect' not in sys.modules and 'ast' not in sys.modules\n"
+            "@dataclasses.dataclass\n"
+            "class Plain:\n"
+            "    a: int\n"
+            "    b: str = 'x'\n"
+            "import inspect\n"
+            "print(Plain.__doc__, dataclasses.inspect.signature is inspect.signature, sys.modules['inspect'] is inspect)")
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (0, "Plain(a: int, b: str = 'x') True True\n"), result.stderr

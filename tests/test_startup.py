@@ -41,7 +41,8 @@ NOT_LOADED = {
     # parses is parsed without Lark once the tables are in the cache folder (tests/test_fast_parser.py)
     f"check {VGG16}": ("numpy", "lark", "cnnc.lark_loading", "interegular", "importlib.metadata", "rich",
                        "cnnc.model", "cnnc.backends", "cnnc.render.json", "cnnc.render.sarif", "pkgutil", "hashlib",
-                       "cnnc.commands.train", "cnnc.commands.compile", "cnnc.commands.fmt", "cnnc.commands.rules"),
+                       "cnnc.commands.train", "cnnc.commands.compile", "cnnc.commands.fmt", "cnnc.commands.rules",
+                       "inspect", "ast", "dis", "tokenize"),  # dataclasses imports inspect only for docs (frozen.py)
     f"fmt --check {VGG16}": ("numpy", "interegular", "importlib.metadata", "rich.table", "cnnc.model", "cnnc.backends"),
     f"check {VGG16} --format json": ("numpy", "lark", "interegular", "importlib.metadata", "rich",
                                      "cnnc.model", "cnnc.render.text", "cnnc.render.sarif"),
