@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import re
 import sys
 import zlib
 from pathlib import Path
@@ -42,9 +41,6 @@ def package_text(package: str, name: str) -> str:
     return loader.get_data(os.path.join(os.path.dirname(module.__file__), name)).decode("utf-8")
 
 
-_VERSION = re.compile(r"""^__version__\s*(?::\s*str\s*)?=\s*["']([^"']+)["']""", re.MULTILINE)
-
-
 def lark_version() -> str | None:
     """The installed Lark's version, read from its ``__init__.py`` (Lark itself stays unloaded);
     None when Lark cannot be found."""
@@ -57,10 +53,13 @@ def lark_version() -> str | None:
         return None
     try:
         with open(spec.origin, encoding="utf-8") as file:
-            found = _VERSION.search(file.read())
-    except OSError:
+            lines = file.read().splitlines()
+    except (OSError, UnicodeDecodeError):
         return None
-    return found.group(1) if found else None
+    for line in lines:  # `__version__: str = "1.3.1"` (a regular expression would cost more to compile)
+        if line.startswith("__version__") and "=" in line:
+            return line.split("=", 1)[1].strip().strip("'\"") or None
+    return None
 
 
 def _describe(options: dict[str, Any]) -> str:
