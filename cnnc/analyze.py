@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from functools import singledispatch
 from math import prod
 
@@ -40,7 +39,12 @@ class _State:
 
 
 def _exact(value):
-    """An int for a whole Fraction; ints and other Fractions unchanged."""
+    """An int for a whole Fraction; ints and other Fractions unchanged. (fractions is imported where a
+    value is not an int: most networks never need it, and it costs a start ~1.5 ms.)"""
+    if type(value) is int:
+        return value
+    from fractions import Fraction
+
     return int(value) if type(value) is Fraction and value.denominator == 1 else value
 
 
@@ -48,6 +52,8 @@ def _quotient(numerator, denominator: int):
     """``numerator / denominator`` exactly: an int when it divides (the usual case), else a Fraction."""
     if type(numerator) is int and numerator % denominator == 0:
         return numerator // denominator
+    from fractions import Fraction
+
     return _exact(Fraction(numerator) / denominator)
 
 

@@ -6,7 +6,6 @@ pixel (kept exact as a Fraction; a field is reported as its ceiling)."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from math import gcd, prod
 
 from cnnc import ir
@@ -111,6 +110,8 @@ def _not_positive(node: ir.Node, state: _State, sizes: tuple[int, ...], arithmet
 
 @_analyze_layer.register(ir.Upsample)
 def _(node: ir.Upsample, state: _State, analyzer: _Analyzer) -> dict:
+    from fractions import Fraction
+
     _needs_spatial(node, state)
     inputs = state.shape.spatial
     if node.factor is not None:
@@ -140,6 +141,8 @@ def deconv_growth(kernel: int, stride: int, dilation: int) -> int:
 
 @_analyze_layer.register(ir.Deconv)
 def _(node: ir.Deconv, state: _State, analyzer: _Analyzer) -> dict:
+    from fractions import Fraction
+
     _needs_spatial(node, state)
     settings = {setting: _per_dimension(node, state, setting, getattr(node, setting), analyzer)
                 for setting in ("kernel", "stride", "pad", "output_pad", "dilation")}
@@ -176,6 +179,8 @@ def _(node: ir.Deconv, state: _State, analyzer: _Analyzer) -> dict:
 
 @_analyze_layer.register(ir.PixelShuffle)
 def _(node: ir.PixelShuffle, state: _State, analyzer: _Analyzer) -> dict:
+    from fractions import Fraction
+
     _needs_spatial(node, state)
     shape, r = state.shape, node.factor
     block = r ** shape.rank

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from fractions import Fraction
 from pathlib import Path
 
 try:
@@ -72,6 +71,8 @@ def _quantity(text: object, units: dict[str, int], suffix: str, what: str) -> in
         number = match.group(1).replace("_", "")
         if len(number.split(".")[0].lstrip("0")) > len(str(MAX_MAGNITUDE)):  # before Python converts it
             raise ValueError(f"expected {what} of at most 10**100, got {_shortened(text)}")
+        from fractions import Fraction
+
         value = round(Fraction(number) * units[match.group(2).upper()])  # exact: no float overflow
     if value < 1:
         raise ValueError(f"expected {what} of at least 1, got {text!r}")
