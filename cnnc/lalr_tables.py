@@ -3,7 +3,7 @@ for our grammar, kept in cnnc's cache folder, read back without importing Lark.
 
 The file (``parser/fast-*.marshal`` in the cache folder) holds the grammar's text, Lark's version
 and the options it was built from; a file that does not match all three, or cannot be read, is built
-again with Lark (about 0.1 s, once per grammar and Lark version) and rewritten. Reading it needs no
+again with Lark (once per grammar and Lark version) and rewritten. Reading it needs no
 Lark: Lark's version is read from its ``__init__.py`` without importing it. Any failure to build,
 write or read the tables leaves the parsing to Lark, never an error."""
 

@@ -15,7 +15,10 @@ versions, so that parsers with other options and installs of other versions keep
 a usable folder, in Lark's default place (the temp folder).
 
 cnnc's modules take Lark's names from here, never from ``lark`` directly, so that whichever loads
-first, Lark comes without ``interegular``."""
+first, Lark comes without ``interegular`` (``cnnc.lalr_tables`` reads Lark's modules only once a parser
+from here has loaded them). A spec that parses is parsed without Lark at all, over tables exported
+from Lark's (``cnnc.lalr_tables``, ``cnnc.lalr_driver``); Lark parses the others and explains their
+syntax errors."""
 
 from __future__ import annotations
 
