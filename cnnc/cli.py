@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 # The modules of `cnnc.commands` that register the subcommands, in the order `cnnc --help` lists them,
 # with the names each registers.
 COMMANDS = (("check", ("check",)), ("fmt", ("fmt",)), ("train", ("train",)), ("evaluate", ("eval",)),
-            ("predict", ("predict",)), ("compile", ("compile",)), ("draw", ("draw",)), ("rules", ("rules", "rule")))
+            ("predict", ("predict",)), ("compile", ("compile",)), ("import_", ("import",)), ("draw", ("draw",)),
+            ("rules", ("rules", "rule")))
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

@@ -42,7 +42,7 @@ NOT_LOADED = {
     f"check {VGG16}": ("numpy", "lark", "cnnc.lark_loading", "interegular", "importlib.metadata", "rich",
                        "cnnc.model", "cnnc.backends", "cnnc.render.json", "cnnc.render.sarif", "pkgutil", "hashlib",
                        "cnnc.commands.train", "cnnc.commands.compile", "cnnc.commands.fmt", "cnnc.commands.rules",
-                       "cnnc.commands.draw", "fractions",  # fractions only where a size is not whole (upsampling)
+                       "cnnc.commands.draw", "cnnc.commands.import_", "fractions",  # fractions only where a size is not whole (upsampling)
                        "inspect", "ast", "dis", "tokenize"),  # dataclasses imports inspect only for docs (frozen.py)
     f"fmt --check {VGG16}": ("numpy", "interegular", "importlib.metadata", "rich.table", "cnnc.model", "cnnc.backends"),
     f"check {VGG16} --format json": ("numpy", "lark", "interegular", "importlib.metadata", "rich",
