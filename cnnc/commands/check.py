@@ -93,9 +93,8 @@ def _expand(paths: list[str], err: Console) -> list[str]:
 def _check_one(source: Source, args: argparse.Namespace, config: Config, settings: LintSettings) -> Checked:
     """Check one spec with the command line's options over the config's defaults, then lint it. A
     batch size in the config is a default below the spec's own `train { batch= }`."""
-    from dataclasses import replace
-
     from cnnc.api import Options, check
+    from cnnc.frozen import replace
     from cnnc.lint import lint
     from cnnc.reading import not_utf8
 
