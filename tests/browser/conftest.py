@@ -67,15 +67,18 @@ class Page:
         return self
 
     def screenshot(self, path: Path) -> Path:
-        """The whole page (an SVG document: the whole drawing) as PNG at ``path``, the viewport grown to fit
-        it up to MAX_SHOT (Playwright's full-page capture hangs on an SVG document)."""
-        width, height = self.page.evaluate("""() => {
+        """The whole page as PNG at ``path``. An SVG document is shot through a viewport grown to the drawing
+        (up to MAX_SHOT), since Playwright's full-page capture hangs on one."""
+        size = self.page.evaluate("""() => {
             const root = document.documentElement;
-            return root instanceof SVGSVGElement ? [root.width.baseVal.value, root.height.baseVal.value]
-                                                 : [root.scrollWidth, root.scrollHeight]; }""")
+            window.scrollTo(0, 0);
+            return root instanceof SVGSVGElement ? [root.width.baseVal.value, root.height.baseVal.value] : null; }""")
+        if size is None:
+            self.page.screenshot(path=str(path), full_page=True)
+            return path
         viewport = self.page.viewport_size
-        self.page.set_viewport_size({"width": max(1, min(int(width + 0.999), MAX_SHOT[0])),
-                                     "height": max(1, min(int(height + 0.999), MAX_SHOT[1]))})
+        self.page.set_viewport_size({"width": max(1, min(int(size[0] + 0.999), MAX_SHOT[0])),
+                                     "height": max(1, min(int(size[1] + 0.999), MAX_SHOT[1]))})
         self.page.screenshot(path=str(path))
         self.page.set_viewport_size(viewport)
         return path
