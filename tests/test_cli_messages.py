@@ -64,9 +64,9 @@ def test_machine_formats_stay_machine_readable(specs):
 
 @pytest.mark.parametrize("argv, message", [
     (["check", "--select", "W201,W2O1", "x.cnn"],
-     "cnnc: unknown rule `W2O1` in --select (did you mean `W201`?); `cnnc rules` lists them"),
+     "cnnc: error: unknown rule `W2O1` in --select (did you mean `W201`?); `cnnc rules` lists them"),
     (["check", "/no/such/folder/with/a/long/name/net.cnn"],
-     "cnnc: cannot read /no/such/folder/with/a/long/name/net.cnn: No such file or directory"),
+     "cnnc: error: cannot read /no/such/folder/with/a/long/name/net.cnn: No such file or directory"),
     (["train", "/no/such/folder/with/a/long/name/net.cnn"],
      "cnnc: error: cannot read /no/such/folder/with/a/long/name/net.cnn: No such file or directory"),
     (["check", "--batch-size", "0", "x.cnn"],

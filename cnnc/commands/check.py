@@ -192,7 +192,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         check_selectors(command_line.select or (), "--select")
         check_selectors(command_line.ignore, "--ignore")
     except ValueError as problem:
-        err.print(f"cnnc: {problem}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"cnnc: error: {problem}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_FAILURE
     if args.old_batch_size is not None:
         _warn(err, "`--batch` is deprecated: use `--batch-size`")
@@ -206,7 +206,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             try:
                 source = read_source(name)
             except OSError as exc:
-                err.print(f"cnnc: cannot read {name}: {exc.strerror or exc}", markup=False, highlight=False,
+                err.print(f"cnnc: error: cannot read {name}: {exc.strerror or exc}", markup=False, highlight=False,
                           soft_wrap=True)
                 failed = True
                 continue
@@ -217,7 +217,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
                     _warn(err, warning)
             results.append(_check_one(source, args, config, lint_settings(config, command_line, budgets)))
     except ConfigError as problem:
-        err.print(f"cnnc: {problem}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"cnnc: error: {problem}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_FAILURE
     code = EXIT_FAILURE if failed else _exit_code(results, args)
     one_document = len(args.files) == 1 and len(results) == 1 and not Path(args.files[0]).is_dir()

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             source = read_source(name)
             formatted = format_source(source)
         except OSError as problem:
-            _say(err, f"cnnc: cannot read {name}: {problem.strerror or problem}")
+            _say(err, f"cnnc: error: cannot read {name}: {problem.strerror or problem}")
             failed = True
             continue
         except FormatterBug as bug:
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             try:
                 write_atomically(name, formatted.text)
             except OSError as problem:
-                _say(err, f"cnnc: cannot write {name}: {problem.strerror or problem}")
+                _say(err, f"cnnc: error: cannot write {name}: {problem.strerror or problem}")
                 failed = True
                 reformatted -= 1
     if args.files != ["-"]:

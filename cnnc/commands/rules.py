@@ -85,7 +85,7 @@ def run_rule(args: argparse.Namespace, out: Console, err: Console) -> int:
     if found is None:
         close = docs.closest_documented(args.code)
         hint = f"; did you mean `{close}`?" if close else ";"
-        err.print(f"cnnc: no rule `{args.code}`{hint} `cnnc rules` lists every code", markup=False,
+        err.print(f"cnnc: error: no rule `{args.code}`{hint} `cnnc rules` lists every code", markup=False,
                   highlight=False, soft_wrap=True)
         return EXIT_FAILURE
     out.print(docs.rule_text(found), markup=False, highlight=False, emoji=False, soft_wrap=True, end="")

@@ -128,7 +128,7 @@ def test_windows_line_endings_survive_the_round_trip(tmp_path):
 def test_a_file_that_cannot_be_read_is_one_line_and_exit_2(tmp_path, specs):
     code, out, err = run("fmt", str(tmp_path / "missing.cnn"), str(specs / "ugly.cnn"))
     assert (code, out) == (2, "1 file reformatted\n")
-    assert err == f"cnnc: cannot read {tmp_path / 'missing.cnn'}: No such file or directory\n"
+    assert err == f"cnnc: error: cannot read {tmp_path / 'missing.cnn'}: No such file or directory\n"
 
 
 def test_bytes_that_are_not_utf8_are_reported_and_left_alone(tmp_path):
@@ -157,7 +157,7 @@ def test_a_failed_write_leaves_the_file_as_it_was(specs, monkeypatch):
     monkeypatch.setattr("cnnc.commands.fmt.os.replace", refuse)
     ugly = specs / "ugly.cnn"
     code, out, err = run("fmt", str(ugly))
-    assert (code, out, err) == (2, "", f"cnnc: cannot write {ugly}: Permission denied\n")
+    assert (code, out, err) == (2, "", f"cnnc: error: cannot write {ugly}: Permission denied\n")
     assert ugly.read_bytes() == UGLY.encode()
     assert sorted(path.name for path in specs.iterdir()) == ["broken.cnn", "pretty.cnn", "ugly.cnn"]
 

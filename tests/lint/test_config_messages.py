@@ -61,12 +61,12 @@ PREAMBLE = '[project]\nname = "demo"\ndescription = "max-params = 1 is not a key
 def test_a_bad_setting_is_one_located_line(project, text, message):
     code, out, err = project(text)
     assert code == 2 and out == ""
-    assert err == f"cnnc: {message}\n"
+    assert err == f"cnnc: error: {message}\n"
 
 
 def test_a_cnnc_toml_is_located_too(project):
     code, _, err = project('select = ["W2"]\n\n[severity]\nW201 = "fatal"\n', "cnnc.toml")
-    assert code == 2 and err.startswith("cnnc: cnnc.toml:4:1: `severity.W201` must be")
+    assert code == 2 and err.startswith("cnnc: error: cnnc.toml:4:1: `severity.W201` must be")
 
 
 def test_a_config_outside_the_working_folder_keeps_its_full_path(tmp_path, monkeypatch):
@@ -76,7 +76,7 @@ def test_a_config_outside_the_working_folder_keeps_its_full_path(tmp_path, monke
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     code, _, err = run("check", str(tmp_path / "project" / "net.cnn"))
-    assert code == 2 and err.startswith(f"cnnc: {tmp_path / 'project' / 'cnnc.toml'}:1:1: `dtype` must be")
+    assert code == 2 and err.startswith(f"cnnc: error: {tmp_path / 'project' / 'cnnc.toml'}:1:1: `dtype` must be")
 
 
 def test_config_errors_never_wrap_on_a_narrow_terminal(tmp_path, monkeypatch, capsys):
@@ -87,7 +87,7 @@ def test_config_errors_never_wrap_on_a_narrow_terminal(tmp_path, monkeypatch, ca
     (tmp_path / "pyproject.toml").write_text("[tool.cnnc]\nmax-macs = \"a great many\"\n", encoding="utf-8")
     assert main(["check", "net.cnn"]) == 2
     err = capsys.readouterr().err
-    assert err == "cnnc: pyproject.toml:2:1: `max-macs`: expected a count such as 5M or 600M, got 'a great many'\n"
+    assert err == "cnnc: error: pyproject.toml:2:1: `max-macs`: expected a count such as 5M or 600M, got 'a great many'\n"
 
 
 def test_batch_size_is_the_one_name_and_the_old_ones_still_work_with_a_warning(project):
@@ -102,7 +102,7 @@ def test_batch_size_is_the_one_name_and_the_old_ones_still_work_with_a_warning(p
     code, out, err = project("[tool.cnnc]\nbatch-size = 12\n", "pyproject.toml", "--batch-size", "6", "--batch", "5")
     assert json.loads(out)["assumptions"]["batch"] == 6  # the new name wins
     code, _, err = project("[tool.cnnc]\nbatch = 1\nbatch-size = 2\n")
-    assert code == 2 and err == "cnnc: pyproject.toml:2:1: `batch` is the old name of `batch-size`: keep only " \
+    assert code == 2 and err == "cnnc: error: pyproject.toml:2:1: `batch` is the old name of `batch-size`: keep only " \
                                 "`batch-size`\n"
 
 
