@@ -184,7 +184,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from cnnc.reading import read_source
 
     if args.out is not None and _unwritable(args.out):
-        err.print(f"cnnc: {_unwritable(args.out)}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"cnnc: error: {_unwritable(args.out)}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_FAILURE
     command_line = Selection(_selectors(args.select), _selectors(args.ignore) or ())
     budgets = Budgets(args.max_params, args.max_macs, args.max_memory, args.min_receptive_field)
@@ -259,7 +259,7 @@ def _write_out(args: argparse.Namespace, results: list[Checked], one_document: b
     try:
         write_atomically(args.out, lambda file: file.write(buffer.getvalue().encode("utf-8")))
     except OSError as problem:
-        err.print(f"cnnc: cannot write {args.out}: {problem.strerror or problem}", markup=False, highlight=False,
+        err.print(f"cnnc: error: cannot write {args.out}: {problem.strerror or problem}", markup=False, highlight=False,
                   soft_wrap=True)
         return EXIT_FAILURE
     return None

@@ -165,10 +165,10 @@ def test_the_output_file_holds_what_stdout_would(tmp_path):
 
 def test_an_output_that_cannot_be_written_is_one_line_and_exit_2(tmp_path):
     code, out, err = html_of(str(LENET), "-o", str(tmp_path / "no" / "such" / "folder.html"))
-    assert (code, out) == (2, "") and err == f"cnnc: cannot write {tmp_path}/no/such/folder.html: no folder " \
+    assert (code, out) == (2, "") and err == f"cnnc: error: cannot write {tmp_path}/no/such/folder.html: no folder " \
                                              f"{tmp_path}/no/such\n"
     code, out, err = html_of(str(LENET), "-o", str(tmp_path))
-    assert (code, out, err) == (2, "", f"cnnc: cannot write {tmp_path}: it is a folder\n")
+    assert (code, out, err) == (2, "", f"cnnc: error: cannot write {tmp_path}: it is a folder\n")
     (tmp_path / "locked").mkdir()
     (tmp_path / "locked").chmod(0o500)
     try:
@@ -176,7 +176,7 @@ def test_an_output_that_cannot_be_written_is_one_line_and_exit_2(tmp_path):
         if code == 0:  # root writes anywhere
             assert (tmp_path / "locked" / "r.html").exists()
         else:
-            assert (code, out) == (2, "") and err.startswith(f"cnnc: cannot write {tmp_path}/locked/r.html: ")
+            assert (code, out) == (2, "") and err.startswith(f"cnnc: error: cannot write {tmp_path}/locked/r.html: ")
             assert err.count("\n") == 1 and list((tmp_path / "locked").iterdir()) == []
     finally:
         (tmp_path / "locked").chmod(0o700)
