@@ -128,7 +128,7 @@ def _print_results(results: list[Checked], args: argparse.Namespace, one_documen
     elif args.format == "html":
         from cnnc.render.html_report import html_report
 
-        write_text(out, html_report(results, package_version()))
+        write_text(out, html_report(results, package_version(), args.quiet))
     elif args.format == "github":
         from cnnc.render.github import github_command
 

@@ -58,28 +58,30 @@ def _counts(result: Checked) -> str:
     return summary.plain.removeprefix("Found ").rstrip(".") if summary is not None else "no findings"
 
 
-def _section(result: Checked, index: int, several: bool) -> str:
+def _section(result: Checked, index: int, several: bool, quiet: bool) -> str:
     report = result.report
-    name = report.network if report is not None else (result.network.name if result.network else result.source.stem)
     parts = [f'<section class="cnnc-spec" id="spec-{index}">',
              f"<h2><code>{escape(result.source.path)}</code></h2>"]
-    if report is not None:
-        parts.append(f'<p class="cnnc-headline">{escape(report.headline)}; {escape(_counts(result))}</p>')
-        parts.append(_diagram(result, f"s{index}-" if several else ""))
-        parts += ["<h3>Layers</h3>", layer_table_html(report)]
-        totals = totals_html(report)
-        if totals:
-            parts += ["<h3>Totals</h3>", totals]
-    else:
+    if report is None:
+        name = result.network.name if result.network else result.source.stem
         parts.append(f'<p class="cnnc-headline">{escape(name)}: not analyzed (the spec has errors); '
                      f"{escape(_counts(result))}</p>")
+    else:
+        parts.append(f'<p class="cnnc-headline">{escape(report.headline)}; {escape(_counts(result))}</p>')
+        if not quiet:
+            parts += [_diagram(result, f"s{index}-" if several else ""), "<h3>Layers</h3>",
+                      layer_table_html(report)]
+            totals = totals_html(report)
+            if totals:
+                parts += ["<h3>Totals</h3>", totals]
     parts.append(_diagnostics(result))
     parts.append("</section>")
     return "\n".join(part for part in parts if part)
 
 
-def html_report(results: list[Checked], version: str) -> str:
-    """The whole page for ``results`` (one section each, in order), as a string ending in a newline."""
+def html_report(results: list[Checked], version: str, quiet: bool = False) -> str:
+    """The whole page for ``results`` (one section each, in order), as a string ending in a newline; ``quiet``
+    (``cnnc check -q``) leaves out the drawings and the tables, keeping the findings."""
     from cnnc.render.diagnostics import summary_line
 
     summary = summary_line([d for result in results for d in result.diagnostics])
@@ -98,6 +100,6 @@ def html_report(results: list[Checked], version: str) -> str:
                   for index, result in enumerate(results, 1)]
         parts.append("</ol>")
     parts.append("</header>")
-    parts += [_section(result, index, several) for index, result in enumerate(results, 1)]
+    parts += [_section(result, index, several, quiet) for index, result in enumerate(results, 1)]
     parts += [f"<script>{SORT_SCRIPT}</script>", "</body>", "</html>"]
     return "\n".join(parts) + "\n"

@@ -191,3 +191,13 @@ def test_styled_text_becomes_spans_with_a_class_per_style_word():
     assert styled_html(text) == ('<span class="s-dim">&lt;a&gt; </span><span class="s-bold s-dim s-red">b&amp;</span>'
                                  '<span class="s-dim">c</span><span class="s-blue s-dim">d</span>')
     assert styled_html(StyledText("plain <")) == "plain &lt;"
+
+
+def test_quiet_keeps_the_findings_and_leaves_out_the_tables(tmp_path):
+    spec = tmp_path / "hostile.cnn"
+    spec.write_text(HOSTILE, encoding="utf-8")
+    code, html, _ = html_of(str(spec), "-q")
+    page = Page(html)
+    assert code == 0 and page.rows == [] and "<svg" not in html
+    assert [pre.split("]")[0].rsplit("[", 1)[1] for pre in page.pres] == ["W201", "I301", "I303", "W207"]
+    assert "hostile: 224x224x3 -&gt; 10, 3 layers, 1,889,546 parameters" in html
