@@ -16,13 +16,13 @@ body.cnnc-page { margin: 0 auto; padding: 1rem 1.5rem 3rem; max-width: 1400px; c
 .cnnc-page .cnnc-headline { margin: 0; color: #57606a; }
 .cnnc-page .cnnc-summary { font-weight: 600; }
 .cnnc-page .cnnc-contents { margin: 0.5rem 0; padding-left: 1.25rem; }
-.cnnc-page .cnnc-diagram { overflow: auto; max-height: 85vh; border: 1px solid #d0d7de; border-radius: 6px;
-  padding: 0.5rem; background: #fff; }
+.cnnc-page .cnnc-diagram { overflow: auto; width: fit-content; max-width: 100%; max-height: 85vh;
+  box-sizing: border-box; border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5rem; background: #fff; }
 .cnnc-page .cnnc-diagram > svg { display: block; }
 .cnnc-page table { border-collapse: collapse; }
 .cnnc-page .cnnc-layers { margin-bottom: 0.5rem; }
 .cnnc-page .cnnc-layers th, .cnnc-page .cnnc-layers td { padding: 2px 10px; border-bottom: 1px solid #eaeef2;
-  white-space: pre; vertical-align: top; }
+  white-space: pre; vertical-align: top; text-align: left; }
 .cnnc-page .cnnc-layers thead th { position: sticky; top: 0; background: #f6f8fa; cursor: pointer;
   user-select: none; border-bottom: 2px solid #d0d7de; }
 .cnnc-page .cnnc-layers thead th:hover { background: #eaeef2; }

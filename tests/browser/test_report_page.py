@@ -98,6 +98,18 @@ def test_text_from_the_spec_stays_text(page, tmp_path):
     assert page.page.locator("h2").first.inner_text() == str(spec)
 
 
+def test_the_drawing_marks_the_layers_the_findings_are_about(page, tmp_path):
+    pytest.importorskip("cnnc.draw")
+    spec = tmp_path / "flagged.cnn"
+    spec.write_text("network flagged\ninput 224x224x3\nconv 64 11x11 stride=4\nrelu\nglobalavgpool\nfc 10\n",
+                    encoding="utf-8")
+    report_page(page, tmp_path, spec)
+    flagged = page.page.eval_on_selector_all(
+        ".cnnc-diagram g.layer.flagged", "groups => groups.map(g => [g.id, g.querySelector('title').textContent])")
+    assert [layer for layer, _ in flagged] == ["conv1"] and "W201" in flagged[0][1]
+    assert page.page.locator("pre.cnnc-diagnostic.warning").first.inner_text().startswith(f"{spec}:3:1: warning[W201]")
+
+
 def test_every_example_on_one_page_keeps_each_drawings_ids_apart(page, tmp_path):
     pytest.importorskip("cnnc.draw")
     report_page(page, tmp_path, *EXAMPLES)
