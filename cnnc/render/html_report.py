@@ -19,15 +19,10 @@ _REFERENCES = re.compile(r'(\s(?:id|data-from|data-to)=")|(url\(#)|(href="#)')
 
 def _diagram(result: Checked, prefix: str) -> str:
     """The spec's graph drawing as inline SVG, its ids prefixed so that several drawings on one page keep
-    theirs apart; '' when the spec was not analyzed or cnnc has no drawing."""
-    if result.report is None:
-        return ""
-    try:
-        from cnnc.draw import draw_svg
-    except ImportError:  # pragma: no cover - until `cnnc draw` lands
-        return ""
-    svg = draw_svg(result)
-    svg = re.sub(r"^\s*<\?xml[^>]*\?>\s*", "", svg)  # an XML declaration has no place inside HTML
+    theirs apart."""
+    from cnnc.draw import draw_svg
+
+    svg = re.sub(r"^\s*<\?xml[^>]*\?>\s*", "", draw_svg(result))  # no XML declaration inside HTML
     if prefix:
         svg = prefixed_ids(svg, prefix)
     return f'<h3>Diagram</h3>\n<div class="cnnc-diagram">\n{svg.strip()}\n</div>'

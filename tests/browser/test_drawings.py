@@ -14,8 +14,6 @@ from svg_geometry import measure, problems
 
 from cnnc.cli import main
 
-pytest.importorskip("cnnc.draw")
-
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.cnn"))
 STYLES = {"graph": (), "expanded": ("--expand",), "volumes": ("--style", "volumes")}

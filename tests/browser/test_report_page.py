@@ -51,7 +51,6 @@ def as_number(cell: str) -> int:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.stem)
 def test_each_examples_report_loads_alone_and_its_table_sorts(page, tmp_path, example):
-    pytest.importorskip("cnnc.draw")
     report_page(page, tmp_path, example)
     assert page.foreign == [] and page.errors == []
     assert page.page.locator("svg").count() == 1
@@ -99,19 +98,19 @@ def test_text_from_the_spec_stays_text(page, tmp_path):
 
 
 def test_the_drawing_marks_the_layers_the_findings_are_about(page, tmp_path):
-    pytest.importorskip("cnnc.draw")
     spec = tmp_path / "flagged.cnn"
     spec.write_text("network flagged\ninput 224x224x3\nconv 64 11x11 stride=4\nrelu\nglobalavgpool\nfc 10\n",
                     encoding="utf-8")
     report_page(page, tmp_path, spec)
     flagged = page.page.eval_on_selector_all(
         ".cnnc-diagram g.layer.flagged", "groups => groups.map(g => [g.id, g.querySelector('title').textContent])")
-    assert [layer for layer, _ in flagged] == ["conv1"] and "W201" in flagged[0][1]
+    # W201 and I301 on conv1, W207 on globalavgpool1 (see `cnnc check`); relu1 and fc1 have none
+    assert [layer for layer, _ in flagged] == ["conv1", "globalavgpool1"]
+    assert "W201" in flagged[0][1] and "W207" in flagged[1][1]
     assert page.page.locator("pre.cnnc-diagnostic.warning").first.inner_text().startswith(f"{spec}:3:1: warning[W201]")
 
 
 def test_every_example_on_one_page_keeps_each_drawings_ids_apart(page, tmp_path):
-    pytest.importorskip("cnnc.draw")
     report_page(page, tmp_path, *EXAMPLES)
     assert page.foreign == [] and page.errors == []
     ids = page.page.eval_on_selector_all("[id]", "elements => elements.map(e => e.id)")
