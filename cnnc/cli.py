@@ -13,14 +13,14 @@ import sys
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from cnnc.commands import check, compile, draw, evaluate, fmt, predict, rules, train
+from cnnc.commands import check, compile, draw, evaluate, fmt, import_, predict, rules, train
 from cnnc.commands.common import EXIT_FAILURE, Parser, UsageError, package_version, silence_stdout
 from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-COMMANDS = (check, fmt, train, evaluate, predict, compile, draw, rules)
+COMMANDS = (check, fmt, train, evaluate, predict, compile, import_, draw, rules)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -163,13 +163,16 @@ def _(node: ir.PReLU, layer: LayerReport, graph: Graph, x: str) -> str:
     return graph.op("PRelu", [x, graph.weight(f"{node.name}.weight", shaped)], node.name)
 
 
-def _identity(node: ir.Dropout | ir.DropPath, layer: LayerReport, graph: Graph, x: str) -> str:
-    """Dropout and drop path are the identity in inference."""
+@emit.register
+def _(node: ir.Dropout, layer: LayerReport, graph: Graph, x: str) -> str:
+    """ONNX's Dropout, the identity in inference: its ratio keeps the spec's p for `cnnc import`."""
+    return graph.op("Dropout", [x, _scalar(graph, node, "ratio", node.p)], node.name)
+
+
+@emit.register
+def _(node: ir.DropPath, layer: LayerReport, graph: Graph, x: str) -> str:
+    """Drop path is the identity in inference (ONNX has no operator for it)."""
     return graph.op("Identity", [x], node.name)
-
-
-emit.register(ir.Dropout, _identity)
-emit.register(ir.DropPath, _identity)
 
 
 @emit.register
