@@ -136,7 +136,7 @@ def _print_results(results: list[Checked], args: argparse.Namespace, one_documen
             for diagnostic in result.diagnostics:
                 write_text(out, github_command(diagnostic, result.source) + "\n")
     else:
-        from cnnc.render.diagnostics import render_diagnostic, summary_line
+        from cnnc.render.diagnostics import in_colour, render_diagnostic, summary_line
         from cnnc.render.styled import StyledText
         from cnnc.render.text import render_report
 
@@ -146,7 +146,7 @@ def _print_results(results: list[Checked], args: argparse.Namespace, one_documen
                 for part in render_report(result.report, width):
                     print_text(out, part)
             for diagnostic in result.diagnostics:
-                print_text(out, render_diagnostic(diagnostic, result.source))
+                print_text(out, render_diagnostic(diagnostic, result.source, in_colour(out)))
         summary = summary_line([d for r in results for d in r.diagnostics])
         if summary is None and all_read and results:
             summary = StyledText("All checks passed!", style="bold green")

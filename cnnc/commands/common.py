@@ -160,7 +160,7 @@ def checked_spec(path: str, out: Console) -> Network | None:
     CannotRun when it cannot be read."""
     from cnnc.api import Network, Options, check
     from cnnc.reading import not_utf8, read_source
-    from cnnc.render.diagnostics import render_diagnostic, summary_line
+    from cnnc.render.diagnostics import in_colour, render_diagnostic, summary_line
 
     try:
         source = read_source(path)
@@ -169,7 +169,7 @@ def checked_spec(path: str, out: Console) -> Network | None:
     checked = not_utf8(source) or check(source, Options())
     if not checked.ok:
         for diagnostic in checked.diagnostics:
-            out.print(render_diagnostic(diagnostic, checked.source), end="", soft_wrap=True)
+            out.print(render_diagnostic(diagnostic, checked.source, in_colour(out)), end="", soft_wrap=True)
         out.print(summary_line(list(checked.diagnostics)), soft_wrap=True)
         return None
     return Network(checked)

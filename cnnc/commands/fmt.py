@@ -93,7 +93,7 @@ def write_atomically(path: str, text: str) -> None:
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from cnnc.formatter import FormatterBug, format_source
     from cnnc.reading import read_source
-    from cnnc.render.diagnostics import render_diagnostic
+    from cnnc.render.diagnostics import in_colour, render_diagnostic
 
     reformatted = unchanged = 0
     failed = False
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             continue
         if formatted.text is None:
             for diagnostic in formatted.diagnostics:
-                _print_text(err, render_diagnostic(diagnostic, formatted.source))
+                _print_text(err, render_diagnostic(diagnostic, formatted.source, in_colour(err)))
             failed = True
             continue
         if args.diff:

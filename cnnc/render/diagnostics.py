@@ -12,41 +12,61 @@ MAX_SHOWN = 160  # characters of a source line shown; a longer line is cut aroun
 CONTEXT = 40  # characters shown before the span in a cut line
 
 
-def _snippet(source: Source, span: Span, style: str) -> StyledText:
+def _snippet(source: Source, span: Span, style: str, highlight: bool = False) -> StyledText:
     """The span's first line with a gutter and carets under the span (to the line's end if it spans more)."""
-    raw = source.line_text(span.line)
+    line = source.line_text(span.line)
     number = str(span.line)
     gutter = " " * len(number)
     start = max(span.column - 1, 0)
-    end = span.end_column - 1 if span.end_line == span.line else len(raw)
+    end = span.end_column - 1 if span.end_line == span.line else len(line)
     end = max(end, start + 1)
-    raw, start, end = _window(raw, start, end)
+    first, last = _window(len(line), start)
+    cut_before = "..." if first else ""
+    offset = len(cut_before) - first  # from an index in the line to one in the shown text
+    raw = cut_before + line[first:last] + ("..." if last < len(line) else "")
+    start, end = start + offset, min(end, last) + offset
+    styles = []
+    if highlight:
+        from cnnc.render.highlight import line_styles  # Pygments: only where colour is on
+
+        styles = [(begin + offset, stop + offset, name) for begin, stop, name in line_styles(line, first, last)]
     before = raw[:start].expandtabs(TAB_WIDTH)
     marked = raw[start:end].expandtabs(TAB_WIDTH)
     text = StyledText()
     text.append(f"{gutter} |\n", style="blue")
     text.append(f"{number} | ", style="blue")
-    text.append(raw.expandtabs(TAB_WIDTH) + "\n")
+    text.append_text(_source_line(raw, styles))
+    text.append("\n")
     text.append(f"{gutter} | ", style="blue")
     text.append(" " * len(before) + "^" * max(len(marked), 1), style=style)
     text.append("\n")
     return text
 
 
-def _window(line: str, start: int, end: int) -> tuple[str, int, int]:
-    """A long line cut to the part around the span, with `...` where text was left out, and the
-    span's start and end in the cut line."""
-    if len(line) <= MAX_SHOWN:
-        return line, start, end
-    first = max(0, min(start - CONTEXT, len(line) - MAX_SHOWN))
-    last = min(len(line), first + MAX_SHOWN)
-    before = "..." if first else ""
-    after = "..." if last < len(line) else ""
-    offset = len(before) - first
-    return before + line[first:last] + after, start + offset, min(end, last) + offset
+def _window(length: int, start: int) -> tuple[int, int]:
+    """The part of a line of ``length`` characters that is shown: all of it, or for a long line
+    MAX_SHOWN characters around a span starting at ``start``."""
+    if length <= MAX_SHOWN:
+        return 0, length
+    first = max(0, min(start - CONTEXT, length - MAX_SHOWN))
+    return first, min(length, first + MAX_SHOWN)
 
 
-def render_diagnostic(diagnostic: Diagnostic, source: Source) -> StyledText:
+def _source_line(raw: str, styles: list[tuple[int, int, str]]) -> StyledText:
+    """``raw`` with its tabs expanded, the characters of each style's span (indices in ``raw``) styled."""
+    shown = raw.expandtabs(TAB_WIDTH)
+    text = StyledText()
+    position = 0
+    for begin, end, style in styles:  # a tab's width depends only on what precedes it
+        begin, end = len(raw[:begin].expandtabs(TAB_WIDTH)), len(raw[:end].expandtabs(TAB_WIDTH))
+        text.append(shown[position:begin])
+        text.append(shown[begin:end], style=style)
+        position = end
+    return text.append(shown[position:])
+
+
+def render_diagnostic(diagnostic: Diagnostic, source: Source, highlight: bool = False) -> StyledText:
+    """The diagnostic as text; ``highlight`` colours the source lines' tokens (for a console with colour)."""
     style = SEVERITY_STYLE[diagnostic.severity]
     text = StyledText()
     span = diagnostic.span
@@ -55,7 +75,7 @@ def render_diagnostic(diagnostic: Diagnostic, source: Source) -> StyledText:
     text.append(f"{diagnostic.severity.value}[{diagnostic.code}]", style=style)
     text.append(f" {diagnostic.message}\n", style="bold")
     if span:
-        text.append_text(_snippet(source, span, style))
+        text.append_text(_snippet(source, span, style, highlight))
     if diagnostic.help:
         gutter = " " * len(str(span.line)) if span else ""
         text.append(f"{gutter} = ", style="blue")
@@ -65,8 +85,13 @@ def render_diagnostic(diagnostic: Diagnostic, source: Source) -> StyledText:
         text.append(f"{source.path}:{note.span.line}:{note.span.column}: ", style="bold")
         text.append("note", style="bold green")
         text.append(f": {note.message}\n")
-        text.append_text(_snippet(source, note.span, "bold green"))
+        text.append_text(_snippet(source, note.span, "bold green", highlight))
     return text
+
+
+def in_colour(console) -> bool:
+    """Whether ``console`` (a rich Console or a PlainConsole) prints colours, so that highlighting shows."""
+    return console.color_system is not None and not console.no_color
 
 
 def summary_line(diagnostics: list[Diagnostic]) -> StyledText | None:
