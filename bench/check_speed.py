@@ -10,7 +10,9 @@ in process and each in a new process; a 3,000-layer spec; the start-up of `cnnc 
 New processes run alternately (cnnc check, cnnc --version, cnnc rule, python -c pass, PyTorch, then
 again), after one warm-up run each, so that a load that comes and goes touches every side alike; each
 is reported as its best and median wall time. They run with bytecode caching on (without
-PYTHONDONTWRITEBYTECODE), as for an installed package, whose .pyc files pip writes at install time.
+PYTHONDONTWRITEBYTECODE), as for an installed package, whose .pyc files pip writes at install time; the
+warm-up also leaves the parser's tables in the cache folder, as any earlier run would (the first
+`cnnc check` on a machine builds them with Lark, once).
 Without torchinfo, the PyTorch side is `import torch`, the same VGG-16 and a summary made with forward
 hooks (each layer's output shape and parameters), and the output says so.
 """

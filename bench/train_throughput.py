@@ -1,6 +1,7 @@
 """Training throughput of cnnc's backends against PyTorch CPU: every ratio in one run, at 1 and 2 threads.
 
-    python bench/train_throughput.py [--steps 30] [--repeats 5] [--threads 1,2] [--profile]
+    python bench/train_throughput.py [--steps 30] [--repeats 5] [--threads 1,2] [--networks lenet5,cifar]
+                                     [--memory-only | --throughput-only] [--profile]
 
 Trains LeNet-5 (examples/lenet5.cnn, 28x28x1) and a CIFAR-size network (conv 32-32-pool-64-64-pool,
 fc 512, fc 10 on 32x32x3, convs padded `same`) with batch 64, SGD with momentum and softmax
@@ -17,8 +18,9 @@ cross-entropy, on random data, from the same initial weights, as:
 Each configuration is a process of its own (BLAS and torch threads are fixed when it starts), warmed up once,
 then the configurations take turns, repeat after repeat, so that all see the same machine load. Printed:
 images/second, best and median repeat, and the ratios; first, what numba's compilation costs the first
-run in a fresh cache and a run that finds the cache (one LeNet-5 and one CIFAR step each). ``--profile``
-adds where the NumPy backend's time goes (cProfile, by own time)."""
+run in a fresh cache and a run that finds the cache (one LeNet-5 and one CIFAR step each); before that,
+the peak memory of training the CIFAR net at batch 256 on each backend and PyTorch (``memory_probe``).
+``--profile`` adds where the NumPy backend's time goes (cProfile, by own time)."""
 
 from __future__ import annotations
 
@@ -120,7 +122,72 @@ def serve(variant: str, name: str, threads: int, steps: int) -> None:
             print(f"{BATCH * steps / (time.perf_counter() - started):.1f}", flush=True)
 
 
-def _pytorch(model, x, y):
+MEMORY_BATCH = 256
+MEMORY_VARIANTS = ("cnnc-numpy", "cnnc-numba", "pytorch")
+
+
+def memory_probe(variant: str) -> None:
+    """Print the peak resident memory of 3 CIFAR training steps at batch 256 beyond what the process
+    held before them, in MB. Before that point: the imports, the model, the data, and one step on 2
+    images (which loads numba's cached kernels, or has torch set up its own kernels: code, not memory
+    that grows with the batch). Resident memory (Linux ``VmHWM`` - ``VmRSS``) counts every allocation
+    alike, NumPy's and torch's allocator's; tracemalloc would see NumPy's only."""
+    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = os.environ["NUMBA_NUM_THREADS"] = "1"
+    import numpy as np
+    import torch
+
+    import cnnc
+    from cnnc.training import Plan, Progress, train
+
+    torch.set_num_threads(1)
+    net = network("cifar")
+    model = net.compile(seed=0, backend="numba" if variant == "cnnc-numba" else "numpy")
+    rng = np.random.default_rng(0)
+    x = rng.random((MEMORY_BATCH * 3, *net.report.input.dims), dtype=np.float32)
+    y = rng.integers(0, 10, MEMORY_BATCH * 3)
+    if variant == "pytorch":
+        step = _pytorch(model, x[:2], y[:2])
+        step()
+        step = _pytorch(model, x, y, MEMORY_BATCH)
+    else:
+        model.optimizer = cnnc.optim.SGD(lr=0.01, momentum=0.9)
+        train(model, x[:2], y[:2], Plan(epochs=1, batch_size=2))
+
+        def step() -> None:
+            train(model, x, y, Plan(epochs=1, batch_size=MEMORY_BATCH), None, Progress())
+    before = _status_kb("VmRSS")
+    _reset_peak()
+    step()
+    print(f"{(_status_kb('VmHWM') - before) / 1024:.1f}")
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def _reset_peak() -> None:
+    """Make VmHWM start again from the current resident size (Linux 4.0+: write 5 to clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+
+
+def memory() -> None:
+    """Each variant's peak training memory in a process of its own, and the ratios to PyTorch's."""
+    found = {}
+    for variant in MEMORY_VARIANTS:
+        command = [sys.executable, __file__, "--memory-probe", variant]
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        found[variant] = float(subprocess.run(command, env=env, capture_output=True, text=True,
+                                              check=True).stdout.split()[-1])
+    print(f"CIFAR convnet, batch {MEMORY_BATCH}, 1 thread: peak resident memory of 3 training steps beyond the "
+          f"process's before them (imports, model, data, a 2-image step), MB")
+    print("  " + ", ".join(f"{variant} {value:,.0f}" for variant, value in found.items()))
+    print("  ratios: " + ", ".join(f"{variant} / pytorch {found[variant] / found['pytorch']:.2f}x"
+                                   for variant in MEMORY_VARIANTS if variant != "pytorch"))
+
+
+def _pytorch(model, x, y, batch: int = BATCH):
     """A plain PyTorch loop on the exporter's module (channels-first, logits for CrossEntropyLoss)."""
     import numpy as np
     import torch
@@ -133,9 +200,9 @@ def _pytorch(model, x, y):
     ty = torch.from_numpy(y)
 
     def step() -> None:
-        for start in range(0, len(tx), BATCH):
+        for start in range(0, len(tx), batch):
             optimizer.zero_grad(set_to_none=True)
-            loss_function(module(tx[start:start + BATCH]), ty[start:start + BATCH]).backward()
+            loss_function(module(tx[start:start + batch]), ty[start:start + batch]).backward()
             optimizer.step()
     return step
 
@@ -163,6 +230,7 @@ class Configuration:
             self.processes.append(subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                                    text=True))
         self.results: list[float] = []
+        self.dead = False
 
     def ready(self) -> None:
         line = self.processes[0].stdout.readline().strip()
@@ -170,15 +238,29 @@ class Configuration:
             raise RuntimeError(f"{self.variant} at {self.threads} threads did not start")
 
     def run(self) -> None:
+        """One timed repeat; a configuration whose process died (a DDP worker lost on a loaded machine)
+        is left out of the rest of the run, with a note on stderr, and the others go on."""
+        if self.dead:
+            return
         lead = self.processes[0]
-        lead.stdin.write("go\n")
-        lead.stdin.flush()
-        self.results.append(float(lead.stdout.readline()))
+        try:
+            lead.stdin.write("go\n")
+            lead.stdin.flush()
+            self.results.append(float(lead.stdout.readline()))
+        except (OSError, ValueError):
+            self.dead = True
+            print(f"{self.variant} at {self.threads} threads stopped; left out", file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        self.processes[0].stdin.close()
         for process in self.processes:
-            process.wait(timeout=60)
+            if self.dead:
+                process.kill()
+            else:
+                process.stdin and process.stdin.close()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # a loaded machine: the figures are in already
+                process.kill()
 
 
 def bench(title: str, name: str, thread_counts: list[int], steps: int, repeats: int) -> None:
@@ -196,7 +278,7 @@ def bench(title: str, name: str, thread_counts: list[int], steps: int, repeats: 
         configuration.close()
     print(f"{title}: batch {BATCH}, {steps} steps x {repeats} repeats, images/s")
     for threads in thread_counts:
-        found = {c.variant: c.results for c in configurations if c.threads == threads}
+        found = {c.variant: c.results for c in configurations if c.threads == threads and c.results}
         best = {variant: max(values) for variant, values in found.items()}
         median = {variant: statistics.median(values) for variant, values in found.items()}
         for variant in found:
@@ -285,11 +367,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary of the numpy runs")
+    parser.add_argument("--memory-only", action="store_true", help="measure peak training memory only")
+    parser.add_argument("--throughput-only", action="store_true", help="skip the memory and compile-time figures")
+    parser.add_argument("--networks", default=",".join(NETWORKS.values()), help="networks to train, comma-separated")
     parser.add_argument("--serve", choices=(*VARIANTS, DDP), help=argparse.SUPPRESS)
+    parser.add_argument("--memory-probe", choices=MEMORY_VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--network", choices=tuple(NETWORKS.values()), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.network, int(args.threads), args.steps)
+        return
+    if args.memory_probe:
+        memory_probe(args.memory_probe)
         return
     import numpy as np
     import torch
@@ -297,8 +386,14 @@ def main() -> None:
     thread_counts = [int(part) for part in args.threads.split(",")]
     print(f"numpy {np.__version__}, torch {torch.__version__}; load average before the run "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    jit_cost()
+    if not args.throughput_only:
+        memory()
+        if args.memory_only:
+            return
+        jit_cost()
     for title, name in NETWORKS.items():
+        if name not in args.networks.split(","):
+            continue
         bench(title, name, thread_counts, args.steps if name == "lenet5" else max(args.steps // 3, 5), args.repeats)
     if args.profile:
         profile(args.steps)

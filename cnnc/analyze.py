@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from functools import singledispatch
 from math import prod
 
@@ -40,7 +39,12 @@ class _State:
 
 
 def _exact(value):
-    """An int for a whole Fraction; ints and other Fractions unchanged."""
+    """An int for a whole Fraction; ints and other Fractions unchanged. (fractions is imported where a
+    value is not an int: most networks never need it, and it costs a start ~1.5 ms.)"""
+    if type(value) is int:
+        return value
+    from fractions import Fraction
+
     return int(value) if type(value) is Fraction and value.denominator == 1 else value
 
 
@@ -48,6 +52,8 @@ def _quotient(numerator, denominator: int):
     """``numerator / denominator`` exactly: an int when it divides (the usual case), else a Fraction."""
     if type(numerator) is int and numerator % denominator == 0:
         return numerator // denominator
+    from fractions import Fraction
+
     return _exact(Fraction(numerator) / denominator)
 
 
@@ -317,7 +323,7 @@ def _window_reach(state: _State, found: tuple[Window, ...]) -> tuple[Reach, ...]
                  for (first, first_step, last, last_step), w in zip(state.reach, found))
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.Conv)
 def _(node: ir.Conv, state: _State, analyzer: _Analyzer) -> dict:
     found = _spatial_windows(node, state, node.stride, node.dilation, analyzer)
     channels = state.shape.channels
@@ -335,7 +341,7 @@ def _(node: ir.Conv, state: _State, analyzer: _Analyzer) -> dict:
             "padding": tuple((w.pad_before, w.pad_after) for w in found)}
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.Pool)
 def _(node: ir.Pool, state: _State, analyzer: _Analyzer) -> dict:
     found = _spatial_windows(node, state, node.strides, (1,), analyzer)
     output = ir.Shape(tuple(w.output for w in found), state.shape.channels)
@@ -344,7 +350,7 @@ def _(node: ir.Pool, state: _State, analyzer: _Analyzer) -> dict:
                       padding=tuple((w.pad_before, w.pad_after) for w in found))
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.GlobalAvgPool)
 def _(node: ir.GlobalAvgPool, state: _State, analyzer: _Analyzer) -> dict:
     if state.shape.rank == 0:
         raise _fail("E103", node, f"`globalavgpool` needs a spatial input, but its input is a flat vector of "
@@ -352,26 +358,26 @@ def _(node: ir.GlobalAvgPool, state: _State, analyzer: _Analyzer) -> dict:
     return _unchanged(state, output=ir.Shape((1,) * state.shape.rank, state.shape.channels), **_whole_input(state))
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.Dense)
 def _(node: ir.Dense, state: _State, analyzer: _Analyzer) -> dict:
     features = state.shape.size
     return {"output": ir.Shape((), node.units), "params": features * node.units + (node.units if node.bias else 0),
             "buffers": 0, "macs": features * node.units, **_whole_input(state)}
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.Flatten)
 def _(node: ir.Flatten, state: _State, analyzer: _Analyzer) -> dict:
     # The vector stands for the whole volume: `flatten; fc` and `fc` must report the same field.
     return _unchanged(state, output=ir.Shape((), state.shape.size), allocates=False, **_whole_input(state))
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.BatchNorm)
 def _(node: ir.BatchNorm, state: _State, analyzer: _Analyzer) -> dict:
     channels = state.shape.channels
     return _unchanged(state, params=2 * channels, buffers=2 * channels)
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.PReLU)
 def _(node: ir.PReLU, state: _State, analyzer: _Analyzer) -> dict:
     return _unchanged(state, params=1 if node.shared else state.shape.channels)
 

@@ -6,7 +6,6 @@ pixel (kept exact as a Fraction; a field is reported as its ceiling)."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from math import gcd, prod
 
 from cnnc import ir
@@ -32,12 +31,12 @@ def _needs_spatial(node: ir.Node, state: _State) -> None:
                                                              "removes the spatial dimensions")
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.LayerNorm)
 def _(node: ir.LayerNorm, state: _State, analyzer: _Analyzer) -> dict:
     return _unchanged(state, params=2 * state.shape.channels if node.affine else 0)
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.GroupNorm)
 def _(node: ir.GroupNorm, state: _State, analyzer: _Analyzer) -> dict:
     channels = state.shape.channels
     if channels % node.groups:
@@ -48,24 +47,24 @@ def _(node: ir.GroupNorm, state: _State, analyzer: _Analyzer) -> dict:
     return _unchanged(state, params=2 * channels if node.affine else 0)
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.InstanceNorm)
 def _(node: ir.InstanceNorm, state: _State, analyzer: _Analyzer) -> dict:
     _needs_spatial(node, state)
     return _unchanged(state, params=2 * state.shape.channels if node.affine else 0)
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.LocalResponseNorm)
 def _(node: ir.LocalResponseNorm, state: _State, analyzer: _Analyzer) -> dict:
     _needs_spatial(node, state)
     return _unchanged(state)
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.LayerScale)
 def _(node: ir.LayerScale, state: _State, analyzer: _Analyzer) -> dict:
     return _unchanged(state, params=state.shape.channels)
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.GlobalMaxPool)
 def _(node: ir.GlobalMaxPool, state: _State, analyzer: _Analyzer) -> dict:
     _needs_spatial(node, state)
     return _unchanged(state, output=ir.Shape((1,) * state.shape.rank, state.shape.channels), **_whole_input(state))
@@ -79,7 +78,7 @@ def adaptive_windows(size: int, output: int) -> tuple[int, int]:
     return largest, max(1, whole)
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.AdaptivePool)
 def _(node: ir.AdaptivePool, state: _State, analyzer: _Analyzer) -> dict:
     _needs_spatial(node, state)
     rank = state.shape.rank
@@ -109,8 +108,10 @@ def _not_positive(node: ir.Node, state: _State, sizes: tuple[int, ...], arithmet
                     f"the input here is {state.shape}; {hint}")
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.Upsample)
 def _(node: ir.Upsample, state: _State, analyzer: _Analyzer) -> dict:
+    from fractions import Fraction
+
     _needs_spatial(node, state)
     inputs = state.shape.spatial
     if node.factor is not None:
@@ -138,8 +139,10 @@ def deconv_growth(kernel: int, stride: int, dilation: int) -> int:
     return (kernel - 1) // (stride // g) * (dilation // g)
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.Deconv)
 def _(node: ir.Deconv, state: _State, analyzer: _Analyzer) -> dict:
+    from fractions import Fraction
+
     _needs_spatial(node, state)
     settings = {setting: _per_dimension(node, state, setting, getattr(node, setting), analyzer)
                 for setting in ("kernel", "stride", "pad", "output_pad", "dilation")}
@@ -174,8 +177,10 @@ def _(node: ir.Deconv, state: _State, analyzer: _Analyzer) -> dict:
             "reach": reach, "jump": _scaled(state, (Fraction(1, s) for s in stride))}
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.PixelShuffle)
 def _(node: ir.PixelShuffle, state: _State, analyzer: _Analyzer) -> dict:
+    from fractions import Fraction
+
     _needs_spatial(node, state)
     shape, r = state.shape, node.factor
     block = r ** shape.rank
@@ -190,7 +195,7 @@ def _(node: ir.PixelShuffle, state: _State, analyzer: _Analyzer) -> dict:
                       reach=reach, jump=_scaled(state, (Fraction(1, r),) * shape.rank))
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.Slice)
 def _(node: ir.Slice, state: _State, analyzer: _Analyzer) -> dict:
     channels = state.shape.channels
     if node.stop > channels:
@@ -200,7 +205,7 @@ def _(node: ir.Slice, state: _State, analyzer: _Analyzer) -> dict:
     return _unchanged(state, output=ir.Shape(state.shape.spatial, node.stop - node.start), allocates=False)
 
 
-@_analyze_layer.register
+@_analyze_layer.register(ir.Shuffle)
 def _(node: ir.Shuffle, state: _State, analyzer: _Analyzer) -> dict:
     channels = state.shape.channels
     if channels % node.groups:

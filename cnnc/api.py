@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import field
 from typing import TYPE_CHECKING
 
 from cnnc import ir
@@ -16,7 +15,7 @@ from cnnc.arguments import BACKENDS, MAX_BATCH, bad_argument, choice, flag, inpu
     whole_number
 from cnnc.diagnostics import Diagnostic, SpecError, has_errors, merge_repeats
 from cnnc.elaborate import elaborate
-from cnnc.frozen import frozen
+from cnnc.frozen import field, frozen
 from cnnc.parser import parse
 from cnnc.report import DTYPE_BYTES, OPTIMIZER_STATES, Assumptions, Report
 from cnnc.reading import decode, not_utf8

@@ -4,12 +4,11 @@ given twice, an option written as a positional, too many or too few arguments)."
 
 from __future__ import annotations
 
-from dataclasses import field
 from typing import Callable
 
 from cnnc import syntax as ast
 from cnnc.diagnostics import did_you_mean
-from cnnc.frozen import frozen
+from cnnc.frozen import field, frozen
 from cnnc.misplaced import option_meant
 from cnnc.source import Source, Span
 from cnnc.values import BadValue, Converter, Value, evaluate

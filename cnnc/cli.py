@@ -11,24 +11,34 @@ import gc
 import os
 import sys
 from functools import cached_property
+from importlib import import_module
 from typing import TYPE_CHECKING
 
-from cnnc.commands import check, compile, draw, evaluate, fmt, import_, predict, rules, train
 from cnnc.commands.common import EXIT_FAILURE, Parser, UsageError, package_version, silence_stdout
 from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-COMMANDS = (check, fmt, train, evaluate, predict, compile, import_, draw, rules)
+# The modules of `cnnc.commands` that register the subcommands, in the order `cnnc --help` lists them,
+# with the names each registers.
+COMMANDS = (("check", ("check",)), ("fmt", ("fmt",)), ("train", ("train",)), ("evaluate", ("eval",)),
+            ("predict", ("predict",)), ("compile", ("compile",)), ("import_", ("import",)), ("draw", ("draw",)),
+            ("rules", ("rules", "rule")))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. When ``argv`` starts with a subcommand's name, only that subcommand is
+    registered (its module alone imported): the others' modules and arguments would cost every start
+    some milliseconds, and nothing that command prints names them. Otherwise (`--help`, a mistyped
+    command) every subcommand is there."""
     parser = Parser(prog="cnnc", description="A compiler for convolutional networks written as text.")
     parser.add_argument("--version", action="version", version=f"cnnc {package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for command in COMMANDS:
-        command.register(commands)
+    first = argv[0] if argv else None
+    modules = [module for module, names in COMMANDS if first in names] or [module for module, _ in COMMANDS]
+    for module in modules:
+        import_module(f"cnnc.commands.{module}").register(commands)
     return parser
 
 
@@ -99,7 +109,8 @@ def main(argv: list[str] | None = None, out: Console | None = None, err: Console
 
 def _dispatch(argv: list[str] | None, consoles: _Consoles) -> int:
     """Parse the arguments and run the subcommand (inside ``main``'s handlers, argument types included)."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except UsageError as problem:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import field
-from fractions import Fraction
 from pathlib import Path
 
 try:
@@ -16,7 +14,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from cnnc.diagnostics import ERROR_CODES, Severity
-from cnnc.frozen import frozen
+from cnnc.frozen import field, frozen
 from cnnc.lint import RULES, Budgets, LintSettings
 from cnnc.lint.registry import closest_code
 from cnnc.report import DTYPE_BYTES
@@ -73,6 +71,8 @@ def _quantity(text: object, units: dict[str, int], suffix: str, what: str) -> in
         number = match.group(1).replace("_", "")
         if len(number.split(".")[0].lstrip("0")) > len(str(MAX_MAGNITUDE)):  # before Python converts it
             raise ValueError(f"expected {what} of at most 10**100, got {_shortened(text)}")
+        from fractions import Fraction
+
         value = round(Fraction(number) * units[match.group(2).upper()])  # exact: no float overflow
     if value < 1:
         raise ValueError(f"expected {what} of at least 1, got {text!r}")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import field, replace
 from enum import Enum
 
-from cnnc.frozen import frozen
+from cnnc.frozen import field, frozen, replace
 from cnnc.source import Span
 
 

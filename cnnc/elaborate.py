@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 
 from cnnc import ir
 from cnnc import syntax as ast
@@ -12,7 +11,7 @@ from cnnc.catalog import DIRECTIVES, LAYERS, STRUCTURES
 from cnnc.definitions import collect_definitions, parameter_problem, recursive_blocks
 from cnnc.diagnostics import Diagnostic, call_site_notes, did_you_mean, error, repeated
 from cnnc.directives import input_shape, network_name, train_recipe
-from cnnc.frozen import frozen
+from cnnc.frozen import frozen, replace
 from cnnc.source import START, Source, Span
 from cnnc.values import BadValue, Value, evaluate, whole
 

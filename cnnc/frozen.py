@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
-import dataclasses
 import reprlib
+import sys
 from collections.abc import Callable
 from operator import attrgetter
+from types import CodeType, FunctionType, ModuleType
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+class _InspectOnFirstUse(ModuleType):
+    """Stands in for ``inspect`` in dataclasses: imports it when one of its names is first used."""
+
+    def __getattr__(self, name: str) -> Any:
+        import inspect
+
+        return getattr(inspect, name)
+
+
+def _import_dataclasses() -> ModuleType:
+    """dataclasses, imported with a stand-in for ``inspect``: dataclasses uses it only to write a docstring
+    for a class without one (which ``frozen`` writes itself), and inspect with ast, dis and tokenize is
+    some 6 ms of a `cnnc check` (a third of its imports). Anything else importing inspect gets the real
+    one. cnnc's modules take ``field`` and ``replace`` from here, so that dataclasses loads here first."""
+    if "dataclasses" in sys.modules or "inspect" in sys.modules:
+        import dataclasses
+        return dataclasses
+    sys.modules["inspect"] = _InspectOnFirstUse("inspect")
+    try:
+        import dataclasses
+    finally:
+        del sys.modules["inspect"]
+    return dataclasses
+
+
+dataclasses = _import_dataclasses()
+field, replace = dataclasses.field, dataclasses.replace
 
 # dataclass(frozen=True) writes and compiles the source of six methods for each class (__init__,
 # __repr__, __eq__, __hash__, __setattr__, __delattr__), about 0.5 ms a class: some 30 ms of a
@@ -84,38 +114,68 @@ class _Factory:
 _FACTORY = _Factory()  # the default of a parameter whose field has a default_factory
 
 
+# One compiled __init__ per shape of class (how many fields, which have a default_factory, a
+# __post_init__ or not), its parameters renamed and its defaults given per class (a code object does not
+# say which parameters have defaults): compiling a function for each class cost some 5 ms of a `cnnc
+# check`'s seventy classes, which have a dozen shapes.
+_TEMPLATES: dict[tuple[str, bool], CodeType] = {}
+
+
+def _template(kinds: str, post_init: bool) -> CodeType:
+    """The code of ``__init__(self, p0, p1, ...)`` setting the field named by the constant ``"@0"``
+    to ``p0`` and so on: ``kinds`` has a letter per field, ``v`` (the value given or the default) or
+    ``f`` (a default_factory, ``_factory_<index>`` in the function's globals)."""
+    key = (kinds, post_init)
+    code = _TEMPLATES.get(key)
+    if code is None:
+        parameters, lines = ["self"], []
+        for index, kind in enumerate(kinds):
+            parameters.append(f"p{index}")
+            value = f"_factory_{index}() if p{index} is _FACTORY else p{index}" if kind == "f" else f"p{index}"
+            lines.append(f"    _set(self, '@{index}', {value})")
+        if post_init:
+            lines.append("    self.__post_init__()")
+        source = f"def __init__({', '.join(parameters)}):\n" + ("\n".join(lines) or "    pass") + "\n"
+        namespace: dict[str, Any] = {}
+        exec(source, namespace)  # noqa: S102 - our own source, as dataclasses does
+        code = _TEMPLATES[key] = namespace["__init__"].__code__
+    return code
+
+
 def _init(cls: type) -> Callable[..., None]:
     """The ``__init__`` dataclasses writes for a frozen class: a parameter per field, in order, with
     its default (a default_factory called when the argument is left out), each value set past the
     frozen ``__setattr__``; then ``__post_init__`` if the class has one."""
     namespace: dict[str, Any] = {"_set": object.__setattr__, "_FACTORY": _FACTORY}
-    parameters, lines, defaulted = ["self"], [], None
-    for index, field in enumerate(dataclasses.fields(cls)):
+    fields = dataclasses.fields(cls)
+    kinds, defaults, defaulted = [], [], None
+    for index, field in enumerate(fields):
         if not field.init or field.kw_only:
             raise TypeError(f"@frozen does not make {cls.__qualname__}.{field.name}: init=False or kw_only")
-        value = field.name
         if field.default is not dataclasses.MISSING:
-            namespace[f"_default_{index}"] = field.default
-            parameters.append(f"{field.name}=_default_{index}")
+            kinds.append("v")
+            defaults.append(field.default)
             defaulted = field.name
         elif field.default_factory is not dataclasses.MISSING:
+            kinds.append("f")
+            defaults.append(_FACTORY)
             namespace[f"_factory_{index}"] = field.default_factory
-            parameters.append(f"{field.name}=_FACTORY")
-            value = f"_factory_{index}() if {field.name} is _FACTORY else {field.name}"
             defaulted = field.name
         elif defaulted is not None:  # the message dataclasses gives
             raise TypeError(f"non-default argument {field.name!r} follows default argument {defaulted!r}")
         else:
-            parameters.append(field.name)
-        lines.append(f"    _set(self, {field.name!r}, {value})")
-    if hasattr(cls, "__post_init__"):
-        lines.append("    self.__post_init__()")
-    source = f"def __init__({', '.join(parameters)}):\n" + ("\n".join(lines) or "    pass") + "\n"
-    exec(source, namespace)  # noqa: S102 - our own source, as dataclasses does
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
+            kinds.append("v")
+    template = _template("".join(kinds), hasattr(cls, "__post_init__"))
+    names = tuple(field.name for field in fields)
+    constants = tuple(names[int(constant[1:])] if isinstance(constant, str) and constant.startswith("@") else constant
+                      for constant in template.co_consts)
+    qualname = f"{cls.__qualname__}.__init__"
+    renamed = {"co_qualname": qualname} if hasattr(template, "co_qualname") else {}  # Python 3.11+
+    code = template.replace(co_varnames=("self", *names), co_consts=constants, **renamed)
+    init = FunctionType(code, namespace, "__init__", tuple(defaults) or None)
+    init.__qualname__ = qualname
     init._frozen_made = True  # its signature is the fields' (see _text_signature)
-    init.__annotations__ = {**{field.name: field.type for field in dataclasses.fields(cls)}, "return": None}
+    init.__annotations__ = {**{field.name: field.type for field in fields}, "return": None}
     return init
 
 

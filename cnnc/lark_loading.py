@@ -15,15 +15,17 @@ versions, so that parsers with other options and installs of other versions keep
 a usable folder, in Lark's default place (the temp folder).
 
 cnnc's modules take Lark's names from here, never from ``lark`` directly, so that whichever loads
-first, Lark comes without ``interegular``."""
+first, Lark comes without ``interegular`` (``cnnc.lalr_tables`` reads Lark's modules only once a parser
+from here has loaded them). A spec that parses is parsed without Lark at all, over tables exported
+from Lark's (``cnnc.lalr_tables``, ``cnnc.lalr_driver``); Lark parses the others and explains their
+syntax errors."""
 
 from __future__ import annotations
 
 import hashlib
 import sys
-from pathlib import Path
 
-from cnnc.cache import user_cache_folder
+from cnnc.lalr_tables import tables_folder
 
 _HIDE_INTEREGULAR = "interegular" not in sys.modules and "lark" not in sys.modules
 if _HIDE_INTEREGULAR:
@@ -34,15 +36,6 @@ try:
 finally:
     if _HIDE_INTEREGULAR:
         del sys.modules["interegular"]
-
-
-def tables_folder() -> Path | None:
-    """Where the parser's tables are kept: ``parser`` in cnnc's cache folder (``$CNNC_CACHE_DIR``,
-    else the platform's user cache folder: ``~/.cache/cnnc`` on Linux); None without a home folder."""
-    try:
-        return user_cache_folder() / "parser"
-    except RuntimeError:  # no home folder
-        return None
 
 
 # Options that never change the tables, as Lark leaves them out of its cache's hash.

@@ -1,4 +1,9 @@
-"""Text to AST: the Lark LALR parser, its transformer, and syntax errors as diagnostics."""
+"""Text to AST: the Lark LALR parser, its transformer, and syntax errors as diagnostics.
+
+A text is parsed first by the fast path (``cnnc.lalr_driver`` over the tables Lark built for the
+grammar, ``cnnc.lalr_tables``), which does not import Lark; a text it does not parse (a syntax error,
+a number too large) is parsed again by Lark, whose errors become the diagnostics. Both give the same
+AST (tests/test_fast_parser.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +12,14 @@ from functools import cache
 
 from cnnc import syntax as ast
 from cnnc.diagnostics import Diagnostic, error
-from cnnc.lark_loading import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, UnexpectedToken, \
-    load_parser
+from typing import TYPE_CHECKING
+
 from cnnc.source import START, Source, Span
 from cnnc.values import MAX_MAGNITUDE
+
+if TYPE_CHECKING:  # Lark loads only to build the tables or to explain a syntax error
+    from cnnc.lalr_driver import FastParser
+    from cnnc.lark_loading import Lark, Token, UnexpectedInput
 
 
 class _NumberTooLarge(Exception):
@@ -27,7 +36,7 @@ def _token_span(token: Token) -> Span:
 def _outer(part) -> Span:
     """Where a child of a rule was written: a token's span, a parenthesised expression with its
     parentheses, or an AST node's span."""
-    if isinstance(part, Token):
+    if isinstance(part, str):  # a token: Lark's or the fast path's, both strings
         return _token_span(part)
     if isinstance(part, _Parenthesized):
         return part.outer
@@ -75,17 +84,18 @@ def _real_number(token: Token) -> float:
 _PUNCTUATION = {"LPAR", "RPAR", "COMMA"}
 
 
-class _ToAst(Transformer):
+class _ToAst:
     """One method per grammar rule, each returning an AST node. The parser calls them as it reduces
     (Lark's inline transformer: no parse tree is built), so spans come from the tokens kept for the
-    purpose rather than from Lark's position propagation."""
+    purpose rather than from Lark's position propagation. Tokens are told from nodes as strings (the
+    fast path's tokens are not Lark's)."""
 
     def start(self, statements):
         span = _extent(statements[0], statements[-1]) if statements else START
         return ast.Module(tuple(statements), span)
 
     def definition(self, children):
-        keyword, name, *rest = (c for c in children if not (isinstance(c, Token) and c.type in _PUNCTUATION))
+        keyword, name, *rest = (c for c in children if not (isinstance(c, str) and c.type in _PUNCTUATION))
         *parameters, body = rest
         parameters = tuple(p for p in parameters if p is not None)
         return ast.Definition(str(name), parameters, body, _extent(keyword, body), _token_span(name))
@@ -162,7 +172,7 @@ class _ToAst(Transformer):
     divide = _binary("/")
 
     def function(self, children):
-        name, *args, closing = (c for c in children if not (isinstance(c, Token) and c.type == "LPAR"))
+        name, *args, closing = (c for c in children if not (isinstance(c, str) and c.type == "LPAR"))
         return ast.Function(str(name), tuple(_inner(arg) for arg in args), _extent(name, closing),
                             _token_span(name))
 
@@ -170,14 +180,14 @@ class _ToAst(Transformer):
         """``(s)x(s)``, ``1x(s)x3``: literal numbers and parenthesised expressions, one per dimension."""
         parts: list[ast.Expr] = []
         for child in children:
-            if isinstance(child, Token) and child.type in ("DIMS_X", "DIMS", "INT"):
+            if isinstance(child, str) and child.type in ("DIMS_X", "DIMS", "INT"):
                 column = child.column
                 for digits in str(child).split("x"):
                     if digits:
                         span = Span(child.line, column, child.line, column + len(digits))
                         parts.append(ast.Number(_whole_number(digits, child), span))
                     column += len(digits) + 1
-            elif not isinstance(child, Token):
+            elif not isinstance(child, str):
                 parts.append(_inner(child))
         return ast.Size(tuple(parts), _extent(children[0], children[-1]))
 
@@ -186,12 +196,42 @@ class _ToAst(Transformer):
         return ast.Negate(_inner(operand), _extent(minus, operand))
 
 
+_OPTIONS = {"maybe_placeholders": True}  # Lark's options for the grammar, beside parser="lalr"
+_TO_AST = _ToAst()
+
+
 @cache
 def _parser(strict: bool = False) -> Lark:
-    """The LALR parser, built once per process (and its tables once per grammar version, cached in
+    """Lark's LALR parser, built once per process (and its tables once per grammar version, cached in
     the user's cache folder), with the AST built as it parses. ``strict`` (needs ``interegular``)
     also rejects colliding terminals; the test suite builds the grammar that way."""
-    return load_parser("cnnc.grammar", "cnnc.lark", strict=strict, maybe_placeholders=True, transformer=_ToAst())
+    from cnnc.lark_loading import load_parser
+
+    return load_parser("cnnc.grammar", "cnnc.lark", strict=strict, transformer=_TO_AST, **_OPTIONS)
+
+
+@cache
+def _fast_parser() -> FastParser | None:
+    """The fast path's parser, over the tables exported from Lark's (None where they cannot be had:
+    then Lark parses every text)."""
+    from cnnc.lalr_driver import FastParser
+    from cnnc.lalr_tables import fast_tables
+
+    tables = fast_tables("cnnc.grammar", "cnnc.lark", _OPTIONS)
+    return None if tables is None else FastParser(tables)
+
+
+def parse_fast(text: str) -> ast.Module | None:
+    """The AST of ``text`` by the fast path alone; None where it leaves the text to Lark."""
+    from cnnc.lalr_driver import CannotParse
+
+    fast = _fast_parser()
+    if fast is None:
+        return None
+    try:
+        return fast.parse(text, _TO_AST)
+    except (CannotParse, _NumberTooLarge):
+        return None
 
 
 # Typical mistakes, each labelled with the hint it earns (matched by parser state in `_mistake_label`).
@@ -216,6 +256,8 @@ _MISTAKES: dict[str, list[str]] = {
 @cache
 def _mistake_states() -> tuple[tuple[str, int, frozenset[str], str], ...]:
     """Each labelled example's failure: its label, parser state, accepted terminals and token type."""
+    from cnnc.lark_loading import UnexpectedToken
+
     found = []
     for label, examples in _MISTAKES.items():
         for example in examples:
@@ -230,6 +272,8 @@ def _mistake_label(exc: UnexpectedInput) -> str | None:
     """The label of a typical mistake that fails in the same parser state, preferring one on the same
     kind of token. (Lark's ``match_examples`` also compares the depth of the parser's stack, so an
     example written as a first statement would never match the same mistake after an ``input`` line.)"""
+    from cnnc.lark_loading import UnexpectedToken
+
     if not isinstance(exc, UnexpectedToken):
         return None
     candidate = None
@@ -307,6 +351,8 @@ def _end_position(text: str) -> Span:
 
 
 def _syntax_error(exc: UnexpectedInput, source: Source) -> Diagnostic:
+    from cnnc.lark_loading import UnexpectedCharacters, UnexpectedToken
+
     text = source.parsed_text
     label = _mistake_label(exc)
     if isinstance(exc, UnexpectedCharacters):
@@ -365,22 +411,41 @@ MAX_SOURCE_CHARACTERS = 512 * 1024
 and short enough that any spec within the limits is checked in seconds (bench/check_limits.py)."""
 
 
-def parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
-    """Parse a spec. Returns the module, or None and the syntax error."""
+def refusal(source: Source) -> Diagnostic | None:
+    """Why a spec is not parsed at all (a NUL byte, or more text than cnnc reads), if it is not."""
     text = source.parsed_text
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         column = text.index("\x00") - (text.rfind("\n", 0, text.index("\x00")) + 1) + 1
-        return None, [error("E001", "the file contains a NUL byte: it is not a text spec",
-                            Span.point(line, column), "is this a binary file? cnnc reads `.cnn` text")]
+        return error("E001", "the file contains a NUL byte: it is not a text spec",
+                     Span.point(line, column), "is this a binary file? cnnc reads `.cnn` text")
     if len(text) > MAX_SOURCE_CHARACTERS:
         line = text.count("\n", 0, MAX_SOURCE_CHARACTERS) + 1
         column = MAX_SOURCE_CHARACTERS - text.rfind("\n", 0, MAX_SOURCE_CHARACTERS)
-        return None, [error("E006", f"the spec is {len(text):,} characters long, more than the "
-                                    f"{MAX_SOURCE_CHARACTERS:,} cnnc reads", Span.point(line, column),
-                            "a network this long is better written with `def` blocks and `repeat`")]
+        return error("E006", f"the spec is {len(text):,} characters long, more than the "
+                             f"{MAX_SOURCE_CHARACTERS:,} cnnc reads", Span.point(line, column),
+                     "a network this long is better written with `def` blocks and `repeat`")
+    return None
+
+
+def parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
+    """Parse a spec. Returns the module, or None and the syntax error."""
+    refused = refusal(source)
+    if refused is not None:
+        return None, [refused]
+    text = source.parsed_text
+    module = parse_fast(text)
+    if module is not None:
+        return module, []
+    return parse_with_lark(source)
+
+
+def parse_with_lark(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
+    """Parse a spec with Lark alone (what ``parse`` does where the fast path leaves the text)."""
+    from cnnc.lark_loading import UnexpectedInput
+
     try:
-        return _parser().parse(text), []
+        return _parser().parse(source.parsed_text), []
     except UnexpectedInput as exc:
         return None, [_syntax_error(exc, source)]
     except _NumberTooLarge as exc:

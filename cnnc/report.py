@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import field
 
 from cnnc import ir
 from cnnc.assumptions import DTYPE_BYTES, OPTIMIZER_STATES
 from cnnc.diagnostics import Diagnostic
-from cnnc.frozen import frozen
+from cnnc.frozen import field, frozen
 from cnnc.render.units import short
 from cnnc.source import Span
 

@@ -10,6 +10,8 @@ import inspect
 import itertools
 import pickle
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -223,3 +225,40 @@ def test_every_frozen_dataclass_in_cnnc_uses_frozen():
             if isinstance(value, type) and value.__module__ == module.__name__ and dataclasses.is_dataclass(value):
                 params = value.__dataclass_params__
                 assert not (params.frozen and params.eq), f"{module.__name__}.{value.__name__}: use @frozen"
+
+
+def test_classes_of_one_shape_share_a_compiled_init_but_not_their_names_or_defaults():
+    # frozen compiles one __init__ per shape and renames its parameters per class (cnnc/frozen.py)
+    def declare(decorator, names, default):
+        namespace = {"decorator": decorator, "field": dataclasses.field}
+        exec(f"@decorator\nclass Twin:\n    {names[0]}: int\n    {names[1]}: int = {default}\n"  # noqa: S102
+             f"    {names[2]}: list = field(default_factory=list)\n", namespace)
+        return namespace["Twin"]
+
+    for names, default in ((("x", "y", "z"), 1), (("a", "b", "c"), 2), (("y", "x", "w"), 3)):
+        ours, theirs = declare(frozen, names, default), declare(dataclasses.dataclass(frozen=True), names, default)
+        assert str(inspect.signature(ours)) == str(inspect.signature(theirs))
+        assert ours(7) == ours(**{names[0]: 7}) and getattr(ours(7), names[1]) == default
+        assert getattr(ours(7, 8), names[1]) == 8 and getattr(ours(7), names[2]) == []
+        for arguments, keywords in (((), {}), ((1, 2, 3, 4), {}), ((1,), {names[0]: 1}), ((), {"q": 1})):
+            messages = []
+            for cls in (ours, theirs):
+                with pytest.raises(TypeError) as raised:
+                    cls(*arguments, **keywords)
+                messages.append(str(raised.value))
+            assert messages[0] == messages[1]
+
+
+def test_dataclasses_imported_by_frozen_gets_inspect_on_first_use():
+    # cnnc.frozen imports dataclasses with a stand-in for inspect (a third of a check's imports)
+    code = ("import sys, cnnc.frozen\n"
+            "import dataclasses\n"
+            "assert 'inspect' not in sys.modules and 'ast' not in sys.modules\n"
+            "@dataclasses.dataclass\n"
+            "class Plain:\n"
+            "    a: int\n"
+            "    b: str = 'x'\n"
+            "import inspect\n"
+            "print(Plain.__doc__, dataclasses.inspect.signature is inspect.signature, sys.modules['inspect'] is inspect)")
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (0, "Plain(a: int, b: str = 'x') True True\n"), result.stderr

@@ -37,11 +37,15 @@ NOT_LOADED = {
     "rule W201": ("numpy", "lark", "interegular", "importlib.metadata", "rich", "cnnc.api", "cnnc.parser",
                   "cnnc.config", "cnnc.model", "cnnc.backends"),
     "rules": ("numpy", "lark", "interegular", "importlib.metadata", "rich", "cnnc.api", "cnnc.parser", "cnnc.model"),
-    # output that rich would print without colour (here a StringIO) is written without rich
-    f"check {VGG16}": ("numpy", "interegular", "importlib.metadata", "rich", "cnnc.model", "cnnc.backends",
-                       "cnnc.render.json", "cnnc.render.sarif"),
+    # output that rich would print without colour (here a StringIO) is written without rich; a spec that
+    # parses is parsed without Lark once the tables are in the cache folder (tests/test_fast_parser.py)
+    f"check {VGG16}": ("numpy", "lark", "cnnc.lark_loading", "interegular", "importlib.metadata", "rich",
+                       "cnnc.model", "cnnc.backends", "cnnc.render.json", "cnnc.render.sarif", "pkgutil", "hashlib",
+                       "cnnc.commands.train", "cnnc.commands.compile", "cnnc.commands.fmt", "cnnc.commands.rules",
+                       "cnnc.commands.draw", "cnnc.commands.import_", "fractions",  # fractions only where a size is not whole (upsampling)
+                       "inspect", "ast", "dis", "tokenize"),  # dataclasses imports inspect only for docs (frozen.py)
     f"fmt --check {VGG16}": ("numpy", "interegular", "importlib.metadata", "rich.table", "cnnc.model", "cnnc.backends"),
-    f"check {VGG16} --format json": ("numpy", "interegular", "importlib.metadata", "rich",
+    f"check {VGG16} --format json": ("numpy", "lark", "interegular", "importlib.metadata", "rich",
                                      "cnnc.model", "cnnc.render.text", "cnnc.render.sarif"),
 }
 
@@ -53,7 +57,16 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def loaded_by(action: str, environment: dict[str, str] | None = None) -> set[str]:
+@pytest.fixture(scope="module")
+def tables_cached(tmp_path_factory) -> dict[str, str]:
+    """An environment whose cache folder holds the parser's tables (written by a first parse)."""
+    environment = {**os.environ, "CNNC_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    subprocess.run([sys.executable, "-c", "from cnnc.parser import parse_fast; parse_fast('')"], check=True,
+                   timeout=120, env=environment)
+    return environment
+
+
+def loaded_by(action: str, environment: dict[str, str] | None) -> set[str]:
     """The modules a new interpreter holds after ``action`` (Python statements)."""
     result = subprocess.run([sys.executable, "-c", _REPORT.format(action=action)], check=False, capture_output=True,
                             text=True, timeout=120, env=environment)
@@ -68,19 +81,26 @@ def action_of(case: str) -> str:
 
 
 @pytest.mark.parametrize("case", list(NOT_LOADED))
-def test_a_command_loads_only_what_it_uses(case):
-    loaded = loaded_by(action_of(case))
+def test_a_command_loads_only_what_it_uses(case, tables_cached):
+    loaded = loaded_by(action_of(case), tables_cached)
     found = sorted(name for name in loaded for heavy in NOT_LOADED[case]
                    if name == heavy or name.startswith(heavy + "."))
     assert found == []
 
 
-def test_the_check_loads_what_the_list_above_forbids_elsewhere():
-    # The lists above must be able to fail: the check itself loads the parser and Lark, and rich
-    # where colour is forced.
-    assert {"lark", "cnnc.parser", "cnnc.ir"} <= loaded_by(action_of(f"check {VGG16}"))
-    coloured = loaded_by(action_of(f"check {VGG16}"), {**os.environ, "FORCE_COLOR": "1"})
+def test_the_check_loads_what_the_list_above_forbids_elsewhere(tables_cached, tmp_path):
+    # The lists above must be able to fail: the check itself loads the parser, and rich where colour
+    # is forced; Lark where a spec has a syntax error (its diagnostics are Lark's) or where the parser's
+    # tables are not in the cache folder yet (Lark builds them).
+    assert {"cnnc.parser", "cnnc.lalr_driver", "cnnc.ir"} <= loaded_by(action_of(f"check {VGG16}"), tables_cached)
+    coloured = loaded_by(action_of(f"check {VGG16}"), {**tables_cached, "FORCE_COLOR": "1"})
     assert {"rich.console", "rich.text"} <= coloured
+    broken = tmp_path / "broken.cnn"
+    broken.write_text("input 8x8x3\nconv 8 3x3 stride=2, pad=1\n")
+    assert "lark" in loaded_by(action_of(f"check {broken}"), tables_cached)
+    empty_cache = {**os.environ, "CNNC_CACHE_DIR": str(tmp_path / "empty")}
+    assert "lark" in loaded_by(action_of(f"check {VGG16}"), empty_cache)
+    assert "lark" not in loaded_by(action_of(f"check {VGG16}"), empty_cache)  # the tables written the first time
 
 
 def test_a_piped_check_does_not_import_rich():
@@ -95,11 +115,11 @@ def test_a_piped_check_does_not_import_rich():
 
 def test_lark_is_loaded_without_interegular_even_where_it_is_installed():
     pytest.importorskip("interegular")  # a test dependency: without it there is nothing to hide
-    loaded = loaded_by("from cnnc.api import loads; loads('input 8x8x3\\nconv 8 3x3')")
+    loaded = loaded_by("from cnnc.parser import _parser; _parser().parse('input 8x8x3\\nconv 8 3x3')", None)
     assert "lark" in loaded
     assert "interegular" not in loaded
     # and interegular still imports afterwards, for whoever needs it
-    loaded = loaded_by("import cnnc.parser; import interegular")
+    loaded = loaded_by("import cnnc.lark_loading; import interegular", None)
     assert "interegular" in loaded
 
 
@@ -159,9 +179,9 @@ def test_the_package_s_names_load_on_first_use():
 
 # The parser's tables -------------------------------------------------------------------------
 
-def run_check(cache: Path | str, *arguments: str) -> subprocess.CompletedProcess:
+def run_check(cache: Path | str, *arguments: str, spec: Path = VGG16) -> subprocess.CompletedProcess:
     environment = {**os.environ, "CNNC_CACHE_DIR": str(cache)}
-    return subprocess.run([sys.executable, "-m", "cnnc", "check", str(VGG16), *arguments], check=False,
+    return subprocess.run([sys.executable, "-m", "cnnc", "check", str(spec), *arguments], check=False,
                           capture_output=True, text=True, timeout=120, env=environment)
 
 
@@ -182,11 +202,15 @@ def test_the_tables_are_cached_in_the_cache_folder_and_reused(tmp_path):
 
 
 def test_a_damaged_cache_file_is_rebuilt_silently(tmp_path):
-    reference = run_check(tmp_path)
-    (table,) = cached_tables(tmp_path)
+    # Lark's own table file serves where Lark parses: a spec with a syntax error
+    broken = tmp_path / "broken.cnn"
+    broken.write_text("input 8x8x3\nconv 8 3x3 stride=2, pad=1\n")
+    reference = run_check(tmp_path / "cache", spec=broken)
+    assert reference.returncode == 1 and "E001" in reference.stdout
+    (table,) = cached_tables(tmp_path / "cache")
     table.write_bytes(b"not a parser\n\x00\x01")
-    damaged = run_check(tmp_path)
-    assert (damaged.returncode, damaged.stdout, damaged.stderr) == (0, reference.stdout, "")
+    damaged = run_check(tmp_path / "cache", spec=broken)
+    assert (damaged.returncode, damaged.stdout, damaged.stderr) == (1, reference.stdout, "")
     header, _, tables = table.read_bytes().partition(b"\n")
     assert re.fullmatch(rb"[0-9a-f]{64}", header)  # Lark's hash of the grammar, options and versions
     assert len(tables) > 1000  # and the tables again

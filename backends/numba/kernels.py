@@ -11,56 +11,50 @@ from numba import njit
 
 
 @njit(cache=True)
-def max_pool_forward(x, out_height, out_width, kernel_height, kernel_width, stride_height, stride_width,
-                     pad_top, pad_left, keep_winners):  # pragma: no cover - compiled
-    """x (N, H, W, C) -> (out (N, OH, OW, C), winners): each output's maximum over its window, and
-    where in ``x`` (a flat index) it was found. Taps outside ``x`` (padding, a ceil-mode window's
-    overhang) are skipped, as a -inf padding would be; among equal values the first tap in row-major
-    order wins (PyTorch's choice, and the NumPy backend's). ``keep_winners`` false: winners is empty."""
+def max_pool_forward(x, out, winners, kernel_height, kernel_width, stride_height, stride_width, pad_top,
+                     pad_left):  # pragma: no cover - compiled
+    """x (N, H, W, C) -> out (N, OH, OW, C), each output the maximum over its window, and ``winners``
+    (same shape, any integer type holding the taps' count) the tap (row-major in the window) where it
+    was found. Taps outside ``x`` (padding, a ceil-mode window's overhang) are skipped, as a -inf
+    padding would be; among equal values the first tap wins (PyTorch's choice, and the NumPy
+    backend's). Every window holds at least one tap of ``x`` (padding is at most half the kernel)."""
     batch, height, width, channels = x.shape
-    out = np.empty((batch, out_height, out_width, channels), dtype=x.dtype)
-    winners = np.empty((batch, out_height, out_width, channels) if keep_winners else (0, 0, 0, 0),
-                       dtype=np.int64)
-    best = np.empty(channels, dtype=x.dtype)
-    where = np.empty(channels, dtype=np.int64)
+    _, out_height, out_width, _ = out.shape
+    for n in range(batch):
+        for oh in range(out_height):
+            top = oh * stride_height - pad_top
+            first_h, last_h = max(top, 0), min(top + kernel_height, height)
+            for ow in range(out_width):
+                left = ow * stride_width - pad_left
+                first_w, last_w = max(left, 0), min(left + kernel_width, width)
+                for c in range(channels):
+                    out[n, oh, ow, c] = x[n, first_h, first_w, c]
+                    winners[n, oh, ow, c] = (first_h - top) * kernel_width + first_w - left
+                for h in range(first_h, last_h):
+                    for w in range(first_w, last_w):
+                        if h == first_h and w == first_w:
+                            continue
+                        tap = (h - top) * kernel_width + w - left
+                        for c in range(channels):
+                            value = x[n, h, w, c]
+                            if value > out[n, oh, ow, c]:
+                                out[n, oh, ow, c] = value
+                                winners[n, oh, ow, c] = tap
+
+
+@njit(cache=True)
+def max_pool_backward(dout, winners, dx, kernel_width, stride_height, stride_width, pad_top,
+                      pad_left):  # pragma: no cover - compiled
+    """Into ``dx`` (N, H, W, C, zeros): each output's gradient added where its window's winner is."""
+    batch, out_height, out_width, channels = dout.shape
     for n in range(batch):
         for oh in range(out_height):
             top = oh * stride_height - pad_top
             for ow in range(out_width):
                 left = ow * stride_width - pad_left
-                best[:] = -np.inf
-                where[:] = -1
-                for kh in range(kernel_height):
-                    h = top + kh
-                    if h < 0 or h >= height:
-                        continue
-                    for kw in range(kernel_width):
-                        w = left + kw
-                        if w < 0 or w >= width:
-                            continue
-                        base = ((n * height + h) * width + w) * channels
-                        for c in range(channels):
-                            value = x[n, h, w, c]
-                            if value > best[c] or where[c] < 0:
-                                best[c] = value
-                                where[c] = base + c
                 for c in range(channels):
-                    out[n, oh, ow, c] = best[c]
-                if keep_winners:
-                    for c in range(channels):
-                        winners[n, oh, ow, c] = where[c]
-    return out, winners
-
-
-@njit(cache=True)
-def max_pool_backward(dout, winners, input_size):  # pragma: no cover - compiled
-    """The input's gradient, flat (``input_size`` values): each output's gradient added at its winner."""
-    dx = np.zeros(input_size, dtype=dout.dtype)
-    flat_dout = dout.ravel()
-    flat_winners = winners.ravel()
-    for index in range(flat_dout.size):
-        dx[flat_winners[index]] += flat_dout[index]
-    return dx
+                    tap = winners[n, oh, ow, c]
+                    dx[n, top + tap // kernel_width, left + tap % kernel_width, c] += dout[n, oh, ow, c]
 
 
 @njit(cache=True)

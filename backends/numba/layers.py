@@ -3,7 +3,6 @@ the ReLU after it."""
 
 from __future__ import annotations
 
-from math import prod
 
 import numpy as np
 
@@ -18,8 +17,9 @@ from cnnc.report import LayerReport
 
 class MaxPool(Kernel):
     """1-D or 2-D max pooling, (N, *spatial, C) -> (N, *output, C), in one compiled pass that also
-    records each output's winner, so that the backward pass is one scatter (the NumPy backend
-    compares every tap again). Same semantics: padding never wins, the first equal tap does."""
+    records each output's winner (its tap in the window, one byte up to 255 taps), so that the
+    backward pass is one scatter (the NumPy backend compares every tap again). Same semantics:
+    padding never wins, the first equal tap does."""
 
     def __init__(self, node: ir.Pool, layer: LayerReport) -> None:
         self.name = node.name
@@ -30,11 +30,13 @@ class MaxPool(Kernel):
         self.kernel_2d = ((1,) if one else ()) + self.geo.kernel
         self.stride_2d = ((1,) if one else ()) + self.geo.stride
         self.pads_before = ((0,) if one else ()) + tuple(before for before, _ in self.geo.pads)
+        self.winner_type = np.uint8 if self.geo.taps <= 255 else np.int32
 
     def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, object]:
         x2 = np.ascontiguousarray(x).reshape(x.shape[0], *self.input_2d, x.shape[-1])
-        out, winners = kernels.max_pool_forward(x2, *self.output_2d, *self.kernel_2d, *self.stride_2d,
-                                                *self.pads_before, run.for_backward)
+        out = np.empty((x.shape[0], *self.output_2d, x.shape[-1]), dtype=x.dtype)
+        winners = np.empty(out.shape, dtype=self.winner_type)
+        kernels.max_pool_forward(x2, out, winners, *self.kernel_2d, *self.stride_2d, *self.pads_before)
         out = out.reshape(x.shape[0], *self.geo.output, x.shape[-1])
         return out, ((x.shape, winners) if run.for_backward else None)
 
@@ -47,7 +49,9 @@ class MaxPool(Kernel):
         if not need_dx:
             return None, {}
         shape, winners = cache
-        dx = kernels.max_pool_backward(np.ascontiguousarray(dout), winners, prod(shape))
+        dx = np.zeros((shape[0], *self.input_2d, shape[-1]), dtype=dout.dtype)
+        kernels.max_pool_backward(np.ascontiguousarray(dout).reshape(winners.shape), winners, dx,
+                                  self.kernel_2d[1], *self.stride_2d, *self.pads_before)
         return dx.reshape(shape), {}
 
 

@@ -28,9 +28,11 @@ def register(commands) -> None:
                     "budget), 2 when cnnc could not run.")
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="specs to check; a directory means every .cnn file under it; - reads stdin")
-    parser.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
+    parser.add_argument("--format", choices=("text", "json", "sarif", "github", "html"), default="text",
                         help="output format: text for people, json, sarif for code scanning, github for "
-                             "workflow annotations")
+                             "workflow annotations, html for one self-contained page (diagram, sortable "
+                             "layer table, totals, diagnostics)")
+    parser.add_argument("-o", "--out", metavar="FILE", help="write the output to FILE instead of stdout")
     parser.add_argument("--batch-size", type=positive, metavar="N", help="batch size for training memory "
                         "(default: the spec's train batch, else the config's batch-size, else 32)")
     parser.add_argument("--batch", type=positive, dest="old_batch_size", help=argparse.SUPPRESS)  # deprecated
@@ -93,9 +95,8 @@ def _expand(paths: list[str], err: Console) -> list[str]:
 def _check_one(source: Source, args: argparse.Namespace, config: Config, settings: LintSettings) -> Checked:
     """Check one spec with the command line's options over the config's defaults, then lint it. A
     batch size in the config is a default below the spec's own `train { batch= }`."""
-    from dataclasses import replace
-
     from cnnc.api import Options, check
+    from cnnc.frozen import replace
     from cnnc.lint import lint
     from cnnc.reading import not_utf8
 
@@ -123,6 +124,10 @@ def _print_results(results: list[Checked], args: argparse.Namespace, one_documen
         from cnnc.render.sarif import sarif_log
 
         write_json(out, sarif_log([(r.source, r.diagnostics) for r in results], package_version()))
+    elif args.format == "html":
+        from cnnc.render.html_report import html_report
+
+        write_text(out, html_report(results, package_version(), args.quiet))
     elif args.format == "github":
         from cnnc.render.github import github_command
 
@@ -177,6 +182,9 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from cnnc.lint import Budgets
     from cnnc.reading import read_source
 
+    if args.out is not None and _unwritable(args.out):
+        err.print(f"cnnc: error: {_unwritable(args.out)}", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_FAILURE
     command_line = Selection(_selectors(args.select), _selectors(args.ignore) or ())
     budgets = Budgets(args.max_params, args.max_macs, args.max_memory, args.min_receptive_field)
     try:
@@ -212,9 +220,45 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         return EXIT_FAILURE
     code = EXIT_FAILURE if failed else _exit_code(results, args)
     one_document = len(args.files) == 1 and len(results) == 1 and not Path(args.files[0]).is_dir()
+    if args.out is not None:
+        return _write_out(args, results, one_document, not failed, err) or code
     try:
         with collector_paused():
             _print_results(results, args, one_document, out, all_read=not failed)
     except BrokenPipeError:  # `cnnc check ... | head`: the reader has what it wanted
         silence_stdout()
     return code
+
+
+def _unwritable(name: str) -> str | None:
+    """Why ``-o NAME`` cannot be written (checked before any spec is read), or None."""
+    path = Path(name)
+    if path.is_dir():
+        return f"cannot write {name}: it is a folder"
+    if not path.parent.is_dir():
+        return f"cannot write {name}: no folder {path.parent}"
+    return None
+
+
+def _write_out(args: argparse.Namespace, results: list[Checked], one_document: bool, all_read: bool,
+               err: Console) -> int | None:
+    """The output in ``args.out`` (written whole or not at all, UTF-8); EXIT_FAILURE after a one-line
+    message when it cannot be written, else None."""
+    import io
+
+    from rich.console import Console
+
+    from cnnc.atomic import write_atomically
+    from cnnc.collector import collector_paused
+
+    buffer = io.StringIO()
+    with collector_paused():
+        _print_results(results, args, one_document, Console(file=buffer, color_system=None, highlight=False,
+                       markup=False, emoji=False, soft_wrap=True), all_read)
+    try:
+        write_atomically(args.out, lambda file: file.write(buffer.getvalue().encode("utf-8")))
+    except OSError as problem:
+        err.print(f"cnnc: error: cannot write {args.out}: {problem.strerror or problem}", markup=False, highlight=False,
+                  soft_wrap=True)
+        return EXIT_FAILURE
+    return None

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import field
 from functools import cached_property
 from math import prod
 from typing import Literal, Union
 
-from cnnc.frozen import frozen
+from cnnc.frozen import field, frozen
 from cnnc.source import Span
 
 Sizes = tuple[int, ...]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import field
 from typing import Union
 
-from cnnc.frozen import frozen
+from cnnc.frozen import field, frozen
 from cnnc.ir.base import Layer, Shape
 from cnnc.ir.layers import (
     Activation,

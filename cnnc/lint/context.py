@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import field
 from functools import cached_property
 from math import ceil
 from typing import Iterator, Mapping
 
 from cnnc import ir
 from cnnc.diagnostics import Note, Severity
-from cnnc.frozen import frozen
+from cnnc.frozen import field, frozen
 from cnnc.report import LayerReport, Report
 from cnnc.shapes import Window, windows
 from cnnc.source import Source, Span

@@ -3,11 +3,14 @@ left by a stride longer than the window, and which of those a parallel path read
 
 from __future__ import annotations
 
-from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from cnnc import ir
 from cnnc.lint.context import LintContext, branches, layer_windows
 from cnnc.shapes import Window
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 
 def lost_at_end(window: Window) -> int:
@@ -24,7 +27,9 @@ def skipped_between(window: Window) -> int:
 
 
 def exact_output(window: Window) -> Fraction:
-    """(n - f + 2p)/s + 1 before rounding."""
+    """(n - f + 2p)/s + 1 before rounding (fractions imported only for a finding's message)."""
+    from fractions import Fraction
+
     return Fraction(window.padded - window.span, window.stride) + 1
 
 

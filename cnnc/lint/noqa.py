@@ -11,9 +11,8 @@ from cnnc.lint.context import Finding, LintContext
 from cnnc.lint.registry import RETIRED, RULES, closest_code, rule
 from cnnc.source import Source, Span
 
-_DIRECTIVE = re.compile(r"#\s*noqa\b(?P<colon>\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*)?)?",
-                        re.IGNORECASE)
-_CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
+_DIRECTIVE = r"#\s*noqa\b(?P<colon>\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*)?)?"
+_CODE = r"[A-Z]+[0-9]+"
 
 
 @frozen
@@ -33,18 +32,18 @@ def directives(source: Source) -> dict[int, Directive]:
     found: dict[int, Directive] = {}
     for number, text in enumerate(source.lines, start=1):
         start = text.find("#")
-        if start < 0:
+        if start < 0 or "noqa" not in text[start:].lower():  # the pattern is compiled only where it may match
             continue
-        match = _DIRECTIVE.search(text, start)
+        match = re.compile(_DIRECTIVE, re.IGNORECASE).search(text, start)
         if match is None:
             continue
         span = Span(number, match.start() + 1, number, match.end() + 1)
         if match.group("colon") is None:
             found[number] = Directive(span, None)
             continue
+        each_code = re.compile(_CODE, re.IGNORECASE).finditer(text, match.start("codes"), match.end("codes"))
         codes = tuple((code.group().upper(), Span(number, code.start() + 1, number, code.end() + 1))
-                      for code in _CODE.finditer(text, match.start("codes"), match.end("codes"))
-                      ) if match.group("codes") else ()
+                      for code in each_code) if match.group("codes") else ()
         found[number] = Directive(span, codes)
     return found
 

@@ -42,6 +42,11 @@ class StyledText:
     def __repr__(self) -> str:
         return f"<styled {self.plain!r} {self._spans!r}>"
 
+    @property
+    def spans(self) -> tuple[tuple[int, int, str], ...]:
+        """(start, end, style) of each styled run, in the order they were added (they may nest)."""
+        return tuple(self._spans)
+
     def append(self, text: str, style: str | None = None) -> StyledText:
         """``text`` at the end, in ``style`` (none when empty)."""
         if text:  # as rich does: a span even when only control codes were given
