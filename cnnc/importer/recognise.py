@@ -123,7 +123,8 @@ class Recogniser(Patterns):
         for end in range(len(region), 1, -1):
             inside = region[:end]
             exit_value = inside[-1].outputs[0]
-            name = activations.identify(values[exit_value])
+            forked = sum(name == x for member in inside for name in member.inputs) >= 2  # not a chain: relu; relu
+            name = forked and activations.identify(values[exit_value])
             if name and self._closed(inside, exit_value, x):
                 for member in inside:
                     self.used.add(id(member))

@@ -115,13 +115,18 @@ class Structure:
         return Block(merge.merge, ordered)
 
     def _meeting(self, use: Unit, uses: list[Unit], merge: Unit) -> Unit | None:
-        """The last merge before ``merge`` that every path from ``use`` and from another of ``uses``
-        passes through (the outermost block they share inside ``merge``'s), or None."""
-        others = set().union(*(self.after[id(other)] for other in uses if other is not use))
+        """The outermost block inside ``merge``'s that ``use`` shares with others of ``uses``: of the merges
+        where ``use``'s paths first meet another use's (their nearest common successor), the last before
+        ``merge``; None when ``use`` meets the others only at ``merge``. A merge further down a path that
+        has already joined (a residual after a residual) is not a meeting."""
         limit = self.order[id(merge)]
-        meetings = sorted(index for index in self.after[id(use)] & others
-                          if index < limit and self.units[index].merge is not None)
-        return self.units[meetings[-1]] if meetings else None
+        meetings = []
+        for other in uses:
+            common = self.after[id(use)] & self.after[id(other)] if other is not use else set()
+            first = min(common, default=limit)
+            if first < limit and self.units[first].merge is not None:
+                meetings.append(first)
+        return self.units[max(meetings)] if meetings else None
 
     def sequence_from(self, unit: Unit, until: Unit) -> tuple[Sequence, str]:
         if unit.layer is None:

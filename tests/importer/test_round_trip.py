@@ -108,3 +108,20 @@ def test_written_out_layers_are_refused_naming_the_node(spec: str, node: str, tm
     assert run("compile", str(path), "--to", "onnx", "-o", str(tmp_path / "m.onnx"))[0] == 0
     code, _, stderr = run("import", str(tmp_path / "m.onnx"))
     assert code == 1 and stderr.startswith(f"cnnc: error: node '{node}' (")
+
+
+@pytest.mark.parametrize("text", [
+    # a chain of one activation is that many layers, not one written-out activation
+    "input 3\nrelu\nresidual {\n    relu\n    relu\n    relu\n}\nrelu\n",
+    # a fork whose branch starts with a residual on the same value, then a residual further down it
+    "input 3\nrelu\nconcat {\n    branch { relu }\n    branch {\n        residual { relu; relu }\n        relu\n"
+    "        residual { relu }\n    }\n}\n",
+])
+def test_forms_found_by_the_random_round_trip_come_back(text: str, tmp_path: Path) -> None:
+    spec, model, imported = tmp_path / "net.cnn", tmp_path / "net.onnx", tmp_path / "back.cnn"
+    spec.write_text(text)
+    assert run("compile", str(spec), "--to", "onnx", "-o", str(model))[0] == 0
+    code, _, stderr = run("import", str(model), "-o", str(imported))
+    assert code == 0, stderr
+    original, back = report(spec), report(imported)
+    assert len(back["layers"]) == len(original["layers"]) and rows(back) == rows(original)
