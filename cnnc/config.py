@@ -8,11 +8,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 from cnnc.diagnostics import ERROR_CODES, Severity
 from cnnc.frozen import field, frozen
 from cnnc.lint import RULES, Budgets, LintSettings
@@ -276,11 +271,24 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
+# Where a pyproject.toml can name `tool.cnnc`: a `[tool.cnnc]` or `[tool]` header, a dotted `tool.cnnc` key, or an
+# inline `tool = {...}`. A pyproject.toml without any of them is not read as TOML (tomllib is a good part of a
+# `cnnc check`'s start-up, and most projects' pyproject.toml have no cnnc settings).
+_MAY_NAME_TOOL_CNNC = re.compile(r"""["']?\btool["']?\s*(?:\.\s*["']?cnnc\b|\]|=)""")
+
+
 def _read_toml(path: Path) -> tuple[dict, str]:
-    """A file's TOML document and its text; a TOML error is located at its line and column."""
+    """A file's TOML document and its text; a TOML error is located at its line and column.
+    A pyproject.toml whose text cannot hold `tool.cnnc` reads as an empty document."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
     try:
         raw = path.read_bytes()
         text = raw.decode("utf-8")
+        if path.name == "pyproject.toml" and not _MAY_NAME_TOOL_CNNC.search(text):
+            return {}, text
         return tomllib.loads(text), text
     except OSError as exc:
         raise ConfigError(f"{shown_path(path)}: cannot read: {exc.strerror or exc}") from None

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from cnnc.config import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 from cnnc.toml_positions import key_positions, locate
 
 TRICKY = '''\

@@ -13,8 +13,13 @@ from pathlib import Path
 import pytest
 from lint_support import REPOSITORY
 
-from cnnc.config import parse_config, tomllib  # tomllib: the standard library's, or tomli
+from cnnc.config import parse_config
 from cnnc.lint.docs import rules_markdown
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 DOCS = REPOSITORY / "docs"
 HOOKS = REPOSITORY / ".pre-commit-hooks.yaml"
