@@ -26,10 +26,7 @@ adds where the Numba backend's predict time goes (cProfile, by own time)."""
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import os
-import pstats
 import statistics
 import subprocess
 import sys
@@ -38,7 +35,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import ROOT, network as small_network  # noqa: E402
+from train_throughput import ROOT, print_profile  # noqa: E402
+from train_throughput import network as small_network  # noqa: E402
 
 VARIANTS = ("cnnc-numpy", "cnnc-numba", "pytorch", "cnnc-numpy-command", "cnnc-numba-command", "pytorch-command")
 RATIOS = (("cnnc-numba / pytorch", "cnnc-numba", "pytorch"), ("cnnc-numpy / pytorch", "cnnc-numpy", "pytorch"),
@@ -194,15 +192,8 @@ def profile(name: str, batch: int, seconds: float) -> None:
     while time.perf_counter() - started < seconds:
         model.predict(x)
         count += 1
-    profiler = cProfile.Profile()
-    profiler.runcall(lambda: [model.predict(x) for _ in range(count)])
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
-    lines = [line.strip() for line in out.getvalue().splitlines() if line.strip()]
-    total = next(line for line in lines if "function calls" in line)
-    table = lines[next(i for i, line in enumerate(lines) if line.startswith("ncalls")):]
-    print(f"profile of {count} numba predicts of batch {batch} on {name}: {total}")
-    print("\n".join("    " + line for line in table))
+    print_profile(lambda: [model.predict(x) for _ in range(count)],
+                  f"profile of {count} numba predicts of batch {batch} on {name}")
 
 
 def main() -> None:
