@@ -103,18 +103,19 @@ class Network:
         return self.ir.name
 
     def compile(self, backend: str = "numpy", seed: int = 0, dtype: str = "float32",
-                loss: str | None = None) -> Model:
+                loss: str | None = None, threads: int | None = None) -> Model:
         """A trainable ``cnnc.model.Model``: weights initialised deterministically from ``seed``
         (He before ReLU-family activations, Glorot otherwise). ``loss``: ``crossentropy`` (fused
         with a final softmax) or ``mse``; by default the spec's ``train { loss= }``, else
         cross-entropy when the spec ends in softmax and mse otherwise. Raises TypeError or
         ValueError for an argument it does not accept: ``backend`` numpy or numba (compiled kernels,
         the same parameters and results; ImportError naming ``cnnc[numba]`` without numba), ``seed``
-        a whole number of at least 0, ``dtype`` float32 or float64."""
+        a whole number of at least 0, ``dtype`` float32 or float64, ``threads`` a whole number of at least 1
+        (the threads a batch is split across; by default NumPy's BLAS thread count: ``Model.threads``)."""
         choice(backend, "backend", BACKENDS)
         from cnnc.model import Model
 
-        return Model(self, seed=seed, dtype=dtype, loss=loss, backend=backend)
+        return Model(self, seed=seed, dtype=dtype, loss=loss, backend=backend, threads=threads)
 
     def summary(self, print_fn: Callable[[str], object] | None = None) -> None:
         """Print the table ``cnnc check`` prints (layers, output sizes, parameters, MACs, activations,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 
 import numpy as np
 
-from cnnc import optim
+from cnnc import ir, optim, shards
 from cnnc.api import Network
 from cnnc.arguments import BACKENDS, bad_argument, choice, flag, path_argument, positive_number, whole_number
 from cnnc.backends.numpy import Pass, Program
@@ -26,10 +27,15 @@ class Model:
 
     Every method raises TypeError for an argument of the wrong type and ValueError for one of the
     right type that it cannot use (a wrong shape, no examples, NaN or infinite values, class labels
-    outside [0, classes)); each message names the argument and says what it accepts."""
+    outside [0, classes)); each message names the argument and says what it accepts.
+
+    ``threads``: how many threads a batch is split across (``shards``): by default NumPy's BLAS thread
+    count when first needed. Several threads may call ``predict``, ``evaluate`` and ``loss_and_grads`` on
+    one model at once (each thread runs its own copy of the lowered kernels and their scratch buffers);
+    ``forward``/``backward`` keep the last pass on the model, and ``fit`` updates its parameters."""
 
     def __init__(self, network: Network, seed: int = 0, dtype: str = "float32", loss: str | None = None,
-                 backend: str = "numpy", draw_weights: bool = True) -> None:
+                 backend: str = "numpy", draw_weights: bool = True, threads: int | None = None) -> None:
         """``draw_weights`` false: parameters start at zero, for a caller that loads them (``load_model``)."""
         if not isinstance(network, Network):
             raise TypeError(bad_argument("network", "a cnnc.Network (from cnnc.load or cnnc.loads)", network))
@@ -53,6 +59,37 @@ class Model:
         self._saved: tuple[list, bool, tuple[int, ...]] | None = None
         self.run_state: dict | None = None  # an unfinished training run, as saved in a checkpoint
         self.input_statistics: InputStatistics | None = None  # of the data it was trained on (see fit)
+        self._threads: int | None = None
+        self.threads = threads
+        self._owner = threading.get_ident()  # the thread that uses ``program``; others lower their own
+        self._local = threading.local()
+        layers = list(ir.walk(network.ir.layers))
+        self._couples_examples = any(isinstance(node, ir.BatchNorm) for node in layers)  # in training
+        self._draws_masks = any(isinstance(node, (ir.Dropout, ir.DropPath)) and node.p > 0 for node in layers)
+
+    @property
+    def threads(self) -> int:
+        """Threads a batch is split across: given to ``compile``, set here, or NumPy's BLAS thread count
+        when first asked (``OPENBLAS_NUM_THREADS``). None restores that default."""
+        if self._threads is None:
+            from cnnc.blas_threads import initial_threads
+
+            return initial_threads()
+        return self._threads
+
+    @threads.setter
+    def threads(self, count: int | None) -> None:
+        self._threads = None if count is None else whole_number(count, "threads")
+
+    def _program_here(self):
+        """The lowered program for the calling thread: ``program`` in the thread that made the model, a
+        copy lowered on first use in any other (kernels keep scratch buffers from call to call)."""
+        if threading.get_ident() == self._owner:
+            return self.program
+        found = getattr(self._local, "program", None)
+        if found is None:
+            found = self._local.program = type(self.program)(self.network.ir, self.network.report)
+        return found
 
     @property
     def recipe(self) -> dict:
@@ -147,7 +184,7 @@ class Model:
     def forward(self, x: np.ndarray, training: bool = False, seed: int | None = None) -> np.ndarray:
         """The network's outputs; keeps what ``backward`` needs. ``seed`` fixes dropout's masks."""
         run = Pass(flag(training, "training"), self._generator(seed), self.buffers)
-        outputs, caches = self.program.forward(self.inputs(x), self.params, run)
+        outputs, caches = self._program_here().forward(self.inputs(x), self.params, run)
         self._saved = (caches, False, outputs.shape)
         return outputs
 
@@ -161,21 +198,46 @@ class Model:
         if doutputs.shape != shape:
             raise ValueError(f"expected doutputs of the last forward's output shape {shape}, got {doutputs.shape}")
         doutputs = doutputs.astype(self.dtype, copy=False)
-        dx, grads = self.program.backward(doutputs, caches, self.params, need_dx=True, logits=logits)
+        dx, grads = self._program_here().backward(doutputs, caches, self.params, need_dx=True, logits=logits)
         return (dx if dx.flags.writeable else dx.copy()), grads
 
     def batch_loss(self, x: np.ndarray, y: np.ndarray, run: Pass, grads: bool):
-        """The loss on one batch: (loss, gradients or None, the outputs, for accuracy)."""
-        fused = self.loss == "crossentropy"
-        if grads:
-            outputs, caches = self.program.forward(x, self.params, run, logits=fused)
-        else:
-            outputs = self.program.infer(x, self.params, run, logits=fused)
-        targets = self._targets(y, outputs)
-        loss, doutputs = (softmax_cross_entropy if fused else mean_squared_error)(outputs, targets)
+        """The loss on one batch: (loss, gradients or None, the outputs, for accuracy). With several
+        ``threads``, the batch in contiguous shards run in parallel, each with its share of the loss
+        (``shards``); not in training when batchnorm normalises with the batch's statistics. Each shard
+        draws dropout's masks from its own generator, seeded from ``run.rng``."""
+        count = 1 if run.training and self._couples_examples else shards.shard_count(self.threads, len(x))
+        if count == 1:
+            return self._shard_loss(self._program_here(), x, y, run, grads, None)
+        parts = shards.bounds(len(x), count)
+        runs = [run] * count
+        if run.training and self._draws_masks:
+            seeds = run.rng.integers(0, 2 ** 63, size=count)
+            runs = [Pass(run.training, np.random.default_rng(seed), run.buffers, run.for_backward) for seed in seeds]
+        found = shards.run(parts, lambda index, start, stop: self._shard_loss(
+            self._program_here(), x[start:stop], y[start:stop], runs[index], grads, len(x)))
+        loss = sum(part[0] for part in found)
+        outputs = np.concatenate([part[2] for part in found])
         if not grads:
             return loss, None, outputs
-        _, found = self.program.backward(doutputs, caches, self.params, logits=fused)
+        total = {key: value.copy() for key, value in found[0][1].items()}
+        for _, part, _ in found[1:]:
+            for key, value in part.items():
+                total[key] += value
+        return loss, total, outputs
+
+    def _shard_loss(self, program, x: np.ndarray, y: np.ndarray, run: Pass, grads: bool, examples: int | None):
+        """``batch_loss`` of one shard of a batch of ``examples`` (None: the whole batch) by ``program``."""
+        fused = self.loss == "crossentropy"
+        if grads:
+            outputs, caches = program.forward(x, self.params, run, logits=fused)
+        else:
+            outputs = program.infer(x, self.params, run, logits=fused)
+        targets = self._targets(y, outputs)
+        loss, doutputs = (softmax_cross_entropy if fused else mean_squared_error)(outputs, targets, examples)
+        if not grads:
+            return loss, None, outputs
+        _, found = program.backward(doutputs, caches, self.params, logits=fused)
         return loss, found, outputs
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray, training: bool = True,
@@ -196,13 +258,21 @@ class Model:
         batch_size = whole_number(batch_size, "batch_size")
         x = self.inputs(x)
         run = Pass(False, self.rng, self.buffers, for_backward=False)
-        parts = [self.program.infer(x[start:start + batch_size], self.params, run)
-                 for start in range(0, len(x), batch_size)]
+        parts = [self._infer(x[start:start + batch_size], run) for start in range(0, len(x), batch_size)]
         if not parts:
             return np.zeros((0, *self.network.report.output.dims), dtype=self.dtype)
         if len(parts) > 1:
             return np.concatenate(parts)
         return parts[0].copy() if np.may_share_memory(parts[0], x) else parts[0]  # never a view of the input
+
+    def _infer(self, x: np.ndarray, run: Pass) -> np.ndarray:
+        """The outputs of one batch, in shards on several ``threads``."""
+        count = shards.shard_count(self.threads, len(x))
+        if count == 1:
+            return self._program_here().infer(x, self.params, run)
+        found = shards.run(shards.bounds(len(x), count), lambda index, start, stop: self._program_here().infer(
+            x[start:stop], self.params, run))
+        return np.concatenate(found)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> dict[str, float | None]:
         """Loss and accuracy (None for targets that are not class labels) in evaluation mode, over

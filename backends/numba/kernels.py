@@ -1,6 +1,7 @@
 """Compiled loops for what the profile names slow in NumPy: max pooling with stored winners, bias+ReLU.
 
-Every kernel is serial (a parallel region costs milliseconds on a loaded 2-core machine) and cached
+Every kernel is serial (a parallel region costs milliseconds on a loaded 2-core machine), releases the GIL
+(``nogil=True``: the shards of a batch run them on several threads at once, ``cnnc.shards``) and is cached
 on disk (``cache=True``), so only the first run in a fresh environment pays for compilation.
 """
 
@@ -10,7 +11,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def max_pool_forward(x, out, winners, kernel_height, kernel_width, stride_height, stride_width, pad_top,
                      pad_left):  # pragma: no cover - compiled
     """x (N, H, W, C) -> out (N, OH, OW, C), each output the maximum over its window, and ``winners``
@@ -42,7 +43,7 @@ def max_pool_forward(x, out, winners, kernel_height, kernel_width, stride_height
                                 winners[n, oh, ow, c] = tap
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def max_pool_backward(dout, winners, dx, kernel_width, stride_height, stride_width, pad_top,
                       pad_left):  # pragma: no cover - compiled
     """Into ``dx`` (N, H, W, C, zeros): each output's gradient added where its window's winner is."""
@@ -57,7 +58,7 @@ def max_pool_backward(dout, winners, dx, kernel_width, stride_height, stride_wid
                     dx[n, top + tap // kernel_width, left + tap % kernel_width, c] += dout[n, oh, ow, c]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bias_relu_forward(out, bias, has_bias):  # pragma: no cover - compiled
     """In place on ``out`` (rows, F): ``max(out + bias, 0)`` in one pass."""
     rows, features = out.shape
@@ -67,7 +68,7 @@ def bias_relu_forward(out, bias, has_bias):  # pragma: no cover - compiled
             out[row, f] = value if value > 0 else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bias_relu_backward(dout, out, has_bias):  # pragma: no cover - compiled
     """(dout masked where the ReLU's output is 0, the bias's gradient), both (rows, F) -> one pass.
     The gradient at 0 is 0, as PyTorch's (output <= 0)."""
@@ -83,7 +84,7 @@ def bias_relu_backward(dout, out, has_bias):  # pragma: no cover - compiled
     return masked, dbias.astype(dout.dtype)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def col2im(dcols, batch, height, width, channels, out_height, out_width, kernel_height, kernel_width,
            stride_height, stride_width, dilation_height, dilation_width, pad_top,
            pad_left):  # pragma: no cover - compiled

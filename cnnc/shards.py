@@ -1,0 +1,79 @@
+"""Data-parallel batches: a batch split into contiguous shards, each run on a thread of one process-wide pool
+(the calling thread takes the first), with NumPy's BLAS at one thread per shard meanwhile."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import TypeVar
+
+import numpy as np
+
+from cnnc import blas_threads
+
+Result = TypeVar("Result")
+
+MIN_SHARD = 8
+"""The fewest examples a shard gets: a smaller batch runs on fewer shards (batch 1 on one). On LeNet-5 a
+training step of 16 examples on 2 shards of 8 took no longer than on one thread, one of 8 on 2 shards of 4
+did (the handoff to a worker costs about 0.1 ms; see docs/training.md)."""
+
+POOL_THREADS = 64
+"""The pool's ceiling: it starts threads only as parts wait for one (T - 1 for one caller at T threads)."""
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def bounds(count: int, shards: int) -> list[tuple[int, int]]:
+    """(start, stop) of ``shards`` contiguous parts of ``count`` examples, the first ``count % shards``
+    one example longer (NumPy's ``array_split``)."""
+    size, extra = divmod(count, shards)
+    found, start = [], 0
+    for index in range(shards):
+        stop = start + size + (index < extra)
+        found.append((start, stop))
+        start = stop
+    return found
+
+
+def shard_count(threads: int, count: int) -> int:
+    """How many shards a batch of ``count`` examples gets with ``threads`` threads: none smaller than
+    ``MIN_SHARD``, and one when NumPy's BLAS cannot be held at one thread per shard."""
+    if threads <= 1 or count < 2 * MIN_SHARD or not blas_threads.controllable():
+        return 1
+    return min(threads, count // MIN_SHARD)
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The process's pool of persistent worker threads, made on first need."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="cnnc-shard")
+        return _pool
+
+
+def run(parts: list[tuple[int, int]], task: Callable[[int, int, int], Result]) -> list[Result]:
+    """``task(index, start, stop)`` for every part, in parallel: the first in the calling thread, the
+    others on the pool; the results in the parts' order. NumPy's floating-point error handling
+    (``np.errstate``) of the caller holds in the workers too; an exception in any part is raised here,
+    after every part has finished."""
+    if len(parts) == 1:
+        return [task(0, *parts[0])]
+    errors = np.geterr()
+
+    def in_worker(index: int) -> Result:
+        with np.errstate(**errors):
+            return task(index, *parts[index])
+
+    pool = _executor()
+    with blas_threads.one_thread_each():
+        futures: list[Future] = []
+        try:
+            futures = [pool.submit(in_worker, index) for index in range(1, len(parts))]
+            first = task(0, *parts[0])
+        finally:
+            wait(futures)
+        return [first, *(future.result() for future in futures)]
