@@ -28,13 +28,16 @@ DATA_HELP = ("mnist[:DIR], fashion-mnist[:DIR], cifar10[:DIR], synthetic[:n=2000
              "spec's number of outputs), PATH.npz or a folder of class sub-folders")
 
 
-def open_model(path: str, backend: str = "numpy"):
-    """A model saved by ``cnnc train`` or ``Model.save``, on ``backend``; CannotRun when it cannot be used."""
+def open_model(path: str, backend: str = "numpy", threads: int | None = None):
+    """A model saved by ``cnnc train`` or ``Model.save``, on ``backend``, splitting batches across
+    ``threads`` (None: the default, ``Model.threads``); CannotRun when it cannot be used."""
     from cnnc.checkpoint import ModelFileError, load_model
     from cnnc.diagnostics import SpecError
 
     try:
-        return load_model(path, backend)
+        model = load_model(path, backend)
+        model.threads = threads
+        return model
     except FileNotFoundError:
         raise CannotRun(f"{path}: no such file") from None
     except (ModelFileError, OSError) as problem:
@@ -55,10 +58,28 @@ def require_backend(backend: str) -> None:
 
 
 def add_backend_option(parser) -> None:
-    """``--backend numpy|numba`` for the commands that run a model without training it."""
+    """``--backend numpy|numba`` and ``--threads N`` for the commands that run a model without training it."""
     parser.add_argument("--backend", choices=("numpy", "numba"), default="numpy",
                         help="what does the arithmetic: cnnc's NumPy kernels, or its compiled Numba kernels "
                              "(pip install 'cnnc[numba]')")
+    add_threads_option(parser)
+
+
+MAX_THREADS = 256
+
+
+def add_threads_option(parser) -> None:
+    """``--threads N``: the threads a batch is split across (``Model.threads``)."""
+    parser.add_argument("--threads", metavar="N", type=thread_count,
+                        help="split each batch across N threads, one BLAS thread each (default: the BLAS's "
+                             "thread count, OPENBLAS_NUM_THREADS; see docs/training.md)")
+
+
+def thread_count(text: str) -> int:
+    """A whole number of threads from 1 to ``MAX_THREADS``."""
+    if not re.fullmatch(r"[0-9]{1,4}", text) or not 1 <= int(text) <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected a whole number of threads from 1 to {MAX_THREADS}, got {text!r}")
+    return int(text)
 
 
 def terminal_columns() -> int:

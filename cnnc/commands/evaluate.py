@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from cnnc.render.training import confusion_matrix, confusion_table, per_class_table, percent
 
     require_backend(args.backend)
-    model = open_model(args.model, args.backend)
+    model = open_model(args.model, args.backend, args.threads)
     state = model.run_state or {}
     source = args.data or state.get("data")
     if not source:

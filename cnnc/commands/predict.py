@@ -37,7 +37,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from cnnc.render.training import predictions_table, top_k_table
 
     require_backend(args.backend)
-    model = open_model(args.model, args.backend)
+    model = open_model(args.model, args.backend, args.threads)
     x, names, notes = load_inputs(args.inputs, model.network.report.input, args.resize)
     print_notes(tuple(notes), err)
     statistics = model.input_statistics

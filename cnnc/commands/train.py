@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnc.commands import train_torch
-from cnnc.commands.common import DATA_HELP, EXIT_ERRORS, EXIT_OK, UsageError, checked_spec, open_model, \
-    require_backend
+from cnnc.commands.common import DATA_HELP, EXIT_ERRORS, EXIT_OK, UsageError, add_threads_option, checked_spec, \
+    open_model, require_backend
 from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:  # the analysis, NumPy and the backend load when a run starts, not when the CLI does
@@ -54,6 +54,7 @@ def register(commands) -> None:
     parser.add_argument("--backend", choices=("numpy", "numba", "torch"), default="numpy",
                         help="what does the arithmetic: cnnc's NumPy kernels, its compiled Numba kernels "
                              "(pip install 'cnnc[numba]'), or PyTorch (same checkpoints)")
+    add_threads_option(parser)
     train_torch.register(parser)
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="value type")
     parser.add_argument("--out", metavar="MODEL.npz", help="the model and its checkpoints (default: SPEC's stem "
@@ -181,7 +182,7 @@ def _same_architecture(network: Network, saved: Network) -> bool:
 
 def _resumed(args: argparse.Namespace, network: Network, overrides: dict, err: Console):
     """(model, state) from ``--resume``, after checking that it fits the spec."""
-    model = open_model(args.resume, _array_backend(args))
+    model = open_model(args.resume, _array_backend(args), args.threads)
     state = model.run_state
     if not state or model.optimizer is None:
         raise CannotRun(f"{args.resume} holds no training run to resume",
@@ -207,7 +208,7 @@ def _fresh(args: argparse.Namespace, network: Network, overrides: dict):
 
     recipe = {**(network.ir.train.settings if network.ir.train else {}), **overrides}
     model = network.compile(backend=_array_backend(args), seed=recipe.get("seed", 0), dtype=args.dtype,
-                            loss=recipe.get("loss"))
+                            loss=recipe.get("loss"), threads=args.threads)
     model.optimizer = optim.from_recipe(recipe)
     plan = Plan(epochs=recipe.get("epochs", 1), batch_size=recipe.get("batch", 32), seed=recipe.get("seed", 0))
     state = {"plan": asdict(plan), "recipe": recipe, "data": args.data, "val_split": recipe.get("val_split", 0.0)}
@@ -264,6 +265,9 @@ def _run(args: argparse.Namespace, out: Console, err: Console, session: train_to
     from cnnc.training import NonFiniteLoss, Plan, Progress, train
 
     overrides = recipe_overrides(args)
+    if args.threads is not None and args.backend == "torch":
+        raise UsageError("cnnc train: argument --threads: not with --backend torch (torch sets its own threads: "
+                         "OMP_NUM_THREADS, or --nproc for workers)")
     require_backend(args.backend)
     network = checked_spec(args.spec, out)
     if network is None:

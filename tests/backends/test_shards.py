@@ -1,0 +1,239 @@
+"""Data-parallel batches (cnnc/shards.py, Model.threads): a batch split across threads gives the loss, the
+gradients and the outputs of the whole batch on one thread; batchnorm in training is not split; one model
+predicts from several threads at once; OpenBLAS is held at one thread per shard and restored."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_numpy_gradients import EXAMPLE_FILES, HEAVY, small_example  # noqa: E402
+
+import cnnc  # noqa: E402
+from cnnc import blas_threads, ir, shards  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+LENET = cnnc.load(ROOT / "examples" / "lenet5.cnn")
+BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
+    not __import__("importlib").util.find_spec("numba"), reason="numba is not installed"))]
+needs_openblas = pytest.mark.skipif(not blas_threads.controllable(), reason="NumPy's BLAS is not a controllable OpenBLAS")
+
+
+def relative_difference(found: np.ndarray, expected: np.ndarray) -> float:
+    """The largest difference relative to the largest value of ``expected`` (at least 1)."""
+    return float(np.abs(found - expected).max() / max(1.0, float(np.abs(expected).max())))
+
+
+def layers_of(network: cnnc.Network, *kinds: type) -> bool:
+    return any(isinstance(node, kinds) for node in ir.walk(network.ir.layers))
+
+
+def assert_same_step(network: cnnc.Network, backend: str, dtype: str, x: np.ndarray, y: np.ndarray,
+                     training: bool) -> None:
+    """Loss, every gradient and the outputs at 2 and 3 threads against 1 thread, within the dtype's tolerance."""
+    models = {threads: network.compile(backend=backend, dtype=dtype, seed=1, threads=threads) for threads in (1, 2, 3)}
+    expected_loss, expected = models[1].loss_and_grads(x, y, training=training, seed=5)
+    expected_outputs = models[1].predict(x)
+    for threads in (2, 3):
+        loss, grads = models[threads].loss_and_grads(x, y, training=training, seed=5)
+        assert abs(loss - expected_loss) <= TOLERANCE[dtype] * max(1.0, abs(expected_loss)), threads
+        assert grads.keys() == expected.keys()
+        for key, value in grads.items():
+            assert value.dtype == expected[key].dtype and value.shape == expected[key].shape, key
+            assert relative_difference(value, expected[key]) <= TOLERANCE[dtype], (threads, key)
+        outputs = models[threads].predict(x)
+        assert outputs.shape == expected_outputs.shape
+        assert relative_difference(outputs, expected_outputs) <= TOLERANCE[dtype], threads
+
+
+def labels_for(network: cnnc.Network, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Class labels for cross-entropy, or targets shaped like the outputs for mse."""
+    output = network.report.output.dims
+    model_loss = network.compile().loss
+    if model_loss == "crossentropy":
+        return rng.integers(0, output[-1], (count, *output[:-1]))
+    return rng.standard_normal((count, *output))
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in HEAVY else p
+                                  for p in EXAMPLE_FILES], ids=[p.stem for p in EXAMPLE_FILES])
+def test_every_example_gives_the_same_step_on_shards(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five examples (shards of 3 + 2 and 2 + 2 + 1: uneven), float64 within 1e-12. In training mode when the
+    training forward pass is the same on shards (no batchnorm on batch statistics, no dropout masks, which
+    depend on the shards); otherwise in evaluation mode, where batchnorm reads its running statistics and is
+    split too."""
+    monkeypatch.setattr(shards, "MIN_SHARD", 1)
+    network = small_example(path)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, *network.report.input.dims))
+    training = not layers_of(network, ir.BatchNorm, ir.Dropout, ir.DropPath)
+    assert_same_step(network, "numpy", "float64", x, labels_for(network, 5, rng), training)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_lenet_batches_that_do_not_divide_evenly(backend: str, dtype: str) -> None:
+    """37 examples: 19 + 18 on 2 threads, 13 + 12 + 12 on 3, at the shipped shard threshold."""
+    rng = np.random.default_rng(1)
+    x = rng.random((37, 28, 28, 1))
+    assert shards.bounds(37, 3) == [(0, 13), (13, 25), (25, 37)]
+    assert_same_step(LENET, backend, dtype, x, rng.integers(0, 10, 37), training=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mse_and_spatial_outputs_are_weighted_by_their_share(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mse (a mean over every output value) and cross-entropy over positions (a mean over examples x
+    positions) on a fully convolutional net: the shards' shares still add up to the batch's mean."""
+    monkeypatch.setattr(shards, "MIN_SHARD", 1)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((7, 6, 6, 2))
+    dense = cnnc.loads("input 6x6x2\nconv 4 3\nrelu\nmaxpool 2\nfc 3")
+    assert_same_step(dense, backend, "float64", x, rng.standard_normal((7, 3)), training=True)
+    spatial = cnnc.loads("input 6x6x2\nconv 4 3 pad=1\nrelu\nconv 3 1\nsoftmax")
+    assert_same_step(spatial, backend, "float64", x, rng.integers(0, 3, (7, 6, 6)), training=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batchnorm_is_not_split_in_training(backend: str) -> None:
+    """Batch statistics couple the examples: in training the batch runs whole on any thread count, giving
+    the very same loss, gradients and running statistics; in evaluation it is split."""
+    network = cnnc.loads("input 8x8x2\nconv 4 3 pad=1\nbatchnorm\nrelu\nmaxpool 2\nfc 3\nsoftmax")
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((40, 8, 8, 2)), rng.integers(0, 3, 40)
+    one, two = (network.compile(backend=backend, dtype="float64", threads=threads) for threads in (1, 2))
+    expected_loss, expected = one.loss_and_grads(x, y)
+    loss, grads = two.loss_and_grads(x, y)
+    assert loss == expected_loss
+    assert all(np.array_equal(grads[key], expected[key]) for key in expected)
+    assert all(np.array_equal(two.buffers[key], one.buffers[key]) for key in one.buffers)
+    assert not np.array_equal(one.buffers["batchnorm1.running_mean"], np.zeros(4))  # updated once, by both
+    assert_same_step(network, backend, "float64", x, y, training=False)
+
+
+def test_dropout_masks_depend_on_the_threads_but_a_run_is_deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each shard draws its masks from its own generator, seeded from the step's: the same seed and thread
+    count give the same step; another thread count, other masks."""
+    monkeypatch.setattr(shards, "MIN_SHARD", 1)
+    network = cnnc.loads("input 6x6x2\nconv 4 3\nrelu\ndropout 0.5\nfc 3\nsoftmax")
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((6, 6, 6, 2)), rng.integers(0, 3, 6)
+    steps = {threads: [network.compile(dtype="float64", threads=threads).loss_and_grads(x, y, seed=9)[0]
+                       for _ in range(2)] for threads in (1, 2)}
+    assert steps[1][0] == steps[1][1] and steps[2][0] == steps[2][1]
+    assert steps[1][0] != steps[2][0]
+
+
+def test_fit_on_two_threads_takes_the_steps_of_one() -> None:
+    """A whole training run (LeNet-5, float64, 3 batches of 20 and one of 4, momentum SGD) on 2 threads
+    ends at the weights of 1 thread within 1e-12 (the last batch of 4 runs whole: below the threshold)."""
+    rng = np.random.default_rng(5)
+    x, y = rng.random((64, 28, 28, 1)), rng.integers(0, 10, 64)
+    weights = {}
+    for threads in (1, 2):
+        model = LENET.compile(dtype="float64", threads=threads)
+        model.fit(x, y, epochs=1, batch_size=20, optimizer=cnnc.optim.SGD(lr=0.05, momentum=0.9), verbose=0)
+        weights[threads] = model.params
+    for key, value in weights[1].items():
+        assert relative_difference(weights[2][key], value) <= 1e-12, key
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_threads_predict_with_one_model(backend: str) -> None:
+    """Two threads call predict on one model at the same time, many times, on their own inputs (batches
+    big enough to be split again): each gets its own answers."""
+    model = LENET.compile(backend=backend, threads=2)
+    rng = np.random.default_rng(6)
+    inputs = [rng.random((40, 28, 28, 1), dtype=np.float32) for _ in range(2)]
+    expected = [model.predict(x) for x in inputs]
+    wrong: list[int] = []
+    start = threading.Barrier(2)
+
+    def predict(index: int) -> None:
+        start.wait()
+        for _ in range(30):
+            if not np.array_equal(model.predict(inputs[index], batch_size=20), expected[index]):
+                wrong.append(index)
+    workers = [threading.Thread(target=predict, args=(index,)) for index in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not wrong
+
+
+def test_shard_bounds_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert shards.bounds(23, 2) == [(0, 12), (12, 23)]
+    assert shards.bounds(64, 2) == [(0, 32), (32, 64)]
+    assert shards.shard_count(1, 1000) == 1
+    assert shards.shard_count(4, 1) == 1
+    monkeypatch.setattr(blas_threads, "controllable", lambda: True)
+    assert shards.shard_count(2, 2 * shards.MIN_SHARD - 1) == 1
+    assert shards.shard_count(2, 2 * shards.MIN_SHARD) == 2
+    assert shards.shard_count(4, 3 * shards.MIN_SHARD) == 3
+    monkeypatch.setattr(blas_threads, "controllable", lambda: False)
+    assert shards.shard_count(2, 1000) == 1
+
+
+def test_an_error_in_a_shard_is_raised_in_the_caller() -> None:
+    def task(index: int, start: int, stop: int) -> int:
+        if index == 1:
+            raise ValueError(f"shard {index}")
+        return stop - start
+    with pytest.raises(ValueError, match="shard 1"):
+        shards.run(shards.bounds(10, 3), task)
+
+
+@needs_openblas
+def test_openblas_is_held_at_one_thread_and_restored() -> None:
+    library = blas_threads.libraries()[0]
+    before = library.get()
+    library.set(2)
+    try:
+        inside = threading.Event()
+        leave = threading.Event()
+
+        def hold() -> None:
+            with blas_threads.one_thread_each():
+                inside.set()
+                leave.wait(10)
+        other = threading.Thread(target=hold)
+        other.start()
+        inside.wait(10)
+        with blas_threads.one_thread_each():
+            assert library.get() == 1
+        assert library.get() == 1  # the other thread is still inside
+        leave.set()
+        other.join()
+        assert library.get() == 2
+        seen = shards.run(shards.bounds(4, 2), lambda index, start, stop: library.get())
+        assert seen == [1, 1] and library.get() == 2
+    finally:
+        library.set(before)
+
+
+@needs_openblas
+@pytest.mark.parametrize("variable", ["1", "2"])
+def test_the_default_is_the_blas_thread_count(variable: str) -> None:
+    code = "import cnnc; print(cnnc.loads('input 4\\nfc 2').compile().threads)"
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": variable}
+    found = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == variable
+
+
+def test_threads_is_checked() -> None:
+    with pytest.raises(ValueError, match="threads"):
+        LENET.compile(threads=0)
+    with pytest.raises(TypeError, match="threads"):
+        LENET.compile(threads="2")
+    model = LENET.compile(threads=3)
+    assert model.threads == 3
+    model.threads = None
+    assert model.threads == blas_threads.initial_threads()
