@@ -30,9 +30,10 @@ class Model:
     outside [0, classes)); each message names the argument and says what it accepts.
 
     ``threads``: how many threads a batch is split across (``shards``): by default NumPy's BLAS thread
-    count when first needed. Several threads may call ``predict``, ``evaluate`` and ``loss_and_grads`` on
-    one model at once (each thread runs its own copy of the lowered kernels and their scratch buffers);
-    ``forward``/``backward`` keep the last pass on the model, and ``fit`` updates its parameters."""
+    count when first needed. Several threads may call ``predict`` and ``evaluate`` on one model at once
+    (each thread runs its own copy of the lowered kernels and their scratch buffers), and ``loss_and_grads``
+    unless it trains through batchnorm (running statistics are updated in place); ``forward``/``backward``
+    keep the last pass on the model, and ``fit`` updates its parameters."""
 
     def __init__(self, network: Network, seed: int = 0, dtype: str = "float32", loss: str | None = None,
                  backend: str = "numpy", draw_weights: bool = True, threads: int | None = None) -> None:
