@@ -98,6 +98,16 @@ _users = 0
 _saved: list[int] = []
 
 
+def _forget_users() -> None:
+    """In a child made by ``fork``: no thread of the parent runs shards here."""
+    global _lock, _users
+    _lock, _users = threading.Lock(), 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_users)
+
+
 @contextmanager
 def one_thread_each():
     """Every OpenBLAS set to one thread inside the block, restored when the last thread inside it leaves

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -44,6 +45,16 @@ def shard_count(threads: int, count: int) -> int:
     if threads <= 1 or count < 2 * MIN_SHARD or not blas_threads.controllable():
         return 1
     return min(threads, count // MIN_SHARD)
+
+
+def _forget_pool() -> None:
+    """In a child made by ``fork``: the parent's worker threads are not there; start a pool afresh."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -237,3 +237,17 @@ def test_threads_is_checked() -> None:
     assert model.threads == 3
     model.threads = None
     assert model.threads == blas_threads.initial_threads()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_splits_batches_with_a_pool_of_its_own() -> None:
+    """The parent's pool threads are not in a child made by fork: the child starts its own (else it would wait
+    for them forever)."""
+    model = LENET.compile(threads=2)
+    x = np.random.default_rng(7).random((40, 28, 28, 1))
+    expected = model.predict(x)  # the parent's pool is running
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os._exit(0 if np.array_equal(model.predict(x), expected) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
