@@ -16,9 +16,10 @@ from cnnc import blas_threads
 Result = TypeVar("Result")
 
 MIN_SHARD = 8
-"""The fewest examples a shard gets: a smaller batch runs on fewer shards (batch 1 on one). On LeNet-5 a
-training step of 16 examples on 2 shards of 8 took no longer than on one thread, one of 8 on 2 shards of 4
-did (the handoff to a worker costs about 0.1 ms; see docs/training.md)."""
+"""The fewest examples a shard gets: a smaller batch runs on fewer shards (batch 1 on one). A LeNet-5 training
+step costs about 0.7 ms (Numba) to 1.2 ms (NumPy) of CPU time whatever the batch, mostly Python that holds the
+GIL, plus 0.13-0.2 ms an example (process time, one thread, batches 1 to 64): below about 8 examples a shard is
+mostly that fixed part, which two threads cannot run at once. ``python bench/shard_threshold.py`` times it."""
 
 POOL_THREADS = 64
 """The pool's ceiling: it starts threads only as parts wait for one (T - 1 for one caller at T threads)."""
