@@ -82,6 +82,10 @@ class Model:
     def threads(self, count: int | None) -> None:
         self._threads = None if count is None else whole_number(count, "threads")
 
+    def _shard_count(self, examples: int) -> int:
+        """Shards for a batch of ``examples`` (``threads`` asked only for a batch that could be split)."""
+        return 1 if examples < 2 * shards.MIN_SHARD else shards.shard_count(self.threads, examples)
+
     def _program_here(self):
         """The lowered program for the calling thread: ``program`` in the thread that made the model, a
         copy lowered on first use in any other (kernels keep scratch buffers from call to call)."""
@@ -207,7 +211,7 @@ class Model:
         ``threads``, the batch in contiguous shards run in parallel, each with its share of the loss
         (``shards``); not in training when batchnorm normalises with the batch's statistics. Each shard
         draws dropout's masks from its own generator, seeded from ``run.rng``."""
-        count = 1 if run.training and self._couples_examples else shards.shard_count(self.threads, len(x))
+        count = 1 if run.training and self._couples_examples else self._shard_count(len(x))
         if count == 1:
             return self._shard_loss(self._program_here(), x, y, run, grads, None)
         parts = shards.bounds(len(x), count)
@@ -268,7 +272,7 @@ class Model:
 
     def _infer(self, x: np.ndarray, run: Pass) -> np.ndarray:
         """The outputs of one batch, in shards on several ``threads``."""
-        count = shards.shard_count(self.threads, len(x))
+        count = self._shard_count(len(x))
         if count == 1:
             return self._program_here().infer(x, self.params, run)
         found = shards.run(shards.bounds(len(x), count), lambda index, start, stop: self._program_here().infer(

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from cnnc import blas_threads
+if TYPE_CHECKING:  # concurrent.futures (it imports logging) and ctypes load when a batch is first split
+    from concurrent.futures import ThreadPoolExecutor
 
 Result = TypeVar("Result")
 
@@ -43,7 +43,11 @@ def bounds(count: int, shards: int) -> list[tuple[int, int]]:
 def shard_count(threads: int, count: int) -> int:
     """How many shards a batch of ``count`` examples gets with ``threads`` threads: none smaller than
     ``MIN_SHARD``, and one when NumPy's BLAS cannot be held at one thread per shard."""
-    if threads <= 1 or count < 2 * MIN_SHARD or not blas_threads.controllable():
+    if threads <= 1 or count < 2 * MIN_SHARD:
+        return 1
+    from cnnc import blas_threads
+
+    if not blas_threads.controllable():
         return 1
     return min(threads, count // MIN_SHARD)
 
@@ -61,6 +65,8 @@ if hasattr(os, "register_at_fork"):
 def _executor() -> ThreadPoolExecutor:
     """The process's pool of persistent worker threads, made on first need."""
     global _pool
+    from concurrent.futures import ThreadPoolExecutor
+
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="cnnc-shard")
@@ -74,6 +80,10 @@ def run(parts: list[tuple[int, int]], task: Callable[[int, int, int], Result]) -
     after every part has finished."""
     if len(parts) == 1:
         return [task(0, *parts[0])]
+    from concurrent.futures import Future, wait
+
+    from cnnc import blas_threads
+
     errors = np.geterr()
 
     def in_worker(index: int) -> Result:
