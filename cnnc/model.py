@@ -210,17 +210,20 @@ class Model:
         """The loss on one batch: (loss, gradients or None, the outputs, for accuracy). With several
         ``threads``, the batch in contiguous shards run in parallel, each with its share of the loss
         (``shards``); not in training when batchnorm normalises with the batch's statistics. Each shard
-        draws dropout's masks from its own generator, seeded from ``run.rng``."""
+        draws dropout's masks for the whole batch from a copy of ``run.rng`` and keeps its part: the masks
+        of the batch run whole."""
         count = 1 if run.training and self._couples_examples else self._shard_count(len(x))
         if count == 1:
             return self._shard_loss(self._program_here(), x, y, run, grads, None)
         parts = shards.bounds(len(x), count)
         runs = [run] * count
-        if run.training and self._draws_masks:
-            seeds = run.rng.integers(0, 2 ** 63, size=count)
-            runs = [Pass(run.training, np.random.default_rng(seed), run.buffers, run.for_backward) for seed in seeds]
+        if run.training and self._draws_masks:  # each shard a copy of the step's generator
+            runs = [Pass(run.training, _copy(run.rng), run.buffers, run.for_backward, (start, stop, len(x)))
+                    for start, stop in parts]
         found = shards.run(parts, lambda index, start, stop: self._shard_loss(
             self._program_here(), x[start:stop], y[start:stop], runs[index], grads, len(x)))
+        if runs[0] is not run:  # the step's generator ends where the whole batch's draws leave it
+            run.rng.bit_generator.state = runs[0].rng.bit_generator.state
         loss = sum(part[0] for part in found)
         outputs = np.concatenate([part[2] for part in found])
         if not grads:
@@ -350,6 +353,13 @@ class Model:
         OSError if it cannot be written."""
         from cnnc.checkpoint import save_model
         save_model(self, path_argument(path), self.run_state)
+
+
+def _copy(generator: np.random.Generator) -> np.random.Generator:
+    """A generator in the same state as ``generator`` (the same draws to come), advancing on its own."""
+    bits = type(generator.bit_generator)()
+    bits.state = generator.bit_generator.state
+    return np.random.Generator(bits)
 
 
 def _numbers(values: object, argument: str) -> np.ndarray:

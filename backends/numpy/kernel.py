@@ -23,12 +23,15 @@ class UnsupportedLayer(Exception):
 class Pass:
     """One forward pass: training or evaluation, where dropout draws its masks, the buffers
     (running statistics) that batchnorm reads and, in training, updates in place, and whether a
-    backward pass will follow (if not, kernels keep nothing for it)."""
+    backward pass will follow (if not, kernels keep nothing for it). ``shard`` (start, stop, batch):
+    the pass runs examples start..stop of a batch of ``batch`` (``cnnc.shards``); random masks are then
+    drawn for the whole batch and sliced, so that they do not depend on how the batch is split."""
 
     training: bool
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
     for_backward: bool = True
+    shard: tuple[int, int, int] | None = None
 
 
 Params = dict[str, np.ndarray]

@@ -120,7 +120,13 @@ class Dropout(Kernel):
     def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, object]:
         if not run.training or self.p == 0:
             return x, None
-        keep = run.rng.random(self.mask_shape(x), dtype=x.dtype) >= x.dtype.type(self.p)
+        shape = self.mask_shape(x)
+        if run.shard is None:
+            draws = run.rng.random(shape, dtype=x.dtype)
+        else:  # the whole batch's draws, this shard's part: the masks of the batch run whole
+            start, stop, batch = run.shard
+            draws = run.rng.random((batch, *shape[1:]), dtype=x.dtype)[start:stop]
+        keep = draws >= x.dtype.type(self.p)
         scale = keep * x.dtype.type(1 / (1 - self.p))
         return x * scale, scale
 

@@ -66,15 +66,14 @@ def labels_for(network: cnnc.Network, count: int, rng: np.random.Generator) -> n
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in HEAVY else p
                                   for p in EXAMPLE_FILES], ids=[p.stem for p in EXAMPLE_FILES])
 def test_every_example_gives_the_same_step_on_shards(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Five examples (shards of 3 + 2 and 2 + 2 + 1: uneven), float64 within 1e-12. In training mode when the
-    training forward pass is the same on shards (no batchnorm on batch statistics, no dropout masks, which
-    depend on the shards); otherwise in evaluation mode, where batchnorm reads its running statistics and is
-    split too."""
+    """Five examples (shards of 3 + 2 and 2 + 2 + 1: uneven), float64 within 1e-12. In training mode (dropout
+    and drop path included) without batchnorm; with it in evaluation mode, where batchnorm reads its running
+    statistics and is split too (training: test_batchnorm_is_not_split_in_training)."""
     monkeypatch.setattr(shards, "MIN_SHARD", 1)
     network = small_example(path)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, *network.report.input.dims))
-    training = not layers_of(network, ir.BatchNorm, ir.Dropout, ir.DropPath)
+    training = not layers_of(network, ir.BatchNorm)
     assert_same_step(network, "numpy", "float64", x, labels_for(network, 5, rng), training)
 
 
@@ -118,17 +117,24 @@ def test_batchnorm_is_not_split_in_training(backend: str) -> None:
     assert_same_step(network, backend, "float64", x, y, training=False)
 
 
-def test_dropout_masks_depend_on_the_threads_but_a_run_is_deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each shard draws its masks from its own generator, seeded from the step's: the same seed and thread
-    count give the same step; another thread count, other masks."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dropout_masks_do_not_depend_on_the_threads(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each shard draws the whole batch's masks from a copy of the step's generator and keeps its part: the
+    steps of 1, 2 and 3 threads are the same, with a seed and with the model's own generator, which every
+    thread count leaves in the same state (the second step's masks are the same too)."""
     monkeypatch.setattr(shards, "MIN_SHARD", 1)
-    network = cnnc.loads("input 6x6x2\nconv 4 3\nrelu\ndropout 0.5\nfc 3\nsoftmax")
+    network = cnnc.loads("input 6x6x2\nconv 4 3\nrelu\ndropout 0.5\nfc 5\ndroppath 0.3\nfc 3\nsoftmax")
     rng = np.random.default_rng(4)
-    x, y = rng.standard_normal((6, 6, 6, 2)), rng.integers(0, 3, 6)
-    steps = {threads: [network.compile(dtype="float64", threads=threads).loss_and_grads(x, y, seed=9)[0]
-                       for _ in range(2)] for threads in (1, 2)}
-    assert steps[1][0] == steps[1][1] and steps[2][0] == steps[2][1]
-    assert steps[1][0] != steps[2][0]
+    x, y = rng.standard_normal((7, 6, 6, 2)), rng.integers(0, 3, 7)
+    steps = {}
+    for threads in (1, 2, 3):
+        model = network.compile(backend=backend, dtype="float64", threads=threads)
+        steps[threads] = [model.loss_and_grads(x, y, seed=9), model.loss_and_grads(x, y), model.loss_and_grads(x, y)]
+    assert steps[1][1][0] != steps[1][2][0]  # the model's generator moved on: other masks
+    for threads in (2, 3):
+        for (loss, grads), (expected_loss, expected) in zip(steps[threads], steps[1]):
+            assert abs(loss - expected_loss) <= 1e-12
+            assert all(relative_difference(grads[key], expected[key]) <= 1e-12 for key in expected)
 
 
 def test_fit_on_two_threads_takes_the_steps_of_one() -> None:
