@@ -65,7 +65,8 @@ def main() -> None:
                 if repeat:  # the first is a warm-up
                     times[name].append((time.perf_counter() - started) / steps * 1e3)
         library.set(2)
-        cells = "  ".join(f"{name} {min(found):6.2f} ({statistics.median(found):6.2f})" for name, found in times.items())
+        cells = "  ".join(f"{name} {min(found):6.2f} ({statistics.median(found):6.2f})"
+                          for name, found in times.items())
         print(f"batch {batch:4}: ms per step, best (median): {cells}   "
               f"1 thread / 2 shards {min(times['1 thread']) / min(times['2 shards']):.2f}x")
 

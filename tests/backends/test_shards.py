@@ -4,6 +4,7 @@ predicts from several threads at once; OpenBLAS is held at one thread per shard 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -23,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 LENET = cnnc.load(ROOT / "examples" / "lenet5.cnn")
 BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
-    not __import__("importlib").util.find_spec("numba"), reason="numba is not installed"))]
-needs_openblas = pytest.mark.skipif(not blas_threads.controllable(), reason="NumPy's BLAS is not a controllable OpenBLAS")
+    importlib.util.find_spec("numba") is None, reason="numba is not installed"))]
+needs_openblas = pytest.mark.skipif(not blas_threads.controllable(),
+                                    reason="NumPy's BLAS is not a controllable OpenBLAS")
 
 
 def relative_difference(found: np.ndarray, expected: np.ndarray) -> float:
