@@ -8,10 +8,13 @@ import numbers
 import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
 
 from cnnc import ir
 from cnnc.diagnostics import did_you_mean
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from pathlib import Path
 
 BACKENDS = ("numpy", "numba")
 MAX_BATCH = 10**9  # as `cnnc check --batch-size`
@@ -89,6 +92,8 @@ def flag(value: object, argument: str) -> bool:
 def path_argument(value: object, argument: str = "path") -> Path:
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(bad_argument(argument, "a path (a str or os.PathLike)", value))
+    from pathlib import Path  # not at the top: `cnnc check` imports this module, and needs no pathlib
+
     return Path(value)
 
 
