@@ -180,8 +180,11 @@ def _check_array(path: str | Path, what: str, value: np.ndarray, expected: np.nd
         raise ModelFileError(f"{path}: {what} holds {value.dtype} values, not numbers")
     # a finite sum means finite values (a NaN or an infinity makes it NaN or infinite); an overflowing sum is
     # looked at value by value. One pass without a temporary array of the size of the weights.
-    if value.dtype.kind == "f" and not np.isfinite(value.sum()) and not np.isfinite(value).all():
-        raise ModelFileError(f"{path}: {what} holds NaN or infinite values")
+    if value.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):  # no RuntimeWarning printed for a NaN or an overflow
+            total = value.sum()
+        if not np.isfinite(total) and not np.isfinite(value).all():
+            raise ModelFileError(f"{path}: {what} holds NaN or infinite values")
 
 
 # The metadata's schema -------------------------------------------------------------------------
