@@ -11,7 +11,6 @@ import gc
 import os
 import sys
 from functools import cached_property
-from importlib import import_module
 
 from cnnc.commands.common import EXIT_FAILURE, Parser, UsageError, package_version, silence_stdout
 from cnnc.errors import CannotRun
@@ -42,7 +41,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         return parser
     modules = [module for module, names in COMMANDS if first in names] or [module for module, _ in COMMANDS]
     for module in modules:
-        import_module(f"cnnc.commands.{module}").register(commands)
+        __import__(f"cnnc.commands.{module}")  # not importlib.import_module: importlib/__init__ imports warnings
+        sys.modules[f"cnnc.commands.{module}"].register(commands)
     return parser
 
 

@@ -12,7 +12,6 @@ from cnnc.frozen import field, frozen
 from cnnc.lint import RULES, Budgets, LintSettings
 from cnnc.lint.registry import closest_code
 from cnnc.report import DTYPE_BYTES
-from cnnc.toml_positions import key_positions, locate
 from cnnc.values import MAX_MAGNITUDE
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
@@ -168,16 +167,18 @@ def _setting(*key: str) -> Iterator[None]:
 
 
 class _Locator:
-    """Turns a setting's key into `file:line:column: ` (the key's position in the file's text)."""
+    """Turns a setting's key into `file:line:column: ` (the key's position in the file's text, found
+    when a message needs it: a valid configuration is not scanned)."""
 
     def __init__(self, path: str | None, text: str | None, base: tuple[str, ...]) -> None:
-        self.path, self.base = path, base
-        self.positions = key_positions(text) if text else {}
+        self.path, self.text, self.base = path, text, base
 
     def where(self, key: tuple[str, ...]) -> str:
         if self.path is None:
             return ""
-        position = locate(self.positions, self.base + key)
+        from cnnc.toml_positions import key_positions, locate
+
+        position = locate(key_positions(self.text) if self.text else {}, self.base + key)
         return f"{shown_path(self.path)}:{position[0]}:{position[1]}: " if position else f"{shown_path(self.path)}: "
 
 

@@ -59,7 +59,10 @@ def lark_version() -> str | None:
     None when Lark cannot be found."""
     if "lark" in sys.modules:
         return getattr(sys.modules["lark"], "__version__", None)
-    from importlib.machinery import PathFinder
+    try:  # importlib.machinery's PathFinder, without importing importlib (and warnings) in CPython
+        from _frozen_importlib_external import PathFinder
+    except ImportError:  # pragma: no cover - another Python
+        from importlib.machinery import PathFinder
 
     spec = PathFinder.find_spec("lark")
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
