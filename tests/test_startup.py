@@ -291,3 +291,41 @@ def test_the_cache_folder_follows_the_platform_conventions(monkeypatch, tmp_path
     assert lark_loading.tables_folder() == tmp_path / "home" / "Library" / "Caches" / "cnnc" / "parser"
     monkeypatch.setenv("CNNC_CACHE_DIR", str(tmp_path / "mine"))
     assert lark_loading.tables_folder() == tmp_path / "mine" / "parser"
+
+
+# What stands in for pathlib and typing on the check's path ------------------------------------------------
+
+@pytest.mark.parametrize("path", ["net.cnn", "nets/vgg.v2.cnn", ".hidden", "net.", "a.b/net", "nets/", "..",
+                                  "./net.cnn", "a//b.cnn", "net", "/", ""])
+def test_a_spec_s_stem_is_pathlib_s(path):
+    from pathlib import PurePath
+
+    from cnnc.source import Source, file_stem
+
+    assert file_stem(path) == PurePath(path).stem
+    assert Source("", path).stem == (PurePath(path).stem if path else "")
+
+
+def test_a_span_is_still_a_named_tuple():
+    import pickle
+
+    from cnnc.source import Span
+
+    span = Span(1, 2, 3, 4)
+    assert repr(span) == "Span(line=1, column=2, end_line=3, end_column=4)" and span == (1, 2, 3, 4)
+    assert span._replace(line=5) == Span(5, 2, 3, 4) and type(span._replace(line=5)) is Span
+    assert pickle.loads(pickle.dumps(span)) == span and span.to(Span.point(7, 1)) == Span(1, 2, 7, 2)
+    with pytest.raises(AttributeError):
+        span.line = 3
+
+
+def test_the_analysis_dispatches_on_the_nearest_registered_class():
+    from cnnc import ir
+    from cnnc.analyze import _analyze_layer
+
+    class MyConv(ir.Conv):
+        pass
+
+    assert _analyze_layer.dispatch(MyConv) is _analyze_layer.dispatch(ir.Conv)
+    assert _analyze_layer.dispatch(ir.Conv) is not _analyze_layer.dispatch(ir.Activation)
+    assert _analyze_layer.dispatch(ir.Activation) is _analyze_layer.registry[object]  # the default rule
