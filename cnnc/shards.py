@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (start-up)
 if TYPE_CHECKING:  # concurrent.futures (it imports logging) and ctypes load when a batch is first split
+    from collections.abc import Callable
     from concurrent.futures import ThreadPoolExecutor
-
-Result = TypeVar("Result")
 
 MIN_SHARD = 8
 """The fewest examples a shard gets: a smaller batch runs on fewer shards (batch 1 on one). A LeNet-5 training
@@ -73,7 +71,7 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def run(parts: list[tuple[int, int]], task: Callable[[int, int, int], Result]) -> list[Result]:
+def run(parts: list[tuple[int, int]], task: Callable[[int, int, int], object]) -> list:
     """``task(index, start, stop)`` for every part, in parallel: the first in the calling thread, the
     others on the pool; the results in the parts' order. NumPy's floating-point error handling
     (``np.errstate``) of the caller holds in the workers too; an exception in any part is raised here,
@@ -86,7 +84,7 @@ def run(parts: list[tuple[int, int]], task: Callable[[int, int, int], Result]) -
 
     errors = np.geterr()
 
-    def in_worker(index: int) -> Result:
+    def in_worker(index: int) -> object:
         with np.errstate(**errors):
             return task(index, *parts[index])
 
