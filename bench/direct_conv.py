@@ -1,10 +1,10 @@
 """Per-layer time of the Numba backend's two ways to run a convolution and the ReLU after it: im2col (a
 ``ReluAfter`` step: im2col, BLAS, compiled bias+ReLU and col2im) against direct (``backends/numba/direct.py``).
 
-    python bench/direct_conv.py [--repeats 30] [--batch 64] [--threads 1] [--networks lenet5,cifar]
+    python bench/direct_conv.py [--repeats 30] [--batch 64] [--threads 1] [--networks lenet5,cifar,FILE.cnn]
 
 For every convolution followed by a ReLU in each network (LeNet-5 of examples/lenet5.cnn; the CIFAR-size net of
-bench/train_throughput.py), both steps are built with the same weights and run on the same random batch:
+bench/train_throughput.py; or any .cnn file), both steps are built with the same weights and run on the same random batch:
 forward, then backward as training runs it (no input gradient for the first layer). The two take turns,
 repeat after repeat; printed: best and median ms of each, and direct / im2col of the best.
 """
@@ -26,12 +26,13 @@ def layer_pairs(name: str, batch: int):
     import numpy as np
     from train_throughput import network
 
+    import cnnc
     from cnnc import ir
     from cnnc.backends.numba.direct import DirectConvolution
     from cnnc.backends.numba.layers import Convolution, ReluAfter
     from cnnc.backends.numpy.program import lower_layer
 
-    net = network(name)
+    net = cnnc.load(name) if name.endswith(".cnn") else network(name)
     nodes = net.ir.layers
     rng = np.random.default_rng(0)
     for index, (node, after) in enumerate(zip(nodes, nodes[1:])):

@@ -45,91 +45,81 @@ def planes_of_image(x, n, planes, pad_top, pad_left, padded_width):  # pragma: n
                 planes[c, position] = x[n, h, w, c]
 
 
-@njit(cache=True, nogil=True)
-def _tap(planes, weight, f, tap, padded_width, dilation_height, dilation_width, length):  # pragma: no cover
-    """Tap ``tap`` of filter ``f`` in (i, j, c) order: the input plane it reads, shifted, and its weight;
-    past the last tap, any plane and a weight of 0."""
-    kernel_height, kernel_width, channels, _ = weight.shape
-    if tap >= kernel_height * kernel_width * channels:
-        return planes[0, :length], weight[0, 0, 0, f] * 0.0
-    c = tap % channels
-    i, j = divmod(tap // channels, kernel_width)
-    start = i * dilation_height * padded_width + j * dilation_width
-    return planes[c, start:start + length], weight[i, j, c, f]
-
-
 @njit(cache=True, nogil=True, fastmath=FUSED)
-def _add_four(target, s0, s1, s2, s3, w0, w1, w2, w3, length):  # pragma: no cover - compiled
-    """target[:length] += four planes times their weights: four loads to one store."""
+def _add_scaled(target, source, scale, length):  # pragma: no cover - compiled
+    """target[:length] += scale * source[:length]."""
     for t in range(length):
-        target[t] += w0 * s0[t] + w1 * s1[t] + w2 * s2[t] + w3 * s3[t]
+        target[t] += scale * source[t]
 
 
 @njit(cache=True, nogil=True, fastmath=REORDERED)
-def _dot_four(source, g0, g1, g2, g3, length):  # pragma: no cover - compiled
-    """The dot products of ``source`` with four planes (summed in vector lanes): five loads to four sums."""
-    t0 = t1 = t2 = t3 = source[0] * 0.0
-    for t in range(length):
-        value = source[t]
-        t0 += value * g0[t]
-        t1 += value * g1[t]
-        t2 += value * g2[t]
-        t3 += value * g3[t]
-    return t0, t1, t2, t3
+def _dot(first, second, length):  # pragma: no cover - compiled
+    """sum(first[:length] * second[:length]) in the arrays' dtype, summed in vector lanes."""
+    total = first[0] * second[0]
+    for t in range(1, length):
+        total += first[t] * second[t]
+    return total
 
 
 @njit(cache=True, nogil=True, fastmath=FUSED)
 def direct_forward(x, weight, bias, relu, out, planes, sums, pad_top, pad_left, padded_width,
                    dilation_height, dilation_width):  # pragma: no cover - compiled
-    """``out`` (N, OH, OW, F): the convolution of ``x`` (N, H, W, C) with ``weight`` (KH, KW, C, F) at
+    """``out`` (N * OH, OW * F): the convolution of ``x`` (N, H, W, C) with ``weight`` (KH, KW, C, F) at
     stride 1, plus ``bias`` (F, zeros for none), through a ReLU if ``relu``. Scratch: ``planes`` (C, at
     least padded height x width + KW), zero where nothing is written; ``sums`` (F, OH x padded width)."""
-    batch, out_height, out_width, filters = out.shape
-    kernel_height, kernel_width, channels, _ = weight.shape
+    batch, _, _, channels = x.shape
+    kernel_height, kernel_width, _, filters = weight.shape
+    out_height, out_width = out.shape[0] // batch, out.shape[1] // filters
     length = out_height * padded_width
-    taps = kernel_height * kernel_width * channels
     for n in range(batch):
         planes_of_image(x, n, planes, pad_top, pad_left, padded_width)
         for f in range(filters):
             plane = sums[f]
             plane[:] = bias[f]
-            for tap in range(0, taps, 4):
-                s0, w0 = _tap(planes, weight, f, tap, padded_width, dilation_height, dilation_width, length)
-                s1, w1 = _tap(planes, weight, f, tap + 1, padded_width, dilation_height, dilation_width, length)
-                s2, w2 = _tap(planes, weight, f, tap + 2, padded_width, dilation_height, dilation_width, length)
-                s3, w3 = _tap(planes, weight, f, tap + 3, padded_width, dilation_height, dilation_width, length)
-                _add_four(plane, s0, s1, s2, s3, w0, w1, w2, w3, length)
+            for i in range(kernel_height):
+                for j in range(kernel_width):
+                    start = i * dilation_height * padded_width + j * dilation_width
+                    for c in range(channels):
+                        _add_scaled(plane, planes[c, start:start + length], weight[i, j, c, f], length)
             if relu:
+                zero = plane[0] - plane[0]
                 for t in range(length):
-                    plane[t] = plane[t] if plane[t] > 0 else 0.0
-        for oh in range(out_height):
-            for ow in range(out_width):
-                position = oh * padded_width + ow
-                for f in range(filters):
-                    out[n, oh, ow, f] = sums[f, position]
+                    plane[t] = plane[t] if plane[t] > 0 else zero
+        for oh in range(out_height):  # the planes' first columns, channels-last
+            row = out[n * out_height + oh]
+            for f in range(filters):
+                plane = sums[f, oh * padded_width:oh * padded_width + out_width]
+                for ow in range(out_width):
+                    row[ow * filters + f] = plane[ow]
 
 
 @njit(cache=True, nogil=True, fastmath=FUSED)
 def direct_backward(x, dout, out, relu, weight, need_dx, dx, planes, gradient_planes, dplanes, dweight, dbias,
                     pad_top, pad_left, padded_width, dilation_height, dilation_width):  # pragma: no cover - compiled
-    """From the output's gradient ``dout`` (N, OH, OW, F), masked where the ReLU's output ``out`` is 0 if
+    """From the output's gradient ``dout`` (N * OH, OW * F), masked where the ReLU's output ``out`` is 0 if
     ``relu`` (its gradient at 0 is 0, as PyTorch's): the weight's gradient added into ``dweight`` (KH, KW,
     C, F, float64), the bias's into ``dbias`` (F, float64), and if ``need_dx`` the input's gradient
     written to ``dx`` (N, H, W, C). Scratch as ``direct_forward``'s: ``planes`` and ``dplanes`` (C, ...),
     ``gradient_planes`` (F, OH x padded width), zero past each row's output width."""
     batch, height, width, channels = x.shape
-    _, out_height, out_width, filters = dout.shape
-    kernel_height, kernel_width, _, _ = weight.shape
+    kernel_height, kernel_width, _, filters = weight.shape
+    out_height, out_width = dout.shape[0] // batch, dout.shape[1] // filters
     length = out_height * padded_width
     for n in range(batch):
         planes_of_image(x, n, planes, pad_top, pad_left, padded_width)
-        for oh in range(out_height):
-            for ow in range(out_width):
-                position = oh * padded_width + ow
-                for f in range(filters):
-                    gradient = dout[n, oh, ow, f] if (out[n, oh, ow, f] > 0 or not relu) else 0.0
-                    gradient_planes[f, position] = gradient
-                    dbias[f] += gradient
+        for oh in range(out_height):  # channels-last rows to planes, masked
+            r = n * out_height + oh
+            gradients, outputs = dout[r], out[r]
+            for f in range(filters):
+                plane = gradient_planes[f, oh * padded_width:oh * padded_width + out_width]
+                total = 0.0
+                for ow in range(out_width):
+                    gradient = gradients[ow * filters + f]
+                    if relu and not outputs[ow * filters + f] > 0:
+                        gradient = 0.0
+                    plane[ow] = gradient
+                    total += gradient
+                dbias[f] += total
         if need_dx:
             dplanes[:] = 0.0
         for i in range(kernel_height):
@@ -137,18 +127,11 @@ def direct_backward(x, dout, out, relu, weight, need_dx, dx, planes, gradient_pl
                 start = i * dilation_height * padded_width + j * dilation_width
                 for c in range(channels):
                     source = planes[c, start:start + length]
-                    for f in range(0, filters, 4):  # past the last filter: the last one again
-                        last = filters - 1
-                        g0, g1 = gradient_planes[f], gradient_planes[min(f + 1, last)]
-                        g2, g3 = gradient_planes[min(f + 2, last)], gradient_planes[min(f + 3, last)]
-                        sums = _dot_four(source, g0, g1, g2, g3, length)
-                        for k in range(min(4, filters - f)):
-                            dweight[i, j, c, f + k] += sums[k]
-                        if need_dx:  # ... with a weight of 0
-                            w = weight[i, j, c]
-                            _add_four(dplanes[c, start:start + length], g0, g1, g2, g3, w[f],
-                                      w[min(f + 1, last)] * (f + 1 < filters), w[min(f + 2, last)] * (f + 2 < filters),
-                                      w[min(f + 3, last)] * (f + 3 < filters), length)
+                    target = dplanes[c, start:start + length]
+                    for f in range(filters):
+                        dweight[i, j, c, f] += _dot(source, gradient_planes[f], length)
+                        if need_dx:
+                            _add_scaled(target, gradient_planes[f], weight[i, j, c, f], length)
         if need_dx:
             for h in range(height):
                 for w in range(width):
@@ -193,7 +176,7 @@ class DirectConvolution(Convolution):
         dtype = np.result_type(x, weight)
         x4 = np.ascontiguousarray(x, dtype=dtype).reshape(x.shape[0], *self.input_2d, self.channels)
         bias = params[self.bias_key].astype(dtype) if self.has_bias else np.zeros(self.filters, dtype)
-        out = np.empty((x.shape[0], *self.output_2d, self.filters), dtype)
+        out = np.empty((x.shape[0] * self.output_2d[0], self.output_2d[1] * self.filters), dtype)
         sums_length = self.output_2d[0] * self.padded_width
         direct_forward(x4, weight.astype(dtype, copy=False).reshape(*self.kernel_2d, self.channels, self.filters),
                        bias, self.relu, out, self._scratch("planes", self.channels, self.plane, dtype),
@@ -225,6 +208,16 @@ class DirectConvolution(Convolution):
         return (dx.reshape(x4.shape[0], *self.geo.input, self.channels) if need_dx else None), grads
 
 
+MAX_FILTERS = 8
+"""Above this many filters im2col and BLAS are faster (bench/direct_conv.py, batch 64, 1 thread: direct is
+faster for 4, 6 and 8 filters from 1 to 32 channels, slower for 16 and 32 filters)."""
+
+
 def supports(node: ir.Conv, layer: LayerReport) -> bool:
     """Whether ``DirectConvolution`` can compute this layer: ungrouped, 1-D or 2-D, stride 1."""
     return node.groups == 1 and layer.input.rank in (1, 2) and all(s == 1 for s in geometry(node, layer).stride)
+
+
+def chosen(node: ir.Conv, layer: LayerReport) -> bool:
+    """Whether the Numba backend runs this layer as a direct convolution: it can, and it is the faster way."""
+    return node.filters <= MAX_FILTERS and supports(node, layer)
