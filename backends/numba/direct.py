@@ -211,6 +211,13 @@ class DirectConvolution(Convolution):
 MAX_FILTERS = 8
 """Above this many filters im2col and BLAS are faster (bench/direct_conv.py, batch 64, 1 thread: direct is
 faster for 4, 6 and 8 filters from 1 to 32 channels, slower for 16 and 32 filters)."""
+MIN_PLANE = 100
+"""Output rows x padded input width below which the passes are too short to pay (3x3 convolutions of 6 channels
+to 6 filters: slower at 7x7, faster at 10x10; a 1x1 input is a matrix product, which BLAS does best)."""
+MAX_WINDOW = 75
+"""Taps x channels of the largest window measured faster (5x5x3). Each output is summed over its window in
+one float32 sequence, where BLAS sums in blocks: on 1x1 convolutions of 1,152 channels (EfficientNet's
+squeeze-excite) the error grew to 5e-7 of the largest output (BLAS: 1e-7)."""
 
 
 def supports(node: ir.Conv, layer: LayerReport) -> bool:
@@ -220,4 +227,7 @@ def supports(node: ir.Conv, layer: LayerReport) -> bool:
 
 def chosen(node: ir.Conv, layer: LayerReport) -> bool:
     """Whether the Numba backend runs this layer as a direct convolution: it can, and it is the faster way."""
-    return node.filters <= MAX_FILTERS and supports(node, layer)
+    geo = geometry(node, layer)
+    plane = geo.padded[0] if geo.rank == 1 else geo.output[0] * geo.padded[1]
+    return (node.filters <= MAX_FILTERS and geo.taps * layer.input.channels <= MAX_WINDOW and plane >= MIN_PLANE
+            and supports(node, layer))

@@ -33,11 +33,11 @@ SHAPES = {  # what direct.supports: stride 1, ungrouped, 1-D or 2-D; any padding
     "1d": "input 20x3\nconv 7 4 pad=same",
     "1d-dilation": "input 12x2\nconv 3 3 dilation=3 pad=1",
 }
-NOT_SUPPORTED = {
-    "stride": "input 8x8x2\nconv 4 3 stride=2",
-    "height-stride": "input 9x8x2\nconv 3 3 stride=2x1 pad=1x0",
-    "groups": "input 6x6x4\nconv 4 3 groups=2 pad=1",
-    "3d": "input 5x5x4x2\nconv 3 3 pad=1",
+NOT_SUPPORTED = {  # large enough to be chosen otherwise
+    "stride": "input 28x28x2\nconv 4 3 stride=2",
+    "height-stride": "input 29x28x2\nconv 3 3 stride=2x1 pad=1x0",
+    "groups": "input 16x16x4\nconv 4 3 groups=2 pad=1",
+    "3d": "input 12x12x12x2\nconv 3 3 pad=1",
 }
 
 
@@ -102,11 +102,26 @@ def test_without_input_gradient_the_parameter_gradients_are_the_same() -> None:
 
 
 @pytest.mark.parametrize("spec", NOT_SUPPORTED.values(), ids=NOT_SUPPORTED.keys())
-def test_other_convolutions_take_im2col(spec: str) -> None:
+def test_convolutions_it_cannot_compute_take_im2col(spec: str) -> None:
     node, layer = layer_and_report(spec)
     assert not direct.supports(node, layer) and not direct.chosen(node, layer)
     steps = cnnc.loads(spec).compile(backend="numba").program.root.steps
     assert type(steps[0]) is Im2colConvolution
+
+
+CHOSEN_ELSEWHERE = {  # what the measurements of bench/direct_conv.py give to im2col
+    "16-filters": "input 28x28x1\nconv 16 5 pad=2",
+    "wide-window": "input 28x28x4\nconv 6 5 pad=2",
+    "small-plane": "input 7x7x6\nconv 6 3 pad=1",
+    "1x1-input": "input 1x1x32\nconv 8 1",
+}
+
+
+@pytest.mark.parametrize("spec", CHOSEN_ELSEWHERE.values(), ids=CHOSEN_ELSEWHERE.keys())
+def test_where_im2col_is_faster_it_is_chosen(spec: str) -> None:
+    node, layer = layer_and_report(spec)
+    assert direct.supports(node, layer) and not direct.chosen(node, layer)
+    assert type(cnnc.loads(spec).compile(backend="numba").program.root.steps[0]) is Im2colConvolution
 
 
 def test_lenet5_first_convolution_is_direct_with_its_relu_and_the_second_is_im2col() -> None:
@@ -120,11 +135,11 @@ def test_lenet5_first_convolution_is_direct_with_its_relu_and_the_second_is_im2c
     assert isinstance(convs[1], ReluAfter) and convs[1].layer.filters > direct.MAX_FILTERS
 
 
-NETWORKS = {
+NETWORKS = {  # each with a convolution that the backend runs direct
     "lenet-head": "input 12x12x1\nconv 6 5x5 pad=2\nrelu\nmaxpool 2\nconv 4 3\nrelu\nflatten\nfc 3\nsoftmax",
-    "relu-not-fused-twice": "input 8x8x2\nconv 4 3 pad=1\nrelu\nrelu\nconv 3 3 bias=false\nfc 2",
-    "1d-residual": "input 10x3\nresidual {\n conv 3 3 pad=1\n relu\n conv 3 3 pad=1\n}\nrelu\nfc 2",
-    "after-other-layers": "input 9x9x2\nconv 8 3 stride=2\nrelu\nconv 5 3x1 dilation=2 pad=same\nsigmoid\nfc 2",
+    "relu-not-fused-twice": "input 12x12x2\nconv 4 3 pad=1\nrelu\nrelu\nconv 3 3 bias=false\nfc 2",
+    "1d-residual": "input 120x3\nresidual {\n conv 3 3 pad=1\n relu\n conv 3 3 pad=1\n}\nrelu\nglobalavgpool\nfc 2",
+    "after-other-layers": "input 25x25x2\nconv 8 3 stride=2\nrelu\nconv 5 3x1 dilation=2 pad=same\nsigmoid\nfc 2",
 }
 
 
