@@ -7,8 +7,8 @@ input plane shifted by (i * dilation, j * dilation), times the weight, which com
 whatever the filter count (6 is shorter than a vector, so a loop over filters would not). The columns of a
 plane past the output's width are computed and thrown away (the padded width is a few columns wider).
 
-- forward: each output plane summed from the input planes, then written channels-last with the bias and,
-  when a ReLU follows, the ReLU applied;
+- forward: each output plane started at its bias, summed from the input planes and, when a ReLU follows,
+  passed through it, then written channels-last;
 - backward: the output's gradient made planar (masked where the ReLU's output is 0, if one follows; the
   bias's gradient summed on the way), each weight's gradient one dot product of an input plane and a
   gradient plane, and the input's gradient each gradient plane times the weight added into a padded input
