@@ -3,7 +3,6 @@ and loading it back, rebuilt from the embedded spec."""
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from pathlib import Path
@@ -23,7 +22,6 @@ from cnnc.npz import NpzError, read_npz
 FORMAT = "cnnc-model"
 VERSION = 1
 SMALL_MODEL = 10**6  # weights allocated before the file's arrays are checked against them
-CHECKED_SPECS = 8  # the embedded specs kept checked, for a process that loads the same models again
 
 if TYPE_CHECKING:
     from cnnc.api import Network
@@ -67,7 +65,11 @@ def load_model(path: str | Path, backend: str = "numpy") -> Model:
     if "meta" not in arrays or "source" not in arrays:
         raise ModelFileError(f"{path}: not a cnnc model file (no `meta` or `source` entry)")
     meta = _metadata(path, _text(path, arrays.pop("meta"), "meta"))
-    network = _checked_spec(_text(path, arrays.pop("source"), "source"), meta["name"], tuple(meta["input"]))
+    from cnnc.api import loads
+
+    dims = meta["input"]
+    network = loads(_text(path, arrays.pop("source"), "source"), name=meta["name"],
+                    input=ir.Shape(tuple(dims[:-1]), dims[-1]))
     _check_size(path, network, arrays)
     try:
         model = Model(network, seed=meta["seed"], dtype=meta["dtype"], loss=meta["loss"], backend=backend,
@@ -90,26 +92,6 @@ def load_model(path: str | Path, backend: str = "numpy") -> Model:
                 _check_array(path, f"optimizer {slot} of `{key}`", value, model.params[key])
                 model.optimizer.state[slot][key] = value.astype(model.dtype)
     return model
-
-
-_checked: dict[tuple[str, str, tuple[int, ...]], Network] = {}
-
-
-def _checked_spec(text: str, name: str, dims: tuple[int, ...]) -> Network:
-    """The embedded spec, checked (``cnnc.loads``) with the saved name and input. The last few are kept by
-    their text, name and input: a process that loads a model again and again (``cnnc predict`` served
-    in process, a web service reloading its model) parses and analyzes each spec once. What is kept is
-    immutable (the IR and the report); each call gets a Network of its own."""
-    from cnnc.api import loads
-
-    key = (text, name, dims)
-    network = _checked.get(key)
-    if network is None:
-        network = loads(text, name=name, input=ir.Shape(dims[:-1], dims[-1]))
-        if len(_checked) >= CHECKED_SPECS:
-            del _checked[next(iter(_checked))]  # the oldest
-        _checked[key] = network
-    return copy.copy(network)
 
 
 def _input_statistics(path: str | Path, data: dict | None, channels: int) -> InputStatistics | None:
