@@ -21,7 +21,7 @@ class Winograd(NumpyWinograd):
         tile = self.workspace.get("winograd_tile", (1, 4, 4, self.channels), x.dtype)
         input_tiles(np.ascontiguousarray(x), V, tile, self.pad_top, self.pad_left, *self.tiles)
 
-    def output(self, M: np.ndarray, out: np.ndarray) -> None:
+    def output(self, M: np.ndarray, out: np.ndarray, capacity: int) -> None:
         output_tiles(M, out, *self.tiles)
 
     def output_gradient_tiles(self, dout: np.ndarray, dM: np.ndarray, capacity: int) -> None:
