@@ -195,3 +195,22 @@ def test_chosen_only_where_it_applies() -> None:
                  "input 8x8x32\nconv 32 3x3 groups=2 pad=1", "input 8x8x32\nconv 32 5x5 pad=2",
                  "input 8x8x32\nconv 32 3x1 pad=1", "input 16x32\nconv 32 3 pad=1"):
         assert convolutions(cnnc.loads(spec).compile(seed=0))[0].winograd is None, spec
+
+
+@pytest.mark.parametrize("shape", SHAPES[:4], ids=[f"{h}x{w}x{c}-{f}-pad{p}" for h, w, c, f, p in SHAPES[:4]])
+def test_numba_gets_the_numpy_backends_bits(shape) -> None:
+    """The compiled transforms do each value's operations in the NumPy backend's order: in float32 the output
+    and both gradients are equal bit for bit (so that max pooling's winners and ReLU's zeros agree)."""
+    pytest.importorskip("numba")
+    height, width, channels, filters, pad = shape
+    spec = f"input {height}x{width}x{channels}\nconv {filters} 3x3 pad={pad}"
+    found = []
+    for backend in ("numpy", "numba"):
+        kernel, _, params = pair(spec, backend, "float32")
+        x = np.random.default_rng(0).standard_normal((3, height, width, channels), dtype=np.float32)
+        out, cache = kernel.forward(x, params, Pass(training=True))
+        dout = np.random.default_rng(1).standard_normal(out.shape, dtype=np.float32)
+        dx, grads = kernel.backward(dout, cache, params, need_dx=True)
+        found.append((out, dx, grads["conv1.weight"]))
+    for numpy_result, numba_result in zip(*found):
+        np.testing.assert_array_equal(numba_result, numpy_result)
