@@ -214,3 +214,13 @@ def test_numba_gets_the_numpy_backends_bits(shape) -> None:
         found.append((out, dx, grads["conv1.weight"]))
     for numpy_result, numba_result in zip(*found):
         np.testing.assert_array_equal(numba_result, numpy_result)
+
+
+def test_a_stride_1_deconvolution_through_its_winograd_adjoint() -> None:
+    """A transposed convolution's weight gradient is its adjoint convolution's (backends/numpy/resample.py):
+    a 3x3 stride-1 one with 16 output channels takes that through Winograd, and matches central differences."""
+    model = cnnc.loads("input 5x4x3\ndeconv 16 3x3 pad=1").compile(dtype="float64", seed=3)
+    adjoint = model.program.root.steps[0].adjoint
+    assert adjoint.channels == 16 and adjoint.winograd is not None
+    x = np.random.default_rng(0).standard_normal((2, 5, 4, 3))
+    assert assert_gradients_match(model, x) > 0
