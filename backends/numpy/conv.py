@@ -38,7 +38,7 @@ class Convolution(Kernel):
         self.workspace = Workspace()
         self.columns_of: weakref.ref | None = None  # the input whose columns fill the workspace, all in one chunk
         self.winograd: Winograd | None = None
-        if chosen(self.geo, self.groups, self.channels):
+        if chosen(self.geo, self.groups, self.channels, self.filters):
             self.winograd = self.winograd_class(self.geo, self.channels, self.filters, self.workspace)
 
     def init(self, rng: np.random.Generator) -> Params:

@@ -47,9 +47,19 @@ def applies(geo: Geometry, groups: int) -> bool:
             and groups == 1)
 
 
-def chosen(geo: Geometry, groups: int, channels: int) -> bool:
-    """Whether a convolution takes the Winograd path: where it applies and is faster (``MIN_CHANNELS``)."""
-    return applies(geo, groups) and channels >= MIN_CHANNELS
+MAX_IMAGE_VALUES = 1 << 20
+"""Transformed input and output tiles (V and M) of one image up to which the Winograd path is taken (4 MB in
+float32: a chunk is at least one image, and past the cache the NumPy backend's transforms, several passes over
+the tiles, lose: bench/conv_algorithms.py on ResNet-18's 56x56x64 convolution (1.6M values an image), NumPy
+0.6-0.7x im2col's speed where Numba's single-pass transforms reach 2.4-2.6x; at 28x28x128 (0.8M) both win)."""
+
+
+def chosen(geo: Geometry, groups: int, channels: int, filters: int) -> bool:
+    """Whether a convolution takes the Winograd path: where it applies and is faster (``MIN_CHANNELS``,
+    ``MAX_IMAGE_VALUES``); the same choice on both backends, which then compute the same bits."""
+    tiles = prod(-(-size // 2) for size in geo.output)
+    return (applies(geo, groups) and channels >= MIN_CHANNELS
+            and 16 * tiles * (channels + filters) <= MAX_IMAGE_VALUES)
 
 
 def filter_transform(weight: np.ndarray) -> np.ndarray:

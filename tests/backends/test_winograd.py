@@ -179,14 +179,15 @@ def test_predict_equals_the_training_forward_pass(backend: str) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_cifar_nets_convolutions_take_winograd_from_16_channels(backend: str) -> None:
     """bench/train_throughput.py's CIFAR net: its first convolution (3 input channels) by im2col, the other
-    three by Winograd, on both backends; as do ResNet-18's stride-1 3x3 convolutions, not its 7x7 stem, its
-    stride-2 3x3s or its 1x1 shortcuts."""
+    three by Winograd, on both backends; as do ResNet-18's stride-1 3x3 convolutions from 28x28 on (at 56x56x64
+    an image's tiles do not fit ``MAX_IMAGE_VALUES``), not its 7x7 stem, its stride-2 3x3s or 1x1 shortcuts."""
     assert [kernel.winograd is not None for kernel in convolutions(lowered(cnnc.loads(CIFAR), backend))] == [
         False, True, True, True]
     resnet = cnnc.load(Path(__file__).parents[2] / "examples" / "resnet18.cnn")
     for kernel in convolutions(lowered(resnet, backend)):
-        expected = kernel.geo.kernel == (3, 3) and kernel.geo.stride == (1, 1)
+        expected = kernel.geo.kernel == (3, 3) and kernel.geo.stride == (1, 1) and kernel.geo.output[0] <= 28
         assert (kernel.winograd is not None) == expected, (kernel.name, kernel.geo)
+    assert sum(kernel.winograd is not None for kernel in convolutions(lowered(resnet, backend))) == 9
 
 
 def test_chosen_only_where_it_applies() -> None:
