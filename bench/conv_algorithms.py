@@ -6,9 +6,12 @@ For each convolution (the CIFAR net of ``bench/train_throughput.py`` at batch 64
 56x56x64 and 28x28x128 at batch 16; float32, `same` padding), one training step's forward and backward pass of
 the layer's kernel (``Convolution.forward`` then ``backward``, the input gradient included except for the
 network's first layer, whose input needs none), by im2col and by Winograd, on each backend. The two take turns,
-repeat after repeat, in one process, so that both see the same machine load. Printed: ms per forward+backward,
-best and median repeat, the ratio im2col / Winograd of each, and which path the backend chooses for that layer
-(``backends/numpy/winograd.py``: ``chosen``)."""
+repeat after repeat, in one process, so that both see the same machine load; the time is the process's CPU
+time (``time.process_time``: on a loaded machine, unlike wall time, it leaves out the time other processes
+hold the core; with more than one thread it adds up every thread's). Printed: ms per forward+backward, best
+and median repeat, the ratio im2col / Winograd of each, and which path the backend chooses for that layer
+(``backends/numpy/winograd.py``: ``chosen``). The two "probe" layers (8 and 16 input channels) show where the
+threshold ``MIN_CHANNELS`` lies."""
 
 from __future__ import annotations
 
