@@ -111,7 +111,8 @@ class Winograd:
         block = capacity * width
         stride = block + (BLOCK_OFFSET - block * dtype.itemsize) % 4096 // dtype.itemsize
         flat = self.workspace.get(key, (16 * stride,), dtype)
-        return as_strided(flat, (16, capacity, width), (stride * dtype.itemsize, width * dtype.itemsize, dtype.itemsize))
+        item = dtype.itemsize
+        return as_strided(flat, (16, capacity, width), (stride * item, width * item, item))
 
     def forward(self, x: np.ndarray, weight: np.ndarray, epilogue: Epilogue | None = None) -> np.ndarray:
         """The convolution's output (N, OH, OW, F), without bias; ``epilogue`` runs on each chunk's output rows

@@ -119,8 +119,8 @@ def test_float32_error_is_that_of_im2col() -> None:
     for name, kernel in (("winograd", by_winograd), ("im2col", by_im2col)):
         out, cache = kernel.forward(x.astype(np.float32), params, Pass(training=True))
         dx, grads = kernel.backward(dout.astype(np.float32), cache, params, need_dx=True)
-        errors[name] = [float(np.abs(found - exact).max() / np.abs(exact).max())
-                        for found, exact in ((out, out64), (dx, dx64), (grads["conv1.weight"], grads64["conv1.weight"]))]
+        pairs = ((out, out64), (dx, dx64), (grads["conv1.weight"], grads64["conv1.weight"]))
+        errors[name] = [float(np.abs(found - exact).max() / np.abs(exact).max()) for found, exact in pairs]
     for winograd_error, im2col_error in zip(errors["winograd"], errors["im2col"]):
         assert winograd_error < 1e-6 and winograd_error <= 4 * im2col_error, errors
 
