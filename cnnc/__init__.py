@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING
-
 __version__ = "0.1.0"  # pyproject.toml's version (tests/test_startup.py keeps the two equal)
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,6 +34,8 @@ def __getattr__(name: str) -> object:
     """The public names above on first use; ``cnnc.optim`` (NumPy) too."""
     if name not in _LAZY:
         raise AttributeError(f"module 'cnnc' has no attribute {name!r}")
+    from importlib import import_module  # here: importlib/__init__ imports warnings, which `cnnc check` needs not
+
     module = _LAZY[name]
     value = import_module(f"cnnc.{name}") if module is None else getattr(import_module(module), name)
     globals()[name] = value

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from cnnc import ir
 from cnnc.analyze import analyze
@@ -20,6 +19,8 @@ from cnnc.parser import parse
 from cnnc.report import DTYPE_BYTES, OPTIMIZER_STATES, Assumptions, Report
 from cnnc.reading import decode, not_utf8
 from cnnc.source import Source
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
 
 if TYPE_CHECKING:
     from cnnc.model import Model

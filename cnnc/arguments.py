@@ -4,14 +4,16 @@ and what it accepts (``batch must be a whole number from 1 to 1,000,000,000, got
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
 
 from cnnc import ir
 from cnnc.diagnostics import did_you_mean
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from pathlib import Path
 
 BACKENDS = ("numpy", "numba")
 MAX_BATCH = 10**9  # as `cnnc check --batch-size`
@@ -33,7 +35,7 @@ def whole_number(value: object, argument: str, minimum: int = 1, maximum: int | 
     """``value`` as an int: a Python or NumPy integer (not a bool) from ``minimum`` to ``maximum``."""
     accepted = (f"a whole number from {minimum:,} to {maximum:,}" if maximum is not None
                 else f"a whole number of at least {minimum:,}")
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if isinstance(value, bool) or not isinstance(value, _numbers().Integral):
         raise TypeError(bad_argument(argument, accepted, value))
     if value < minimum or (maximum is not None and value > maximum):
         raise ValueError(bad_argument(argument, accepted, value))
@@ -42,7 +44,7 @@ def whole_number(value: object, argument: str, minimum: int = 1, maximum: int | 
 
 def positive_number(value: object, argument: str) -> float:
     """``value`` as a float: a finite Python or NumPy real number (not a bool) above 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, bool) or not isinstance(value, _numbers().Real):
         raise TypeError(bad_argument(argument, "a finite number above 0", value))
     try:
         number = float(value)
@@ -56,7 +58,7 @@ def positive_number(value: object, argument: str) -> float:
 def number_in(value: object, argument: str, accepted: str, fits) -> float:
     """``value`` as a float: a finite Python or NumPy real number (not a bool) for which ``fits`` is
     true; ``accepted`` says which (``a momentum in [0, 1)``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, bool) or not isinstance(value, _numbers().Real):
         raise TypeError(bad_argument(argument, accepted, value))
     try:
         number = float(value)
@@ -86,9 +88,19 @@ def flag(value: object, argument: str) -> bool:
     return value
 
 
+def _numbers():
+    """The ``numbers`` module, imported on first use: `cnnc check` imports this module but checks no
+    Python API argument."""
+    import numbers
+
+    return numbers
+
+
 def path_argument(value: object, argument: str = "path") -> Path:
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(bad_argument(argument, "a path (a str or os.PathLike)", value))
+    from pathlib import Path  # not at the top: `cnnc check` imports this module, and needs no pathlib
+
     return Path(value)
 
 
@@ -105,7 +117,7 @@ def input_shape(value: object, argument: str = "input") -> ir.Shape:
     else:
         wrong_type = not isinstance(value, (str, tuple, list, ir.Shape))
         raise (TypeError if wrong_type else ValueError)(bad_argument(argument, accepted, value))
-    if not all(isinstance(size, numbers.Integral) and not isinstance(size, bool) for size in dims):
+    if not all(isinstance(size, _numbers().Integral) and not isinstance(size, bool) for size in dims):
         raise TypeError(bad_argument(argument, accepted, value))
     if min(dims) < 1:
         raise ValueError(bad_argument(argument, "sizes of at least 1 (spatial sizes, then channels)", value))

@@ -4,7 +4,7 @@ given twice, an option written as a positional, too many or too few arguments)."
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from cnnc import syntax as ast
 from cnnc.diagnostics import did_you_mean

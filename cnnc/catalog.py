@@ -6,11 +6,14 @@ the grammar never changes."""
 from __future__ import annotations
 
 from functools import cache, cached_property
-from typing import Callable
 
 from cnnc import ir
 from cnnc.frozen import frozen
 from cnnc.values import BadValue, Converter, boolean, choice, padding, real, sizes, transposed_padding, whole
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Callable
 
 REQUIRED = object()
 

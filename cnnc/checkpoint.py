@@ -58,8 +58,6 @@ def load_model(path: str | Path, backend: str = "numpy") -> Model:
     ``METADATA``, or whose arrays do not match the spec's shapes or hold NaN or infinite values;
     OSError if unreadable, and SpecError if the embedded spec has errors. ``backend``: numpy or numba
     (the same file serves both)."""
-    from cnnc.api import loads
-
     try:
         arrays = read_npz(path)
     except NpzError as problem:
@@ -67,6 +65,8 @@ def load_model(path: str | Path, backend: str = "numpy") -> Model:
     if "meta" not in arrays or "source" not in arrays:
         raise ModelFileError(f"{path}: not a cnnc model file (no `meta` or `source` entry)")
     meta = _metadata(path, _text(path, arrays.pop("meta"), "meta"))
+    from cnnc.api import loads
+
     dims = meta["input"]
     network = loads(_text(path, arrays.pop("source"), "source"), name=meta["name"],
                     input=ir.Shape(tuple(dims[:-1]), dims[-1]))
@@ -160,8 +160,13 @@ def _check_array(path: str | Path, what: str, value: np.ndarray, expected: np.nd
         raise ModelFileError(f"{path}: {what} has shape {value.shape}, but the spec gives it {expected.shape}")
     if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
         raise ModelFileError(f"{path}: {what} holds {value.dtype} values, not numbers")
-    if not np.isfinite(value).all():
-        raise ModelFileError(f"{path}: {what} holds NaN or infinite values")
+    # a finite sum means finite values (a NaN or an infinity makes it NaN or infinite); an overflowing sum is
+    # looked at value by value. One pass without a temporary array of the size of the weights.
+    if value.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):  # no RuntimeWarning printed for a NaN or an overflow
+            total = value.sum()
+        if not np.isfinite(total) and not np.isfinite(value).all():
+            raise ModelFileError(f"{path}: {what} holds NaN or infinite values")
 
 
 # The metadata's schema -------------------------------------------------------------------------

@@ -11,11 +11,11 @@ import gc
 import os
 import sys
 from functools import cached_property
-from importlib import import_module
-from typing import TYPE_CHECKING
 
 from cnnc.commands.common import EXIT_FAILURE, Parser, UsageError, package_version, silence_stdout
 from cnnc.errors import CannotRun
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,15 +30,19 @@ COMMANDS = (("check", ("check",)), ("fmt", ("fmt",)), ("train", ("train",)), ("e
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The command line's parser. When ``argv`` starts with a subcommand's name, only that subcommand is
     registered (its module alone imported): the others' modules and arguments would cost every start
-    some milliseconds, and nothing that command prints names them. Otherwise (`--help`, a mistyped
-    command) every subcommand is there."""
+    some milliseconds, and nothing that command prints names them. `cnnc --version` registers none (argparse
+    prints the version as soon as it reads the option). Otherwise (`--help`, a mistyped command) every
+    subcommand is there."""
     parser = Parser(prog="cnnc", description="A compiler for convolutional networks written as text.")
     parser.add_argument("--version", action="version", version=f"cnnc {package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     first = argv[0] if argv else None
+    if first == "--version":
+        return parser
     modules = [module for module, names in COMMANDS if first in names] or [module for module, _ in COMMANDS]
     for module in modules:
-        import_module(f"cnnc.commands.{module}").register(commands)
+        __import__(f"cnnc.commands.{module}")  # not importlib.import_module: importlib/__init__ imports warnings
+        sys.modules[f"cnnc.commands.{module}"].register(commands)
     return parser
 
 

@@ -3,18 +3,22 @@ spec, and how the command line's choices combine with it (the command line wins)
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from cnnc.diagnostics import ERROR_CODES, Severity
 from cnnc.frozen import field, frozen
 from cnnc.lint import RULES, Budgets, LintSettings
 from cnnc.lint.registry import closest_code
 from cnnc.report import DTYPE_BYTES
-from cnnc.toml_positions import key_positions, locate
 from cnnc.values import MAX_MAGNITUDE
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from pathlib import Path
 
 KEYS = ("select", "ignore", "severity", "max-params", "max-macs", "max-memory", "min-receptive-field",
         "dtype", "batch-size", "inplace-activations")
@@ -35,9 +39,9 @@ class Selection:
 
 @frozen
 class Config:
-    """A validated configuration; ``path`` is None when no file was found."""
+    """A validated configuration; ``path`` (the file's) is None when no file was found."""
 
-    path: Path | None = None
+    path: str | None = None
     selection: Selection = Selection()
     severities: dict[str, Severity] = field(default_factory=dict)
     budgets: Budgets = Budgets()
@@ -163,16 +167,18 @@ def _setting(*key: str) -> Iterator[None]:
 
 
 class _Locator:
-    """Turns a setting's key into `file:line:column: ` (the key's position in the file's text)."""
+    """Turns a setting's key into `file:line:column: ` (the key's position in the file's text, found
+    when a message needs it: a valid configuration is not scanned)."""
 
-    def __init__(self, path: Path | None, text: str | None, base: tuple[str, ...]) -> None:
-        self.path, self.base = path, base
-        self.positions = key_positions(text) if text else {}
+    def __init__(self, path: str | None, text: str | None, base: tuple[str, ...]) -> None:
+        self.path, self.text, self.base = path, text, base
 
     def where(self, key: tuple[str, ...]) -> str:
         if self.path is None:
             return ""
-        position = locate(self.positions, self.base + key)
+        from cnnc.toml_positions import key_positions, locate
+
+        position = locate(key_positions(self.text) if self.text else {}, self.base + key)
         return f"{shown_path(self.path)}:{position[0]}:{position[1]}: " if position else f"{shown_path(self.path)}: "
 
 
@@ -220,11 +226,12 @@ def _budget(table: dict, key: str, parse) -> int | None:
             raise ValueError(f"`{key}`: {problem}") from None
 
 
-def parse_config(table: dict, path: Path | None = None, text: str | None = None,
+def parse_config(table: dict, path: str | os.PathLike | None = None, text: str | None = None,
                  base: tuple[str, ...] = ()) -> Config:
     """Validate the cnnc settings of a file; raise ConfigError for anything unknown or malformed,
     located at the offending key (``pyproject.toml:14:1: ``) when the file's text is given;
     ``base`` is where the settings sit in it (``("tool", "cnnc")`` in a pyproject.toml)."""
+    path = None if path is None else os.fspath(path)
     locator = _Locator(path, text, base)
     warnings: list[str] = []
     try:
@@ -262,13 +269,18 @@ def parse_config(table: dict, path: Path | None = None, text: str | None = None,
 
 
 # Files -----------------------------------------------------------------------------------
+# Paths are strings handled with os.path: pathlib (with urllib.parse, ipaddress and fnmatch, which it imports)
+# would be a good part of a `cnnc check`'s start-up in an installed (wheel) cnnc.
 
-def shown_path(path: Path) -> str:
+def shown_path(path: str | os.PathLike) -> str:
     """A configuration's path as messages show it: from the working folder when it is inside it."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        real, here = os.path.realpath(path), os.path.realpath(os.getcwd())
+        if os.path.commonpath([real, here]) == here:
+            return os.path.relpath(real, here)
     except (ValueError, OSError):
-        return str(path)
+        pass
+    return os.fspath(path)
 
 
 # Where a pyproject.toml can name `tool.cnnc`: a `[tool.cnnc]` or `[tool]` header, a dotted `tool.cnnc` key, or an
@@ -277,25 +289,27 @@ def shown_path(path: Path) -> str:
 _MAY_NAME_TOOL_CNNC = re.compile(r"""["']?\btool["']?\s*(?:\.\s*["']?cnnc\b|\]|=)""")
 
 
-def _read_toml(path: Path) -> tuple[dict, str]:
+def _read_toml(path: str) -> tuple[dict, str]:
     """A file's TOML document and its text; a TOML error is located at its line and column.
-    A pyproject.toml whose text cannot hold `tool.cnnc` reads as an empty document."""
+    A pyproject.toml whose text cannot hold `tool.cnnc` reads as an empty document (tomllib unloaded)."""
     try:
-        import tomllib
-    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-    try:
-        raw = path.read_bytes()
+        with open(path, "rb") as file:
+            raw = file.read()
         text = raw.decode("utf-8")
-        if path.name == "pyproject.toml" and not _MAY_NAME_TOOL_CNNC.search(text):
-            return {}, text
-        return tomllib.loads(text), text
     except OSError as exc:
         raise ConfigError(f"{shown_path(path)}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         line, column = raw.count(b"\n", 0, exc.start) + 1, exc.start - raw.rfind(b"\n", 0, exc.start)
         raise ConfigError(f"{shown_path(path)}:{line}:{column}: not valid TOML: not UTF-8 (byte "
                           f"{raw[exc.start]:#04x})") from None
+    if os.path.basename(path) == "pyproject.toml" and not _MAY_NAME_TOOL_CNNC.search(text):
+        return {}, text
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         message = " ".join(str(exc).split())  # one line
         found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
@@ -314,44 +328,65 @@ def _tool_cnnc(data: dict) -> dict | None:
     return table if isinstance(table, dict) else None
 
 
-def _cnnc_table(path: Path) -> tuple[dict | None, str]:
+def _cnnc_table(path: str) -> tuple[dict | None, str]:
     """The cnnc settings of a file (all of a cnnc.toml, or `[tool.cnnc]` of a pyproject.toml) and its text."""
     data, text = _read_toml(path)
-    return (_tool_cnnc(data), text) if path.name == "pyproject.toml" else (data, text)
+    return (_tool_cnnc(data), text) if os.path.basename(path) == "pyproject.toml" else (data, text)
 
 
-def find_config(start: Path) -> Path | None:
+def _found_config(start: str) -> tuple[str, dict, str] | None:
+    """The nearest cnnc.toml, or pyproject.toml with a `[tool.cnnc]` table, in ``start`` (a folder, or a
+    file's folder) or above it, with its settings and text (each file read once). In one folder, cnnc.toml
+    comes first."""
+    folder = os.path.realpath(start)
+    folder = folder if os.path.isdir(folder) else os.path.dirname(folder)
+    while True:
+        for name in ("cnnc.toml", "pyproject.toml"):
+            candidate = os.path.join(folder, name)
+            if os.path.isfile(candidate):
+                table, text = _cnnc_table(candidate)
+                if table is not None:
+                    return candidate, table, text
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def find_config(start: str | os.PathLike) -> Path | None:
     """The nearest cnnc.toml, or pyproject.toml with a `[tool.cnnc]` table, in the spec's folder or
     above it. In one folder, cnnc.toml comes first."""
-    folder = start.resolve()
-    folder = folder if folder.is_dir() else folder.parent
-    for directory in (folder, *folder.parents):
-        for name in ("cnnc.toml", "pyproject.toml"):
-            candidate = directory / name
-            if candidate.is_file() and _cnnc_table(candidate)[0] is not None:
-                return candidate
-    return None
+    found = _found_config(os.fspath(start))
+    if found is None:
+        return None
+    from pathlib import Path
+
+    return Path(found[0])
 
 
-def load_config(path: Path) -> Config:
-    """The configuration in one file (a cnnc.toml, or a pyproject.toml's `[tool.cnnc]`)."""
-    table, text = _cnnc_table(path)
-    base = ("tool", "cnnc") if path.name == "pyproject.toml" else ()
+def _config(path: str, table: dict | None, text: str) -> Config:
+    base = ("tool", "cnnc") if os.path.basename(path) == "pyproject.toml" else ()
     return parse_config(table or {}, path, text, base)
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """The configuration in one file (a cnnc.toml, or a pyproject.toml's `[tool.cnnc]`)."""
+    path = os.fspath(path)
+    return _config(path, *_cnnc_table(path))
 
 
 class ConfigFinder:
     """Finds and loads the configuration of each spec, once per folder."""
 
-    def __init__(self, explicit: Path | None = None) -> None:
+    def __init__(self, explicit: str | None = None) -> None:
         self.explicit = load_config(explicit) if explicit is not None else None
-        self.by_folder: dict[Path, Config] = {}
+        self.by_folder: dict[str, Config] = {}
 
     def for_spec(self, spec: str) -> Config:
         if self.explicit is not None:
             return self.explicit
-        folder = Path.cwd() if spec == "-" else Path(spec).resolve().parent
+        folder = os.getcwd() if spec == "-" else os.path.dirname(os.path.realpath(spec))
         if folder not in self.by_folder:
-            found = find_config(folder)
-            self.by_folder[folder] = load_config(found) if found else Config()
+            found = _found_config(folder)
+            self.by_folder[folder] = _config(*found) if found else Config()
         return self.by_folder[folder]

@@ -7,9 +7,11 @@ import sys
 from collections.abc import Callable
 from operator import attrgetter
 from types import CodeType, FunctionType, ModuleType
-from typing import Any, TypeVar
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
 
-T = TypeVar("T")
+    T = TypeVar("T")
 
 
 class _InspectOnFirstUse(ModuleType):

@@ -13,10 +13,13 @@ import marshal
 import os
 import sys
 import zlib
-from pathlib import Path
-from typing import Any
 
-from cnnc.cache import user_cache_folder
+from cnnc.cache import user_cache_path
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 FORMAT = 1  # raised whenever the layout of the exported tables changes
 
@@ -24,8 +27,18 @@ FORMAT = 1  # raised whenever the layout of the exported tables changes
 def tables_folder() -> Path | None:
     """Where the parser's tables are kept: ``parser`` in cnnc's cache folder (``$CNNC_CACHE_DIR``,
     else the platform's user cache folder: ``~/.cache/cnnc`` on Linux); None without a home folder."""
+    folder = _tables_folder()
+    if folder is None:
+        return None
+    from pathlib import Path
+
+    return Path(folder)
+
+
+def _tables_folder() -> str | None:
+    """``tables_folder()`` as a string (pathlib unloaded: it is a good part of a `cnnc check`'s start-up)."""
     try:
-        return user_cache_folder() / "parser"
+        return os.path.join(user_cache_path(), "parser")
     except RuntimeError:  # no home folder
         return None
 
@@ -46,7 +59,10 @@ def lark_version() -> str | None:
     None when Lark cannot be found."""
     if "lark" in sys.modules:
         return getattr(sys.modules["lark"], "__version__", None)
-    from importlib.machinery import PathFinder
+    try:  # importlib.machinery's PathFinder, without importing importlib (and warnings) in CPython
+        from _frozen_importlib_external import PathFinder
+    except ImportError:  # pragma: no cover - another Python
+        from importlib.machinery import PathFinder
 
     spec = PathFinder.find_spec("lark")
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
@@ -68,18 +84,29 @@ def _describe(options: dict[str, Any]) -> str:
 
 def tables_file(grammar: str, options: dict[str, Any], version: str) -> Path | None:
     """The file of the tables for this grammar, options and Lark version (None without a folder)."""
-    folder = tables_folder()
+    path = _tables_path(grammar, options, version)
+    if path is None:
+        return None
+    from pathlib import Path
+
+    return Path(path)
+
+
+def _tables_path(grammar: str, options: dict[str, Any], version: str) -> str | None:
+    """``tables_file()`` as a string (pathlib unloaded)."""
+    folder = _tables_folder()
     if folder is None:
         return None
     digest = zlib.crc32(f"{FORMAT}\n{_describe(options)}\n{grammar}".encode())
     python = "{}.{}".format(*sys.version_info[:2])
-    return folder / f"fast-{digest:08x}-lark{version}-py{python}.marshal"
+    return os.path.join(folder, f"fast-{digest:08x}-lark{version}-py{python}.marshal")
 
 
-def read_tables(path: Path, grammar: str, options: dict[str, Any], version: str) -> dict[str, Any] | None:
+def read_tables(path: str | os.PathLike, grammar: str, options: dict[str, Any], version: str) -> dict[str, Any] | None:
     """The tables in ``path`` if they were made from this grammar, these options and this Lark."""
     try:
-        tables = marshal.loads(path.read_bytes())
+        with open(path, "rb") as file:
+            tables = marshal.loads(file.read())
     except (OSError, EOFError, ValueError, TypeError):
         return None
     if not isinstance(tables, dict) or tables.get("format") != FORMAT or tables.get("grammar") != grammar \
@@ -88,11 +115,11 @@ def read_tables(path: Path, grammar: str, options: dict[str, Any], version: str)
     return tables
 
 
-def write_tables(path: Path, tables: dict[str, Any]) -> None:
+def write_tables(path: str | os.PathLike, tables: dict[str, Any]) -> None:
     """Write the tables atomically (a reader never sees half a file); OSError if it cannot."""
     from cnnc.atomic import write_atomically
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(os.fspath(path)), exist_ok=True)
     write_atomically(path, lambda file: file.write(marshal.dumps(tables)))
 
 
@@ -203,7 +230,7 @@ def fast_tables(package: str, grammar_file: str, options: dict[str, Any]) -> dic
     version = lark_version()
     if version is None:
         return None
-    path = tables_file(grammar, options, version)
+    path = _tables_path(grammar, options, version)
     tables = None if path is None else read_tables(path, grammar, options, version)
     if tables is None:
         from cnnc.lark_loading import load_parser

@@ -12,10 +12,11 @@ from functools import cache
 
 from cnnc import syntax as ast
 from cnnc.diagnostics import Diagnostic, error
-from typing import TYPE_CHECKING
 
 from cnnc.source import START, Source, Span
 from cnnc.values import MAX_MAGNITUDE
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
 
 if TYPE_CHECKING:  # Lark loads only to build the tables or to explain a syntax error
     from cnnc.lalr_driver import FastParser

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cnnc.diagnostics import error
 from cnnc.source import Source, Span
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
 
 if TYPE_CHECKING:
     from cnnc.api import Checked
@@ -21,7 +21,11 @@ def decode(data: bytes, path: str) -> Source:
 
 def read_source(name: str) -> Source:
     """A spec's text (``-``: standard input); OSError when it cannot be read."""
-    data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    if name == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        with open(name, "rb") as file:
+            data = file.read()
     return decode(data, "<stdin>" if name == "-" else name)
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections import namedtuple
 from functools import cached_property
-from pathlib import Path
-from typing import NamedTuple
 
 from cnnc.frozen import frozen
 
 
-class Span(NamedTuple):
+class Span(namedtuple("Span", "line column end_line end_column")):
     """A region of a source file: 1-based line and column of its start and end (end exclusive).
-    A named tuple, not a dataclass: the parser makes one per token, and a tuple is made fastest."""
+    A named tuple, not a dataclass: the parser makes one per token, and a tuple is made fastest.
+    (``collections.namedtuple``: ``typing.NamedTuple`` would import typing at every start.)"""
 
+    __slots__ = ()
     line: int
     column: int
     end_line: int
@@ -30,6 +32,14 @@ class Span(NamedTuple):
 START = Span.point(1, 1)
 
 
+def file_stem(path: str) -> str:
+    """``pathlib.PurePath(path).stem`` without importing pathlib (start-up): the last part of the path
+    without its last suffix (``nets/vgg.v2.cnn`` -> ``vgg.v2``, ``.hidden`` -> ``.hidden``)."""
+    name = os.path.basename(os.path.normpath(path)) if path else ""
+    dot = name.rfind(".")
+    return name[:dot] if 0 < dot < len(name) - 1 else name
+
+
 @frozen
 class Source:
     """A spec's text with the name it is reported under (a path, or ``<string>``)."""
@@ -39,7 +49,7 @@ class Source:
 
     @property
     def stem(self) -> str:
-        return "network" if self.path in ("<string>", "<stdin>") else Path(self.path).stem
+        return "network" if self.path in ("<string>", "<stdin>") else file_stem(self.path)
 
     @cached_property
     def parsed_text(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Union
 
 from cnnc.frozen import frozen
 from cnnc.source import Span
@@ -64,7 +63,7 @@ class Size:
     span: Span
 
 
-Expr = Union[Number, Dims, Name, BinaryOp, Negate, Function, Size]
+Expr = Number | Dims | Name | BinaryOp | Negate | Function | Size
 
 
 # Statements ------------------------------------------------------------------------------
@@ -146,7 +145,7 @@ class Definition:
     name_span: Span
 
 
-Statement = Union[Call, Settings, Definition]
+Statement = Call | Settings | Definition
 
 
 @frozen

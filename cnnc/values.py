@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Union
+from collections.abc import Callable
 
 from cnnc import syntax as ast
 from cnnc.frozen import frozen
@@ -20,7 +20,7 @@ class Symbol:
         return self.name
 
 
-Value = Union[int, float, tuple, Symbol]
+Value = int | float | tuple | Symbol
 
 MAX_MAGNITUDE = 10**100
 """The largest whole number a spec may write or compute, and the largest figure the analyzer reports

@@ -30,8 +30,10 @@ HEAVY = ("numpy", "lark", "interegular", "rich", "importlib.metadata", "cnnc.api
 NOT_LOADED = {
     "import cnnc.cli": HEAVY + ("signal", "difflib", "textwrap"),
     "import cnnc": HEAVY,
-    # argparse's formatters need no shutil (commands.common); the commands' records need no dataclasses
-    "--version": HEAVY + ("shutil", "difflib", "dataclasses", "inspect"),
+    # argparse's formatters need no shutil (commands.common); the commands' records need no dataclasses;
+    # --version registers no subcommand (their modules unloaded) and needs no typing
+    "--version": HEAVY + ("shutil", "difflib", "dataclasses", "inspect", "cnnc.commands.check", "cnnc.commands.train",
+                          "cnnc.commands.compile", "typing"),
     "--help": HEAVY + ("shutil",),
     "check --help": HEAVY,
     "rule W201": ("numpy", "lark", "interegular", "importlib.metadata", "rich", "cnnc.api", "cnnc.parser",
@@ -43,7 +45,10 @@ NOT_LOADED = {
                        "cnnc.model", "cnnc.backends", "cnnc.render.json", "cnnc.render.sarif", "pkgutil", "hashlib",
                        "cnnc.commands.train", "cnnc.commands.compile", "cnnc.commands.fmt", "cnnc.commands.rules",
                        "cnnc.commands.draw", "cnnc.commands.import_", "fractions",  # fractions only where a size is not whole (upsampling)
-                       "inspect", "ast", "dis", "tokenize"),  # dataclasses imports inspect only for docs (frozen.py)
+                       "inspect", "ast", "dis", "tokenize",  # dataclasses imports inspect only for docs (frozen.py)
+                       # no typing (its names only under TYPE_CHECKING); no tomllib (with datetime) for the
+                       # repository's pyproject.toml, which cannot name tool.cnnc
+                       "typing", "tomllib", "datetime"),
     f"fmt --check {VGG16}": ("numpy", "interegular", "importlib.metadata", "rich.table", "cnnc.model", "cnnc.backends"),
     f"check {VGG16} --format json": ("numpy", "lark", "interegular", "importlib.metadata", "rich",
                                      "cnnc.model", "cnnc.render.text", "cnnc.render.sarif"),
@@ -86,6 +91,34 @@ def test_a_command_loads_only_what_it_uses(case, tables_cached):
     found = sorted(name for name in loaded for heavy in NOT_LOADED[case]
                    if name == heavy or name.startswith(heavy + "."))
     assert found == []
+
+
+# Modules that the interpreter may have loaded before cnnc (an editable install's finder imports pathlib):
+# forgotten first, so that the test sees whether cnnc imports them again.
+_FORGET = "import sys; [sys.modules.pop(name, None) for name in {names!r}]; "
+
+
+@pytest.mark.parametrize("case", [f"check {VGG16}", "--version", "rule W201"])
+def test_a_check_needs_no_pathlib(case, tables_cached):
+    # pathlib imports urllib.parse, ipaddress and fnmatch: some 10 ms of an installed cnnc's start
+    forgotten = ("pathlib", "urllib.parse", "ipaddress", "fnmatch")
+    loaded = loaded_by(_FORGET.format(names=forgotten) + action_of(case), tables_cached)
+    assert sorted(set(forgotten) & loaded) == []
+
+
+def test_the_pathlib_test_can_fail(tables_cached, tmp_path):
+    # a folder given to check is walked with pathlib: the forgetting above does not hide an import
+    loaded = loaded_by(_FORGET.format(names=("pathlib",)) + action_of(f"check {tmp_path}"), tables_cached)
+    assert "pathlib" in loaded
+
+
+def test_tomllib_loads_for_a_config_that_names_tool_cnnc(tables_cached, tmp_path):
+    spec = tmp_path / "net.cnn"
+    spec.write_text("input 8x8x3\nconv 8 3x3\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    assert "tomllib" not in loaded_by(action_of(f"check {spec}"), tables_cached)
+    (tmp_path / "pyproject.toml").write_text('[tool.cnnc]\nignore = ["W201"]\n')
+    assert "tomllib" in loaded_by(action_of(f"check {spec}"), tables_cached)
 
 
 def test_the_check_loads_what_the_list_above_forbids_elsewhere(tables_cached, tmp_path):
@@ -258,3 +291,41 @@ def test_the_cache_folder_follows_the_platform_conventions(monkeypatch, tmp_path
     assert lark_loading.tables_folder() == tmp_path / "home" / "Library" / "Caches" / "cnnc" / "parser"
     monkeypatch.setenv("CNNC_CACHE_DIR", str(tmp_path / "mine"))
     assert lark_loading.tables_folder() == tmp_path / "mine" / "parser"
+
+
+# What stands in for pathlib and typing on the check's path ------------------------------------------------
+
+@pytest.mark.parametrize("path", ["net.cnn", "nets/vgg.v2.cnn", ".hidden", "net.", "a.b/net", "nets/", "..",
+                                  "./net.cnn", "a//b.cnn", "net", "/", ""])
+def test_a_spec_s_stem_is_pathlib_s(path):
+    from pathlib import PurePath
+
+    from cnnc.source import Source, file_stem
+
+    assert file_stem(path) == PurePath(path).stem
+    assert Source("", path).stem == (PurePath(path).stem if path else "")
+
+
+def test_a_span_is_still_a_named_tuple():
+    import pickle
+
+    from cnnc.source import Span
+
+    span = Span(1, 2, 3, 4)
+    assert repr(span) == "Span(line=1, column=2, end_line=3, end_column=4)" and span == (1, 2, 3, 4)
+    assert span._replace(line=5) == Span(5, 2, 3, 4) and type(span._replace(line=5)) is Span
+    assert pickle.loads(pickle.dumps(span)) == span and span.to(Span.point(7, 1)) == Span(1, 2, 7, 2)
+    with pytest.raises(AttributeError):
+        span.line = 3
+
+
+def test_the_analysis_dispatches_on_the_nearest_registered_class():
+    from cnnc import ir
+    from cnnc.analyze import _analyze_layer
+
+    class MyConv(ir.Conv):
+        pass
+
+    assert _analyze_layer.dispatch(MyConv) is _analyze_layer.dispatch(ir.Conv)
+    assert _analyze_layer.dispatch(ir.Conv) is not _analyze_layer.dispatch(ir.Activation)
+    assert _analyze_layer.dispatch(ir.Activation) is _analyze_layer.registry[object]  # the default rule

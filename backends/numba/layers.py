@@ -58,8 +58,8 @@ class MaxPool(Kernel):
 
 class Convolution(NumpyConvolution):
     """NumPy's convolution, whose input gradient by col2im (strides above 1, or more filters than
-    channels) is, for an ungrouped 2-D convolution, one batched matmul and a compiled col2im, and whose
-    Winograd path (chosen as NumPy's) has compiled tile transforms (``backends/numba/winograd.py``)."""
+    channels) is, for an ungrouped 2-D convolution, one matmul and a compiled col2im, and whose Winograd
+    path (chosen as NumPy's) has compiled tile transforms (``backends/numba/winograd.py``)."""
 
     winograd_class = Winograd
 
@@ -68,11 +68,13 @@ class Convolution(NumpyConvolution):
         geo = self.geo
         if self.groups != 1 or geo.rank != 2:
             return super()._input_gradient_by_col2im(dout2, weight, input_shape)
-        # each tap's share as the NumPy backend computes it (the same products, bit for bit): (taps, rows, C)
-        blocks = np.ascontiguousarray(weight.reshape(geo.taps, self.channels, self.filters).transpose(0, 2, 1))
-        dcols = np.matmul(dout2[np.newaxis], blocks)
-        return kernels.col2im(dcols, input_shape[0], *geo.input, self.channels, *geo.output, *geo.kernel,
-                                     *geo.stride, *geo.dilation, geo.pads[0][0], geo.pads[1][0])
+        # every window's share of every tap in one matmul, (rows, taps * C): on LeNet-5's conv2 at batch 64,
+        # 1 thread, 0.45 ms against 0.79 for one thin matmul of C columns per tap (best of 30, load 6)
+        dcols = dout2 @ np.ascontiguousarray(weight.reshape(-1, self.filters).T)
+        dx = np.zeros((input_shape[0], geo.input[0], geo.input[1] * self.channels), dtype=dcols.dtype)
+        kernels.col2im_rows(dcols, dx, *geo.output, *geo.kernel, *geo.stride, *geo.dilation, geo.pads[0][0],
+                            geo.pads[1][0])
+        return dx.reshape(input_shape)
 
 
 class ReluAfter(Kernel):

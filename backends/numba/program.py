@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import singledispatch
 
 from cnnc import ir
+from cnnc.backends.numba import direct
 from cnnc.backends.numba.layers import Convolution, MaxPool, ReluAfter
 from cnnc.backends.numpy.kernel import Kernel
 from cnnc.backends.numpy.layers import Activation, Dense
@@ -28,6 +29,8 @@ def _(node: ir.Pool, layer: LayerReport, slope: float | None) -> Kernel:
 
 @lower_layer_numba.register
 def _(node: ir.Conv, layer: LayerReport, slope: float | None) -> Kernel:
+    if direct.chosen(node, layer):
+        return direct.DirectConvolution(node, layer, slope)
     return Convolution(node, layer, slope)
 
 
@@ -39,12 +42,15 @@ def lower(network: ir.Network, report: Report) -> Sequence:
 
 
 def _fuse(sequence: Sequence) -> None:
-    """Replace (conv or fc, relu) pairs in ``sequence`` and every block inside it by one ``ReluAfter``."""
+    """Replace (conv or fc, relu) pairs in ``sequence`` and every block inside it by one ``ReluAfter``
+    (a direct convolution applies the ReLU itself)."""
     steps: list[Kernel] = []
     for step in sequence.steps:
         for inner in _sequences_in(step):
             _fuse(inner)
-        if steps and _is_relu(step) and isinstance(steps[-1], (Convolution, Dense)):
+        if steps and _is_relu(step) and isinstance(steps[-1], direct.DirectConvolution) and not steps[-1].relu:
+            steps[-1].fuse_relu(step)
+        elif steps and _is_relu(step) and isinstance(steps[-1], (Convolution, Dense)):
             steps[-1] = ReluAfter(steps[-1], step)
         else:
             steps.append(step)

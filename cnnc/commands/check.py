@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import TYPE_CHECKING
+import os
 
 from cnnc.assumptions import DTYPE_BYTES, OPTIMIZER_STATES
 from cnnc.commands.common import EXIT_ERRORS, EXIT_FAILURE, EXIT_OK, package_version, positive, quantity, shape, \
     silence_stdout, write_json, write_text
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
 
 if TYPE_CHECKING:  # the analysis, the lint and rich load when the command runs, not when the CLI starts
     from rich.console import Console
@@ -81,15 +82,21 @@ def _expand(paths: list[str], err: Console) -> list[str]:
     """Files to check: directories expand to their .cnn files, sorted."""
     found: list[str] = []
     for name in paths:
-        path = Path(name)
-        if name != "-" and path.is_dir():
-            specs = sorted(str(p) for p in path.rglob("*.cnn"))
+        if name != "-" and _is_folder(name):
+            from pathlib import Path  # only here: pathlib is a good part of the start-up
+
+            specs = sorted(str(p) for p in Path(name).rglob("*.cnn"))
             if not specs:
                 err.print(f"cnnc: warning: no .cnn files under {name}", markup=False, highlight=False, soft_wrap=True)
             found += specs
         else:
             found.append(name)
     return found
+
+
+def _is_folder(name: str) -> bool:
+    """``Path(name).is_dir()`` (where ``''`` is ``.``) without importing pathlib."""
+    return os.path.isdir(name or ".")
 
 
 def _check_one(source: Source, args: argparse.Namespace, config: Config, settings: LintSettings) -> Checked:
@@ -198,9 +205,9 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         args.batch_size = args.batch_size or args.old_batch_size
     results: list[Checked] = []
     failed = False
-    warned: set[Path | None] = set()
+    warned: set[str | None] = set()
     try:
-        configs = ConfigFinder(Path(args.config) if args.config else None)
+        configs = ConfigFinder(args.config or None)
         for name in _expand(args.files, err):
             try:
                 source = read_source(name)
@@ -219,7 +226,7 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
         err.print(f"cnnc: error: {problem}", markup=False, highlight=False, soft_wrap=True)
         return EXIT_FAILURE
     code = EXIT_FAILURE if failed else _exit_code(results, args)
-    one_document = len(args.files) == 1 and len(results) == 1 and not Path(args.files[0]).is_dir()
+    one_document = len(args.files) == 1 and len(results) == 1 and not _is_folder(args.files[0])
     if args.out is not None:
         return _write_out(args, results, one_document, not failed, err) or code
     try:
@@ -232,6 +239,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def _unwritable(name: str) -> str | None:
     """Why ``-o NAME`` cannot be written (checked before any spec is read), or None."""
+    from pathlib import Path
+
     path = Path(name)
     if path.is_dir():
         return f"cannot write {name}: it is a folder"

@@ -6,10 +6,11 @@ import argparse
 import os
 import re
 import sys
-from typing import TYPE_CHECKING
 
 from cnnc import __version__
 from cnnc.errors import CannotRun
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
 
 if TYPE_CHECKING:
     from rich.console import Console

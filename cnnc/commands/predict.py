@@ -4,9 +4,10 @@ fitted to the model's input with a message for each conversion."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from cnnc.commands.common import EXIT_OK, add_backend_option, open_model, positive, require_backend, write_json
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
 
 if TYPE_CHECKING:
     from rich.console import Console

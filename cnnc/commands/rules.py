@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from cnnc.commands.common import EXIT_FAILURE, EXIT_OK, write_json, write_text
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
 
 if TYPE_CHECKING:  # the registry and rich load when the command runs, not when the CLI starts
     from rich.console import Console

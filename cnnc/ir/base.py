@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from functools import cached_property
 from math import prod
-from typing import Literal, Union
 
 from cnnc.frozen import field, frozen
 from cnnc.source import Span
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
 
 Sizes = tuple[int, ...]
 """Per spatial dimension; a single value applies to every dimension (``5`` against ``1x7``)."""
@@ -77,4 +78,9 @@ def padding_text(pad: Padding) -> str:
     return pad if isinstance(pad, str) else sizes_text(pad)
 
 
-Padding = Union[Sizes, Literal["same"]]
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Padding = Sizes | Literal["same"]
+else:  # typing is not imported at run time (start-up)
+    Padding = Sizes | str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Union
 
 from cnnc.frozen import field, frozen
 from cnnc.ir.base import Layer, Shape
@@ -86,9 +85,9 @@ class Multiply(Layer):
 MERGES = (Concat, Add, Multiply)
 """The containers whose branches all run on the same input (each has ``branches``)."""
 
-Node = Union[Conv, Pool, GlobalAvgPool, GlobalMaxPool, AdaptivePool, Dense, Flatten, Activation, PReLU, Dropout,
-             BatchNorm, LayerNorm, GroupNorm, InstanceNorm, LocalResponseNorm, LayerScale, DropPath, Upsample, Deconv,
-             PixelShuffle, Slice, Shuffle, Residual, Concat, Add, Multiply]
+Node = (Conv | Pool | GlobalAvgPool | GlobalMaxPool | AdaptivePool | Dense | Flatten | Activation | PReLU | Dropout
+        | BatchNorm | LayerNorm | GroupNorm | InstanceNorm | LocalResponseNorm | LayerScale | DropPath | Upsample | Deconv
+        | PixelShuffle | Slice | Shuffle | Residual | Concat | Add | Multiply)
 
 
 @frozen

@@ -3,10 +3,13 @@ human summary of them (``describe``)."""
 
 from __future__ import annotations
 
-from typing import Literal
 
 from cnnc.frozen import frozen
 from cnnc.ir.base import Layer, Padding, Sizes, padding_text, same_sizes, sizes_text
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Literal
 
 
 @frozen
@@ -107,8 +110,11 @@ class Flatten(Layer):
     kind = "flatten"
 
 
-ActivationFunction = Literal["relu", "leakyrelu", "sigmoid", "tanh", "softmax", "relu6", "silu", "hardswish",
-                             "hardsigmoid", "mish", "selu", "gelu", "elu"]
+if TYPE_CHECKING:
+    ActivationFunction = Literal["relu", "leakyrelu", "sigmoid", "tanh", "softmax", "relu6", "silu", "hardswish",
+                                 "hardsigmoid", "mish", "selu", "gelu", "elu"]
+else:  # typing is not imported at run time (start-up)
+    ActivationFunction = str
 
 
 @frozen

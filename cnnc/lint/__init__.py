@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from cnnc.collector import collector_paused
 from cnnc.diagnostics import Diagnostic, Note, call_site_notes, merge_repeats
 from cnnc.lint import budgets, head, inputs, noqa, sequence, windows  # noqa: F401 - registers the rules
 from cnnc.lint.context import Budgets, Finding, LintContext, LintSettings
 from cnnc.lint.registry import RULES, Rule, code_name, rule_named
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
 
 if TYPE_CHECKING:  # `cnnc rule` reads the registry without loading the parser
     from cnnc.api import Checked

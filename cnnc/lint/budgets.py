@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Iterator
 
 from cnnc.diagnostics import Note, Severity
 from cnnc.lint.context import Finding, LintContext, head, head_receptive_field
 from cnnc.lint.registry import rule
 from cnnc.render.units import short, size
 from cnnc.source import START, Span
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 
 def _network_span(context: LintContext) -> Span:

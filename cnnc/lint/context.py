@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import cached_property
 from math import ceil
-from typing import Iterator, Mapping
 
 from cnnc import ir
 from cnnc.diagnostics import Note, Severity
@@ -12,6 +11,10 @@ from cnnc.frozen import field, frozen
 from cnnc.report import LayerReport, Report
 from cnnc.shapes import Window, windows
 from cnnc.source import Source, Span
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Iterator, Mapping
 
 
 @frozen

@@ -3,11 +3,12 @@ left by a stride longer than the window, and which of those a parallel path read
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from cnnc import ir
 from cnnc.lint.context import LintContext, branches, layer_windows
 from cnnc.shapes import Window
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
 
 if TYPE_CHECKING:
     from fractions import Fraction

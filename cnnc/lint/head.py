@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from math import prod
-from typing import Iterator
 
 from cnnc import ir
 from cnnc.diagnostics import Severity
 from cnnc.lint.context import Finding, LintContext, head, head_receptive_field
 from cnnc.lint.registry import rule
 from cnnc.render.units import short
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 SMALL_FIELD = 0.5
 """W207 reports a receptive field below this fraction of the input in some dimension."""

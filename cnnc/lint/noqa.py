@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable, Iterator
 
 from cnnc.diagnostics import ERROR_CODES, Severity
 from cnnc.frozen import frozen
 from cnnc.lint.context import Finding, LintContext
 from cnnc.lint.registry import RETIRED, RULES, closest_code, rule
 from cnnc.source import Source, Span
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Iterable, Iterator
 
 _DIRECTIVE = r"#\s*noqa\b(?P<colon>\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*)?)?"
 _CODE = r"[A-Z]+[0-9]+"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Iterator
 
 from cnnc import ir
 from cnnc.diagnostics import Note, Severity
 from cnnc.lint.context import Finding, LintContext, branches, layer_windows, sizes
 from cnnc.lint.registry import rule
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 LINEAR = (ir.BatchNorm, ir.Dropout, ir.Flatten, ir.GlobalAvgPool, ir.LayerScale, ir.DropPath, ir.Upsample,
           ir.PixelShuffle, ir.Slice, ir.Shuffle)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from math import prod
-from typing import Iterator
 
 from cnnc import ir
 from cnnc.diagnostics import Severity
@@ -13,6 +12,10 @@ from cnnc.lint.coverage import (fitting_pad, fitting_stride, lost_at_end, output
 from cnnc.lint.registry import rule
 from cnnc.report import LayerReport
 from cnnc.shapes import Window, per_dimension
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 
 def _windowed(context: LintContext) -> Iterator[tuple[LayerReport, tuple[Window, ...]]]:

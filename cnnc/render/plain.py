@@ -6,11 +6,14 @@ import builtins
 import os
 import sys
 from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any
 
 from cnnc.render.styled import StyledText
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
+
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from rich.console import Console
 
 # Characters that rich's print changes or drops (tabs are expanded, these control codes removed).

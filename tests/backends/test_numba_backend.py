@@ -14,6 +14,7 @@ import cnnc
 
 pytest.importorskip("numba")
 
+from cnnc.backends.numba.direct import DirectConvolution  # noqa: E402
 from cnnc.backends.numba.layers import Convolution, MaxPool, ReluAfter  # noqa: E402
 
 FUSED = {
@@ -85,17 +86,19 @@ def test_example_equals_numpy_backend(path: Path) -> None:
 
 
 def test_lenet_runs_its_pools_and_relus_compiled() -> None:
-    """LeNet-5's conv/fc + ReLU pairs become one fused step each, its max pools the compiled kernel."""
+    """LeNet-5's conv/fc + ReLU pairs become one fused step each (conv1 a direct convolution that applies
+    its ReLU: tests/backends/test_direct_conv.py), its max pools the compiled kernel."""
     program = cnnc.load(Path(__file__).resolve().parents[2] / "examples" / "lenet5.cnn").compile(
         backend="numba").program
     kinds = [type(step).__name__ for step in program.root.steps]
     lenet = cnnc.load(Path(__file__).resolve().parents[2] / "examples" / "lenet5.cnn").ir.layers
     relus = sum(1 for node in lenet if getattr(node, "function", None) == "relu")
-    assert kinds.count(ReluAfter.__name__) == relus > 0
+    assert kinds.count(ReluAfter.__name__) + kinds.count(DirectConvolution.__name__) == relus > 0
     assert kinds.count(MaxPool.__name__) == sum(1 for node in lenet if getattr(node, "mode", None) == "max") > 0
     assert len(program.root.steps) == len(lenet) - relus
     fused = [step.layer for step in program.root.steps if isinstance(step, ReluAfter)]
-    assert sum(isinstance(layer, Convolution) for layer in fused) == sum(node.kind == "conv" for node in lenet)
+    assert sum(isinstance(layer, Convolution) for layer in fused) + kinds.count(DirectConvolution.__name__) == sum(
+        node.kind == "conv" for node in lenet)
 
 
 def test_max_pool_gradient_goes_to_the_first_of_equal_values() -> None:
