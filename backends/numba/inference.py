@@ -7,7 +7,6 @@ import numpy as np
 
 from cnnc.backends.numba import kernels
 from cnnc.backends.numpy.conv import Convolution
-from cnnc.backends.numpy.inference import chunked
 from cnnc.backends.numpy.kernel import Params, Pass
 
 
@@ -20,7 +19,7 @@ def relu_after(step, x: np.ndarray, params: Params, run: Pass) -> np.ndarray:
     def bias_relu(rows: np.ndarray) -> None:
         kernels.bias_relu_forward(rows, bias, step.has_bias)
     if isinstance(layer, Convolution) and layer.groups == 1:
-        return chunked(layer)(x, params[layer.weight_key], bias_relu)
+        return layer.chunked_product(x, params[layer.weight_key], bias_relu)
     out = np.ascontiguousarray(layer.infer(x, params, run))
     bias_relu(out.reshape(-1, step.features))
     return out

@@ -8,6 +8,7 @@ import numpy as np
 
 from cnnc import ir
 from cnnc.backends.numba import inference, kernels
+from cnnc.backends.numba.winograd import Winograd
 from cnnc.backends.numpy.conv import Convolution as NumpyConvolution
 from cnnc.backends.numpy.inference import max_pool
 from cnnc.backends.numpy.kernel import Kernel, Params, Pass
@@ -57,7 +58,10 @@ class MaxPool(Kernel):
 
 class Convolution(NumpyConvolution):
     """NumPy's convolution, whose input gradient by col2im (strides above 1, or more filters than
-    channels) is, for an ungrouped 2-D convolution, one matmul and a compiled col2im."""
+    channels) is, for an ungrouped 2-D convolution, one matmul and a compiled col2im, and whose Winograd
+    path (chosen as NumPy's) has compiled tile transforms (``backends/numba/winograd.py``)."""
+
+    winograd_class = Winograd
 
     def _input_gradient_by_col2im(self, dout2: np.ndarray, weight: np.ndarray,
                                   input_shape: tuple[int, ...]) -> np.ndarray:

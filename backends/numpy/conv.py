@@ -13,12 +13,16 @@ from cnnc.backends.numpy.inference import chunked
 from cnnc.backends.numpy.init import weights
 from cnnc.backends.numpy.kernel import Kernel, Params, Pass, column_sums
 from cnnc.backends.numpy.windows import Geometry, Workspace, geometry, window_view
+from cnnc.backends.numpy.winograd import Winograd, chosen
 from cnnc.report import LayerReport
 
 
 class Convolution(Kernel):
     """Weight (*kernel, C/groups, F); input (N, *spatial, C) -> output (N, *output, F).
-    ``round=ceil`` is extra zero padding on the right."""
+    ``round=ceil`` is extra zero padding on the right. A 3x3 stride-1 convolution where Winograd's F(2x2, 3x3)
+    is faster runs through ``winograd`` (``backends/numpy/winograd.py``), any other through im2col."""
+
+    winograd_class = Winograd
 
     def __init__(self, node: ir.Conv, layer: LayerReport, relu_slope: float | None) -> None:
         self.name = node.name
@@ -33,6 +37,9 @@ class Convolution(Kernel):
         self.transposed = _transposed(self.geo)
         self.workspace = Workspace()
         self.columns_of: weakref.ref | None = None  # the input whose columns fill the workspace, all in one chunk
+        self.winograd: Winograd | None = None
+        if chosen(self.geo, self.groups, self.channels, self.filters):
+            self.winograd = self.winograd_class(self.geo, self.channels, self.filters, self.workspace)
 
     def init(self, rng: np.random.Generator) -> Params:
         group_channels = self.channels // self.groups
@@ -50,6 +57,11 @@ class Convolution(Kernel):
         the only thing kept (when one chunk held the whole batch, it finds them still in the buffer)."""
         geo = self.geo
         weight = params[self.weight_key]
+        if self.winograd is not None:
+            out = self.winograd.forward(x, weight)
+            if self.has_bias:
+                out += params[self.bias_key]
+            return out, (x if run.for_backward else None)
         positions = prod(geo.output)
         out = np.empty((x.shape[0] * positions, self.filters), dtype=np.result_type(x, weight))
         parts = chunks(x.shape[0], positions * geo.taps * self.channels)
@@ -82,7 +94,14 @@ class Convolution(Kernel):
             return self.forward(x, params, run)[0]
         bias = params[self.bias_key] if self.has_bias else None
         add_bias = None if bias is None else lambda rows: np.add(rows, bias, out=rows)
-        return chunked(self)(x, params[self.weight_key], add_bias)
+        return self.chunked_product(x, params[self.weight_key], add_bias)
+
+    def chunked_product(self, x: np.ndarray, weight: np.ndarray, epilogue) -> np.ndarray:
+        """An ungrouped convolution's output without bias, ``epilogue`` run on each chunk's rows while they
+        are in the cache: by Winograd where it is chosen, else by im2col (``backends/numpy/inference.py``)."""
+        if self.winograd is not None:
+            return self.winograd.forward(x, weight, epilogue)
+        return chunked(self)(x, weight, epilogue)
 
     def backward(self, dout: np.ndarray, cache: object, params: Params,
                  need_dx: bool) -> tuple[np.ndarray | None, Params]:
@@ -93,6 +112,9 @@ class Convolution(Kernel):
         grads: Params = {}
         if self.has_bias:
             grads[self.bias_key] = column_sums(dout2)
+        if self.winograd is not None:
+            grads[self.weight_key], dx = self.winograd.backward(dout, x, weight, need_dx)
+            return dx, grads
         positions = prod(self.geo.output)
         dweight = None
         parts = chunks(x.shape[0], positions * self.geo.taps * self.channels)

@@ -1,0 +1,284 @@
+"""Winograd F(2x2, 3x3) convolution (Lavin & Gray 2015, "Fast Algorithms for Convolutional Neural Networks"):
+a 3x3, stride-1, ungrouped 2-D convolution as 16 matmuls over 4x4 input tiles, 2.25x fewer multiplies than im2col.
+
+Per tile of 2x2 outputs, with the transforms of the paper (cross-correlation, as CNNs compute it)::
+
+    U = G g G^T  (per C x F)   V = B^T d B  (per 4x4 input tile d)   M = sum over C of U . V   Y = A^T M A
+
+so that, for the 16 positions (xi, nu) of the transformed 4x4 tile, M[xi, nu] = V[xi, nu] @ U[xi, nu], with V
+(tiles, C) and U (C, F). Backward, from the output gradient's tile dY (2x2, zero past a partial tile's edge):
+dM = A dY A^T, dU = V^T @ dM and dV = dM @ U^T at each of the 16 positions, the weight's gradient G^T dU G
+and the input's B dV B^T, added back where the tile was read (neighbouring tiles overlap by two rows/columns).
+Here the tile transforms are NumPy arithmetic on every tile and channel at once; the Numba backend
+(``backends/numba/winograd.py``) compiles them as loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from math import prod
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from cnnc.backends.numpy.windows import Geometry, Workspace
+
+Epilogue = Callable[[np.ndarray], None]
+
+MIN_CHANNELS = 16
+"""Input channels from which a 3x3 stride-1 convolution takes the Winograd path (bench/conv_algorithms.py, 32x32
+inputs at batch 64, on a loaded machine: 3 channels, the CIFAR net's first layer, im2col / Winograd 0.3x on
+NumPy, 0.7x on Numba (im2col's matmul has K = 27 where Winograd's 16 have K = 3); 8 channels 0.8x and 1.2-1.4x;
+16 channels 1.0-1.1x and 1.8-2.1x)."""
+
+CHUNK_VALUES = 1 << 18
+"""Transformed input and output tiles (V and M) made at a time: 1 MB in float32, one image of the CIFAR net's
+32x32x32 convolution (forward and backward of that layer at batch 64, Numba: 46 ms by chunks of 2^17-2^18
+values, 55-56 ms by chunks of 2^20-2^21; bench/conv_algorithms.py's layers otherwise within the noise)."""
+
+BLOCK_OFFSET = 17 * 64
+"""Bytes past a multiple of 4 KB between the starts of the 16 matrices of a tile buffer: 64-byte lines apart in
+the 64 sets of a 4 KB stride, k * 17 mod 64 differs for every k < 16 (without it, on the CIFAR net's 32-channel
+convolution, each matrix is 256 KB and the Numba input transform took 3.7 ms a chunk of 8 images, with it 0.43)."""
+
+
+def applies(geo: Geometry, groups: int) -> bool:
+    """Whether F(2x2, 3x3) computes this convolution: 2-D, 3x3, stride 1, dilation 1, one group (any zero padding)."""
+    return (geo.rank == 2 and geo.kernel == (3, 3) and geo.stride == (1, 1) and geo.dilation == (1, 1)
+            and groups == 1)
+
+
+MAX_IMAGE_VALUES = 1 << 20
+"""Transformed input and output tiles (V and M) of one image up to which the Winograd path is taken (4 MB in
+float32: a chunk is at least one image, and past the cache the NumPy backend's transforms, several passes over
+the tiles, lose: bench/conv_algorithms.py on ResNet-18's 56x56x64 convolution (1.6M values an image), NumPy
+0.6-0.7x im2col's speed where Numba's single-pass transforms reach 2.4-2.6x; at 28x28x128 (0.8M) both win)."""
+
+
+def chosen(geo: Geometry, groups: int, channels: int, filters: int) -> bool:
+    """Whether a convolution takes the Winograd path: where it applies and is faster (``MIN_CHANNELS``,
+    ``MAX_IMAGE_VALUES``); the same choice on both backends, which then compute the same bits."""
+    tiles = prod(-(-size // 2) for size in geo.output)
+    return (applies(geo, groups) and channels >= MIN_CHANNELS
+            and 16 * tiles * (channels + filters) <= MAX_IMAGE_VALUES)
+
+
+def filter_transform(weight: np.ndarray) -> np.ndarray:
+    """U = G g G^T of a (3, 3, C, F) weight: (16, C, F), position (xi, nu) at 4 * xi + nu."""
+    rows = _filter_rows(weight)  # (4, 3, C, F)
+    return _filter_rows(rows.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3).reshape(16, *weight.shape[2:])
+
+
+def _filter_rows(g: np.ndarray) -> np.ndarray:
+    """G applied along the first axis: (3, ...) -> (4, ...)."""
+    half = 0.5 * (g[0] + g[2])
+    return np.stack([g[0], half + 0.5 * g[1], half - 0.5 * g[1], g[2]])
+
+
+def weight_gradient(dU: np.ndarray) -> np.ndarray:
+    """G^T dU G of the transformed weight's gradient (16, C, F): the weight's (3, 3, C, F)."""
+    grid = dU.reshape(4, 4, *dU.shape[1:])
+    rows = _filter_rows_adjoint(grid)  # (3, 4, C, F)
+    return _filter_rows_adjoint(rows.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+
+
+def _filter_rows_adjoint(d: np.ndarray) -> np.ndarray:
+    """G^T applied along the first axis: (4, ...) -> (3, ...)."""
+    half = 0.5 * (d[1] + d[2])
+    return np.stack([d[0] + half, 0.5 * (d[1] - d[2]), half + d[3]])
+
+
+class Winograd:
+    """One convolution's F(2x2, 3x3) forward and backward passes, a chunk of images at a time (``CHUNK_VALUES``),
+    scratch arrays in the convolution's ``Workspace``. Input (N, H, W, C), weight
+    (3, 3, C, F), output (N, OH, OW, F); tiles (N, TH, TW) with TH = ceil(OH / 2), TW = ceil(OW / 2)."""
+
+    def __init__(self, geo: Geometry, channels: int, filters: int, workspace: Workspace) -> None:
+        self.geo, self.channels, self.filters, self.workspace = geo, channels, filters, workspace
+        self.tiles = tuple(-(-size // 2) for size in geo.output)  # (TH, TW)
+        self.pad_top, self.pad_left = geo.pads[0][0], geo.pads[1][0]
+        self.per_image = 16 * prod(self.tiles) * (channels + filters)  # V and M of one image
+
+    def _chunks(self, batch: int) -> list[tuple[int, int]]:
+        """Chunks of at most ``CHUNK_VALUES`` values of V and M (at least one image)."""
+        step = max(1, CHUNK_VALUES // self.per_image)
+        return [(start, min(batch, start + step)) for start in range(0, batch, step)]
+
+    def _buffer(self, key: str, width: int, dtype: np.dtype, capacity: int) -> np.ndarray:
+        """(16, capacity, width) in a reused buffer, each of the 16 blocks starting
+        ``BLOCK_OFFSET`` bytes past a multiple of 4 KB, so that the 16 streams a tile transform reads or
+        writes do not fall on the same cache sets (4 KB aliasing: 8.7x slower, measured)."""
+        dtype = np.dtype(dtype)
+        block = capacity * width
+        stride = block + (BLOCK_OFFSET - block * dtype.itemsize) % 4096 // dtype.itemsize
+        flat = self.workspace.get(key, (16 * stride,), dtype)
+        item = dtype.itemsize
+        return as_strided(flat, (16, capacity, width), (stride * item, width * item, item))
+
+    def forward(self, x: np.ndarray, weight: np.ndarray, epilogue: Epilogue | None = None) -> np.ndarray:
+        """The convolution's output (N, OH, OW, F), without bias; ``epilogue`` runs on each chunk's output rows
+        (n * OH * OW, F) while they are in the cache."""
+        batch = x.shape[0]
+        dtype = np.result_type(x, weight)
+        U = filter_transform(weight).astype(dtype, copy=False)
+        out = np.empty((batch, *self.geo.output, self.filters), dtype=dtype)
+        parts = self._chunks(batch)
+        capacity = (parts[0][1] - parts[0][0]) * prod(self.tiles)
+        whole_V = self._buffer("winograd_V", self.channels, dtype, capacity)
+        whole_M = self._buffer("winograd_M", self.filters, dtype, capacity)
+        for start, stop in parts:
+            rows = (stop - start) * prod(self.tiles)
+            V, M = whole_V[:, :rows], whole_M[:, :rows]
+            self.input_tiles(x[start:stop], V, capacity)
+            np.matmul(V, U, out=M)
+            self.output(M, out[start:stop], capacity)
+            if epilogue is not None:
+                epilogue(out[start:stop].reshape(-1, self.filters))
+        return out
+
+    def backward(self, dout: np.ndarray, x: np.ndarray, weight: np.ndarray,
+                 need_dx: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """(the weight's gradient (3, 3, C, F), the input's (N, H, W, C) or None) from the output's gradient,
+        the input's tiles transformed again (only the input is kept from the forward pass)."""
+        batch = x.shape[0]
+        dtype = np.result_type(dout, weight)
+        U_transposed = np.ascontiguousarray(filter_transform(weight).astype(dtype, copy=False).transpose(0, 2, 1))
+        dU = np.empty((16, self.channels, self.filters), dtype=dtype)
+        share = self.workspace.get("winograd_dU", dU.shape, dtype)
+        dx = np.empty(x.shape, dtype=dtype) if need_dx else None
+        parts = self._chunks(batch)
+        capacity = (parts[0][1] - parts[0][0]) * prod(self.tiles)
+        whole_V = self._buffer("winograd_V", self.channels, dtype, capacity)
+        whole_dM = self._buffer("winograd_M", self.filters, dtype, capacity)
+        for start, stop in parts:
+            rows = (stop - start) * prod(self.tiles)
+            V, dM = whole_V[:, :rows], whole_dM[:, :rows]
+            self.input_tiles(x[start:stop], V, capacity)
+            self.output_gradient_tiles(dout[start:stop], dM, capacity)
+            if start == 0:
+                np.matmul(V.transpose(0, 2, 1), dM, out=dU)
+            else:
+                dU += np.matmul(V.transpose(0, 2, 1), dM, out=share)
+            if need_dx:
+                dV = np.matmul(dM, U_transposed, out=V)  # V is read: its buffer takes dV
+                self.input_gradient(dV, dx[start:stop], capacity)
+        return weight_gradient(dU), dx
+
+    # The four tile transforms (the Numba backend compiles them); ``capacity``: a whole chunk's tiles, for
+    # the size of scratch buffers, so that a last, shorter chunk takes the front of the same ones. Each runs on
+    # contiguous blocks (a tile position's values for every tile and channel), the rows of the 4x4 (or 2x2)
+    # tile first, then its columns, each value with the same operations in the same order as the Numba
+    # backend's loops: both backends get the same bits, so that max pooling's winners and ReLU's zeros agree.
+
+    def input_tiles(self, x: np.ndarray, V: np.ndarray, capacity: int) -> None:
+        """V = B^T d B of every 4x4 tile d of ``x`` (n, H, W, C) zero-padded: into V (16, n * TH * TW, C)."""
+        TH, TW = self.tiles
+        n, height, width, channels = x.shape
+        padded = self._scratch("winograd_padded", (n, 2 * TH + 2, 2 * TW + 2, channels), n, x.dtype, capacity, 0.0)
+        padded[:, self.pad_top:self.pad_top + height, self.pad_left:self.pad_left + width] = x
+        row, column = padded.strides[1:3]
+        windows = as_strided(padded, (4, 4, n, TH, TW, channels),
+                             (row, column, padded.strides[0], 2 * row, 2 * column, padded.strides[3]))
+        d = self._scratch("winograd_tiles", (4, 4, n, TH, TW, channels), n, x.dtype, capacity)
+        np.copyto(d, windows)
+        d = d.reshape(4, 4, -1)  # d[i, j]: tile position (i, j) of every tile and channel
+        r = self._scratch("winograd_rows", (4, 4, d.shape[2]), n, x.dtype, capacity)
+        np.subtract(d[0], d[2], out=r[0])  # rows: r = B^T d
+        np.add(d[1], d[2], out=r[1])
+        np.subtract(d[2], d[1], out=r[2])
+        np.subtract(d[1], d[3], out=r[3])
+        v = _grid(V)
+        np.subtract(r[:, 0], r[:, 2], out=v[:, 0])  # columns: V = r B
+        np.add(r[:, 1], r[:, 2], out=v[:, 1])
+        np.subtract(r[:, 2], r[:, 1], out=v[:, 2])
+        np.subtract(r[:, 1], r[:, 3], out=v[:, 3])
+
+    def output(self, M: np.ndarray, out: np.ndarray, capacity: int) -> None:
+        """Y = A^T M A of every tile: M (16, n * TH * TW, F) into ``out`` (n, OH, OW, F), partial tiles cut."""
+        TH, TW = self.tiles
+        n, _, _, filters = out.shape
+        m = _grid(M)
+        s = self._scratch("winograd_columns", (2, 4, m.shape[2]), n, M.dtype, capacity)  # s[b, xi]
+        np.add(m[:, 0], m[:, 1], out=s[0])  # columns: s = M A
+        s[0] += m[:, 2]
+        np.subtract(m[:, 1], m[:, 2], out=s[1])
+        s[1] -= m[:, 3]
+        y = self._scratch("winograd_y", (2, 2, n, TH, TW, filters), n, M.dtype, capacity)  # y[a, b]
+        first, second = y.reshape(2, 2, -1)
+        np.add(s[:, 0], s[:, 1], out=first)  # rows: y = A^T s
+        first += s[:, 2]
+        np.subtract(s[:, 1], s[:, 2], out=second)
+        second -= s[:, 3]
+        for a in range(2):
+            for b in range(2):
+                target = out[:, a::2, b::2]
+                target[...] = y[a, b, :, :target.shape[1], :target.shape[2]]
+
+    def output_gradient_tiles(self, dout: np.ndarray, dM: np.ndarray, capacity: int) -> None:
+        """dM = A dY A^T of every 2x2 tile dY of ``dout`` (n, OH, OW, F), zero past the edges: into dM."""
+        TH, TW = self.tiles
+        n, _, _, filters = dout.shape
+        tiles = self._scratch("winograd_dout", (2, 2, n, TH, TW, filters), n, dout.dtype, capacity, 0.0)
+        for a in range(2):
+            for b in range(2):
+                source = dout[:, a::2, b::2]  # a partial tile's missing outputs stay 0
+                tiles[a, b, :, :source.shape[1], :source.shape[2]] = source
+        y = tiles.reshape(2, 2, -1)
+        q = self._scratch("winograd_dout_rows", (4, 2, y.shape[2]), n, dout.dtype, capacity)
+        q[0] = y[0]  # rows: q = A y
+        np.add(y[0], y[1], out=q[1])
+        np.subtract(y[0], y[1], out=q[2])
+        np.negative(y[1], out=q[3])
+        m = _grid(dM)
+        m[:, 0] = q[:, 0]  # columns: dM = q A^T
+        np.add(q[:, 0], q[:, 1], out=m[:, 1])
+        np.subtract(q[:, 0], q[:, 1], out=m[:, 2])
+        np.negative(q[:, 1], out=m[:, 3])
+
+    def input_gradient(self, dV: np.ndarray, dx: np.ndarray, capacity: int) -> None:
+        """B dV B^T of every tile, added where the tile was read: dV (16, n * TH * TW, C) into ``dx``
+        (n, H, W, C), the padding's share dropped. A position's shares are added in the order of their tiles
+        (row by row), from zero."""
+        TH, TW = self.tiles
+        n, height, width, channels = dx.shape
+        v = _grid(dV)
+        e = self._scratch("winograd_rows", (4, 4, v.shape[2]), n, dV.dtype, capacity)  # e[xi, j]
+        e[:, 0] = v[:, 0]  # columns: e = dV B^T
+        np.subtract(v[:, 1], v[:, 2], out=e[:, 1])
+        e[:, 1] += v[:, 3]
+        np.add(v[:, 1], v[:, 2], out=e[:, 2])
+        e[:, 2] -= v[:, 0]
+        np.negative(v[:, 3], out=e[:, 3])
+        parts = self._scratch("winograd_tiles", (4, 4, n, TH, TW, channels), n, dV.dtype, capacity)
+        p = parts.reshape(4, 4, -1)
+        p[0] = e[0]  # rows: parts = B e
+        np.subtract(e[1], e[2], out=p[1])
+        p[1] += e[3]
+        np.add(e[1], e[2], out=p[2])
+        p[2] -= e[0]
+        np.negative(e[3], out=p[3])
+        padded = self._scratch("winograd_dpadded", (n, 2 * TH + 2, 2 * TW + 2, channels), n, dV.dtype, capacity)
+        padded[...] = 0
+        for i in range(2):  # a position of parity (i, j) takes, in this order, parts (i + 2, j + 2) of the
+            for j in range(2):  # tile above left, (i + 2, j) above, (i, j + 2) left and (i, j) of its own
+                target = padded[:, i::2, j::2]  # (n, TH + 1, TW + 1, C)
+                target[:, 1:, 1:] += parts[i + 2, j + 2]
+                target[:, 1:, :TW] += parts[i + 2, j]
+                target[:, :TH, 1:] += parts[i, j + 2]
+                target[:, :TH, :TW] += parts[i, j]
+        dx[...] = padded[:, self.pad_top:self.pad_top + height, self.pad_left:self.pad_left + width]
+
+    def _scratch(self, key: str, shape: tuple[int, ...], images: int, dtype: np.dtype, capacity: int,
+                 fill: float | None = None) -> np.ndarray:
+        """``shape``, the size of which is proportional to the chunk's ``images``, on the front of a reused
+        buffer sized for ``capacity`` tiles: a last, shorter chunk takes part of the same buffer (a border
+        once filled with ``fill`` stays filled: only interiors are written)."""
+        total = prod(shape)
+        flat = self.workspace.get(key, (total // images * max(images, capacity // prod(self.tiles)),), dtype, fill)
+        return flat[:total].reshape(shape)
+
+
+def _grid(blocks: np.ndarray) -> np.ndarray:
+    """A (16, rows, width) tile buffer as (4, 4, rows * width): position (xi, nu)'s values as one row."""
+    step, item = blocks.strides[0], blocks.strides[2]
+    return as_strided(blocks, (4, 4, blocks.shape[1] * blocks.shape[2]), (4 * step, step, item))

@@ -1,0 +1,227 @@
+"""Winograd F(2x2, 3x3) (backends/numpy/winograd.py, backends/numba/winograd.py): the output, the input's and the
+weight's gradients equal the im2col path's (float64 to 1e-10, float32 to 1e-5, relative to the values' scale) on
+odd and even sizes, pads 0/1/2, one and several images, few and many channels; gradient checks through networks
+whose convolutions take it; chunks; predict; and which convolutions choose it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_numpy_gradients import assert_gradients_match
+
+import cnnc
+from cnnc.backends.numpy import winograd
+from cnnc.backends.numpy.conv import Convolution
+from cnnc.backends.numpy.kernel import Pass
+
+BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
+    not __import__("importlib").util.find_spec("numba"), reason="numba not installed"))]
+
+SHAPES = [  # (height, width, channels, filters, pad)
+    (6, 6, 16, 16, "same"),
+    (7, 5, 16, 20, "0"),
+    (9, 8, 17, 3, "2"),
+    (5, 6, 20, 64, "1"),
+    (3, 3, 2, 4, "0"),  # one output, a partial tile in both directions
+    (4, 3, 1, 5, "2"),
+    (11, 10, 3, 2, "1"),
+    (8, 9, 64, 48, "same"),
+]
+CIFAR = """
+input 32x32x3
+conv 32 3x3 pad=same
+relu
+conv 32 3x3 pad=same
+relu
+maxpool 2
+conv 64 3x3 pad=same
+relu
+conv 64 3x3 pad=same
+relu
+maxpool 2
+fc 512
+relu
+fc 10
+"""
+
+
+def convolutions(model) -> list[Convolution]:
+    """The convolution kernels of a model or a program, in order (Numba's fused steps hold them as ``layer``)."""
+    found = [getattr(kernel, "layer", kernel) for kernel in getattr(model, "program", model).root.kernels()]
+    return [kernel for kernel in found if isinstance(kernel, Convolution)]
+
+
+def lowered(network: cnnc.Network, backend: str):
+    """The network's lowered program on ``backend`` (no weights drawn)."""
+    if backend == "numba":
+        from cnnc.backends.numba import Program
+    else:
+        from cnnc.backends.numpy import Program
+    return Program(network.ir, network.report)
+
+
+def pair(spec: str, backend: str, dtype: str) -> tuple[Convolution, Convolution, dict]:
+    """The spec's first convolution twice, from the same weights: by Winograd (made so where the selection
+    would not choose it) and by im2col."""
+    model = cnnc.loads(spec).compile(backend=backend, dtype=dtype, seed=3)
+    by_winograd = convolutions(model)[0]
+    if by_winograd.winograd is None:
+        by_winograd.winograd = by_winograd.winograd_class(by_winograd.geo, by_winograd.channels,
+                                                          by_winograd.filters, by_winograd.workspace)
+    by_im2col = convolutions(cnnc.loads(spec).compile(backend=backend, dtype=dtype, seed=3))[0]
+    by_im2col.winograd = None
+    return by_winograd, by_im2col, model.params
+
+
+def assert_close(found: np.ndarray, expected: np.ndarray, tolerance: float, name: str) -> None:
+    assert found.dtype == expected.dtype and found.shape == expected.shape, name
+    scale = float(np.abs(expected).max())
+    assert scale > 0, name
+    error = float(np.abs(found - expected).max())
+    assert error <= tolerance * scale, f"{name}: {error / scale:.3g} of the scale {scale:.3g}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-10), ("float32", 1e-5)])
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("shape", SHAPES, ids=[f"{h}x{w}x{c}-{f}-pad{p}" for h, w, c, f, p in SHAPES])
+def test_equals_im2col(shape, batch: int, dtype: str, tolerance: float, backend: str) -> None:
+    height, width, channels, filters, pad = shape
+    spec = f"input {height}x{width}x{channels}\nconv {filters} 3x3 pad={pad}"
+    by_winograd, by_im2col, params = pair(spec, backend, dtype)
+    rng = np.random.default_rng(batch)
+    x = rng.standard_normal((batch, height, width, channels)).astype(dtype)
+    params[by_im2col.bias_key][...] = rng.standard_normal(filters)
+    out, cache = by_winograd.forward(x, params, Pass(training=True))
+    expected, expected_cache = by_im2col.forward(x, params, Pass(training=True))
+    assert_close(out, expected, tolerance, "output")
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, grads = by_winograd.backward(dout, cache, params, need_dx=True)
+    dx_expected, grads_expected = by_im2col.backward(dout, expected_cache, params, need_dx=True)
+    assert_close(dx, dx_expected, tolerance, "input gradient")
+    for key in grads_expected:
+        assert_close(grads[key], grads_expected[key], tolerance, key)
+    assert by_winograd.backward(dout, cache, params, need_dx=False)[0] is None
+
+
+def test_float32_error_is_that_of_im2col() -> None:
+    """Against float64, Winograd's float32 output and gradients err no more than 4x as much as im2col's."""
+    spec = "input 16x16x64\nconv 64 3x3 pad=same"
+    x = np.random.default_rng(0).standard_normal((4, 16, 16, 64))
+    dout = np.random.default_rng(1).standard_normal((4, 16, 16, 64))
+    exact_kernel, _, params64 = pair(spec, "numpy", "float64")
+    out64, cache = exact_kernel.forward(x, params64, Pass(training=True))
+    dx64, grads64 = exact_kernel.backward(dout, cache, params64, need_dx=True)
+    by_winograd, by_im2col, params = pair(spec, "numpy", "float32")
+    errors = {}
+    for name, kernel in (("winograd", by_winograd), ("im2col", by_im2col)):
+        out, cache = kernel.forward(x.astype(np.float32), params, Pass(training=True))
+        dx, grads = kernel.backward(dout.astype(np.float32), cache, params, need_dx=True)
+        pairs = ((out, out64), (dx, dx64), (grads["conv1.weight"], grads64["conv1.weight"]))
+        errors[name] = [float(np.abs(found - exact).max() / np.abs(exact).max()) for found, exact in pairs]
+    for winograd_error, im2col_error in zip(errors["winograd"], errors["im2col"]):
+        assert winograd_error < 1e-6 and winograd_error <= 4 * im2col_error, errors
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_chunks_of_one_image_equal_the_whole_batch(backend: str, monkeypatch) -> None:
+    spec = "input 7x6x16\nconv 16 3x3 pad=1"
+    x = np.random.default_rng(0).standard_normal((5, 7, 6, 16))
+    by_winograd, _, params = pair(spec, backend, "float64")
+    whole, cache = by_winograd.forward(x, params, Pass(training=True))
+    dout = np.random.default_rng(1).standard_normal(whole.shape)
+    dx, grads = by_winograd.backward(dout, cache, params, need_dx=True)
+    monkeypatch.setattr(winograd, "CHUNK_VALUES", 1)
+    assert by_winograd.winograd._chunks(5) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    chunked, cache = by_winograd.forward(x, params, Pass(training=True))
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-12)
+    dx_chunked, grads_chunked = by_winograd.backward(dout, cache, params, need_dx=True)
+    np.testing.assert_allclose(dx_chunked, dx, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(grads_chunked["conv1.weight"], grads["conv1.weight"], rtol=0, atol=1e-12)
+
+
+GRADIENT_NETWORK = """
+input 7x6x16
+conv 16 3x3 pad=same
+relu
+conv 18 3x3 pad=2
+relu
+conv 5 3x3
+maxpool 2
+fc 3
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradients_through_winograd_match_central_differences(backend: str) -> None:
+    model = cnnc.loads(GRADIENT_NETWORK).compile(backend=backend, dtype="float64", seed=3)
+    assert [kernel.winograd is not None for kernel in convolutions(model)] == [True, True, True]
+    for key, value in model.params.items():  # biases off zero, so that they count
+        if key.endswith(".bias"):
+            value[...] = np.random.default_rng(4).standard_normal(value.shape) * 0.1
+    x = np.random.default_rng(0).standard_normal((2, 7, 6, 16))
+    assert assert_gradients_match(model, x) > 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_predict_equals_the_training_forward_pass(backend: str) -> None:
+    """``predict`` (each kernel's ``infer``: the bias, and on Numba the ReLU, applied per chunk) against
+    the training path's forward pass, both through Winograd."""
+    model = cnnc.loads(GRADIENT_NETWORK).compile(backend=backend, dtype="float64", seed=3)
+    x = np.random.default_rng(0).standard_normal((5, 7, 6, 16))
+    expected = model.forward(x, training=False)
+    found = model.predict(x, batch_size=3)
+    np.testing.assert_allclose(found, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_cifar_nets_convolutions_take_winograd_from_16_channels(backend: str) -> None:
+    """bench/train_throughput.py's CIFAR net: its first convolution (3 input channels) by im2col, the other
+    three by Winograd, on both backends; as do ResNet-18's stride-1 3x3 convolutions from 28x28 on (at 56x56x64
+    an image's tiles do not fit ``MAX_IMAGE_VALUES``), not its 7x7 stem, its stride-2 3x3s or 1x1 shortcuts."""
+    assert [kernel.winograd is not None for kernel in convolutions(lowered(cnnc.loads(CIFAR), backend))] == [
+        False, True, True, True]
+    resnet = cnnc.load(Path(__file__).parents[2] / "examples" / "resnet18.cnn")
+    for kernel in convolutions(lowered(resnet, backend)):
+        expected = kernel.geo.kernel == (3, 3) and kernel.geo.stride == (1, 1) and kernel.geo.output[0] <= 28
+        assert (kernel.winograd is not None) == expected, (kernel.name, kernel.geo)
+    assert sum(kernel.winograd is not None for kernel in convolutions(lowered(resnet, backend))) == 9
+
+
+def test_chosen_only_where_it_applies() -> None:
+    """Not for strides, dilations, groups, other kernels or 1-D; the same choice on both backends."""
+    for spec in ("input 8x8x32\nconv 32 3x3 stride=2 pad=1", "input 8x8x32\nconv 32 3x3 dilation=2 pad=2",
+                 "input 8x8x32\nconv 32 3x3 groups=2 pad=1", "input 8x8x32\nconv 32 5x5 pad=2",
+                 "input 8x8x32\nconv 32 3x1 pad=1", "input 16x32\nconv 32 3 pad=1"):
+        assert convolutions(cnnc.loads(spec).compile(seed=0))[0].winograd is None, spec
+
+
+@pytest.mark.parametrize("shape", SHAPES[:4], ids=[f"{h}x{w}x{c}-{f}-pad{p}" for h, w, c, f, p in SHAPES[:4]])
+def test_numba_gets_the_numpy_backends_bits(shape) -> None:
+    """The compiled transforms do each value's operations in the NumPy backend's order: in float32 the output
+    and both gradients are equal bit for bit (so that max pooling's winners and ReLU's zeros agree)."""
+    pytest.importorskip("numba")
+    height, width, channels, filters, pad = shape
+    spec = f"input {height}x{width}x{channels}\nconv {filters} 3x3 pad={pad}"
+    found = []
+    for backend in ("numpy", "numba"):
+        kernel, _, params = pair(spec, backend, "float32")
+        x = np.random.default_rng(0).standard_normal((3, height, width, channels), dtype=np.float32)
+        out, cache = kernel.forward(x, params, Pass(training=True))
+        dout = np.random.default_rng(1).standard_normal(out.shape, dtype=np.float32)
+        dx, grads = kernel.backward(dout, cache, params, need_dx=True)
+        found.append((out, dx, grads["conv1.weight"]))
+    for numpy_result, numba_result in zip(*found):
+        np.testing.assert_array_equal(numba_result, numpy_result)
+
+
+def test_a_stride_1_deconvolution_through_its_winograd_adjoint() -> None:
+    """A transposed convolution's weight gradient is its adjoint convolution's (backends/numpy/resample.py):
+    a 3x3 stride-1 one with 16 output channels takes that through Winograd, and matches central differences."""
+    model = cnnc.loads("input 5x4x3\ndeconv 16 3x3 pad=1").compile(dtype="float64", seed=3)
+    adjoint = model.program.root.steps[0].adjoint
+    assert adjoint.channels == 16 and adjoint.winograd is not None
+    x = np.random.default_rng(0).standard_normal((2, 5, 4, 3))
+    assert assert_gradients_match(model, x) > 0
