@@ -218,11 +218,17 @@ class Winograd:
         """dM = A dY A^T of every 2x2 tile dY of ``dout`` (n, OH, OW, F), zero past the edges: into dM."""
         TH, TW = self.tiles
         n, _, _, filters = dout.shape
-        tiles = self._scratch("winograd_dout", (2, 2, n, TH, TW, filters), n, dout.dtype, capacity, 0.0)
+        tiles = self._scratch("winograd_dout", (2, 2, n, TH, TW, filters), n, dout.dtype, capacity)
         for a in range(2):
             for b in range(2):
-                source = dout[:, a::2, b::2]  # a partial tile's missing outputs stay 0
-                tiles[a, b, :, :source.shape[1], :source.shape[2]] = source
+                source = dout[:, a::2, b::2]
+                rows, columns = source.shape[1:3]
+                tiles[a, b, :, :rows, :columns] = source
+                # a partial tile's missing outputs are 0, written every time: the buffer's layout moves with
+                # the chunk's image count (images are its third axis), so zeros left by a longer chunk are not
+                # where a shorter one needs them
+                tiles[a, b, :, rows:] = 0
+                tiles[a, b, :, :rows, columns:] = 0
         y = tiles.reshape(2, 2, -1)
         q = self._scratch("winograd_dout_rows", (4, 2, y.shape[2]), n, dout.dtype, capacity)
         q[0] = y[0]  # rows: q = A y
