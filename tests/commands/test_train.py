@@ -215,10 +215,13 @@ def test_predict_top_k_for_arrays(spec, tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not MNIST.is_dir(), reason="../shared/data/mnist is absent")
 def test_lenet5_on_mnist_from_the_command_line(tmp_path):
-    """The issue's real-data check: the spec's own recipe, first 8,000 digits to train, last 2,000 to test."""
+    """The issue's real-data check: the spec's own recipe, first 8,000 digits to train, last 2,000 to test, on
+    one thread. On two (the default on a 2-core machine) each step equals these within float32's rounding
+    (float64: 2e-15 after 64 steps, tests/backends/test_shards.py), which over 5 epochs moves the final
+    accuracy by tenths of a point: 96.95% in one CI run."""
     log = tmp_path / "lenet5.jsonl"
     code, out, err = run("train", str(ROOT / "examples" / "lenet5.cnn"), "--data", f"mnist:{MNIST}",
-                         "--out", str(tmp_path / "lenet5.npz"), "--log", str(log))
+                         "--out", str(tmp_path / "lenet5.npz"), "--log", str(log), "--threads", "1")
     assert code == 0, err
     assert "training on its first 8,000 examples and testing on the last 2,000" in err
     finished = json.loads(log.read_text().splitlines()[-1])
