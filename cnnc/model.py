@@ -86,6 +86,11 @@ class Model:
         """Shards for a batch of ``examples`` (``threads`` asked only for a batch that could be split)."""
         return 1 if examples < 2 * shards.MIN_SHARD else shards.shard_count(self.threads, examples)
 
+    def step_threads(self, examples: int) -> int:
+        """Threads that share a training step's work on a batch of ``examples``: its shards, then the
+        optimizer's update (``Optimizer.step``)."""
+        return self._shard_count(examples)
+
     def _program_here(self):
         """The lowered program for the calling thread: ``program`` in the thread that made the model, a
         copy lowered on first use in any other (kernels keep scratch buffers from call to call)."""
@@ -216,22 +221,24 @@ class Model:
         if count == 1:
             return self._shard_loss(self._program_here(), x, y, run, grads, None)
         parts = shards.bounds(len(x), count)
-        runs = [run] * count
-        if run.training and self._draws_masks:  # each shard a copy of the step's generator
-            runs = [Pass(run.training, _copy(run.rng), run.buffers, run.for_backward, (start, stop, len(x)))
-                    for start, stop in parts]
+        draws = run.training and self._draws_masks  # then each shard draws from a copy of the step's generator
+        runs = [Pass(run.training, _copy(run.rng) if draws else run.rng, run.buffers, run.for_backward,
+                     (start, stop, len(x))) for start, stop in parts]
         found = shards.run(parts, lambda index, start, stop: self._shard_loss(
             self._program_here(), x[start:stop], y[start:stop], runs[index], grads, len(x)))
-        if runs[0] is not run:  # the step's generator ends where the whole batch's draws leave it
+        if draws:  # the step's generator ends where the whole batch's draws leave it
             run.rng.bit_generator.state = runs[0].rng.bit_generator.state
         loss = sum(part[0] for part in found)
         outputs = np.concatenate([part[2] for part in found])
         if not grads:
             return loss, None, outputs
-        total = {key: value.copy() for key, value in found[0][1].items()}
-        for _, part, _ in found[1:]:
-            for key, value in part.items():
-                total[key] += value
+        total = dict.fromkeys(found[0][1])
+
+        def add(key: str) -> None:  # the shards' gradients in shard order
+            total[key] = found[0][1][key] + found[1][1][key]
+            for _, part, _ in found[2:]:
+                total[key] += part[key]
+        shards.for_each_array(found[0][1], count, add)
         return loss, total, outputs
 
     def _shard_loss(self, program, x: np.ndarray, y: np.ndarray, run: Pass, grads: bool, examples: int | None):

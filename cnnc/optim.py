@@ -98,10 +98,17 @@ class Optimizer:
         self.rate = self.lr * self.schedule.factor(epoch, epochs)
         return self.rate
 
-    def step(self, params: Arrays, grads: Arrays) -> None:
+    def step(self, params: Arrays, grads: Arrays, threads: int = 1) -> None:
+        """Update every parameter that has a gradient; ``threads`` above 1: the parameters dealt to that many
+        threads (``cnnc.shards``), each updated as on one (the same values)."""
         self.steps += 1
-        for key, grad in grads.items():
-            self.update(key, params[key], grad)
+        if threads == 1:
+            for key, grad in grads.items():
+                self.update(key, params[key], grad)
+            return
+        from cnnc import shards
+
+        shards.for_each_array(grads, threads, lambda key: self.update(key, params[key], grads[key]))
 
     def update(self, key: str, param: np.ndarray, grad: np.ndarray) -> None:
         raise NotImplementedError

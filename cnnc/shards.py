@@ -76,24 +76,41 @@ def run(parts: list[tuple[int, int]], task: Callable[[int, int, int], object]) -
     others on the pool; the results in the parts' order. NumPy's floating-point error handling
     (``np.errstate``) of the caller holds in the workers too; an exception in any part is raised here,
     after every part has finished."""
-    if len(parts) == 1:
-        return [task(0, *parts[0])]
+    return run_all([lambda index=index, part=part: task(index, *part) for index, part in enumerate(parts)])
+
+
+def run_all(tasks: list[Callable[[], object]]) -> list:
+    """Every task in parallel, as ``run`` runs its parts: the first in the calling thread, the results in order."""
+    if len(tasks) == 1:
+        return [tasks[0]()]
     from concurrent.futures import Future, wait
 
     from cnnc import blas_threads
 
     errors = np.geterr()
 
-    def in_worker(index: int) -> object:
+    def in_worker(task: Callable[[], object]) -> object:
         with np.errstate(**errors):
-            return task(index, *parts[index])
+            return task()
 
     pool = _executor()
     with blas_threads.one_thread_each():
         futures: list[Future] = []
         try:
-            futures = [pool.submit(in_worker, index) for index in range(1, len(parts))]
-            first = task(0, *parts[0])
+            futures = [pool.submit(in_worker, task) for task in tasks[1:]]
+            first = tasks[0]()
         finally:
             wait(futures)
         return [first, *(future.result() for future in futures)]
+
+
+def for_each_array(arrays: dict[str, np.ndarray], threads: int, task: Callable[[str], None]) -> None:
+    """``task(key)`` for every key of ``arrays``, the keys dealt to ``threads`` threads (``run_all``) in groups
+    of about equal size (elementwise passes over gradients and parameters: NumPy's loops release the GIL)."""
+    groups: list[list[str]] = [[] for _ in range(max(1, min(threads, len(arrays))))]
+    sizes = [0] * len(groups)
+    for key in sorted(arrays, key=lambda key: -arrays[key].size):  # the largest first, each to the least loaded
+        lightest = sizes.index(min(sizes))
+        groups[lightest].append(key)
+        sizes[lightest] += arrays[key].size
+    run_all([lambda group=group: [task(key) for key in group] for group in groups if group])

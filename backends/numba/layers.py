@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from cnnc import ir
-from cnnc.backends.numba import inference, kernels
+from cnnc.backends.numba import kernels
 from cnnc.backends.numba.winograd import Winograd
 from cnnc.backends.numpy.conv import Convolution as NumpyConvolution
+from cnnc.backends.numpy.fused import ReluAfter as NumpyReluAfter
 from cnnc.backends.numpy.inference import max_pool
 from cnnc.backends.numpy.kernel import Kernel, Params, Pass
 from cnnc.backends.numpy.windows import Geometry, geometry
@@ -77,46 +78,14 @@ class Convolution(NumpyConvolution):
         return dx.reshape(input_shape)
 
 
-class ReluAfter(Kernel):
-    """A convolution or fully connected layer and the ReLU that follows it, as one step: the bias and
-    the ReLU in one compiled pass forward, and in one pass back (the mask, and the bias's gradient).
-    The parameters are the layer's own (``conv1.weight``, ``conv1.bias``): the ReLU has none."""
+class ReluAfter(NumpyReluAfter):
+    """NumPy's fused conv/fc and ReLU step (``backends/numpy/fused.py``) with both elementwise passes
+    compiled: the bias and the ReLU in one pass forward, the mask and the bias's gradient (summed in
+    float64) in one pass back."""
 
-    def __init__(self, layer: Kernel, relu: Kernel) -> None:
-        self.name = layer.name
-        self.relu_name = relu.name
-        self.layer = layer
-        self.has_bias = layer.has_bias
-        self.bias_key = layer.bias_key
-        layer.has_bias = False  # the layer computes the product only; this step adds the bias
-        self.features = layer.units if hasattr(layer, "units") else layer.filters
+    def bias_relu(self, rows: np.ndarray, bias: np.ndarray | None) -> None:
+        kernels.bias_relu_forward(rows, rows.reshape(-1)[:0] if bias is None else bias, bias is not None)
 
-    def init(self, rng: np.random.Generator) -> Params:
-        params = self.layer.init(rng)
-        if self.has_bias:
-            params[self.bias_key] = np.zeros(self.features)
-        return params
-
-    def init_buffers(self) -> Params:
-        return self.layer.init_buffers()
-
-    def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, object]:
-        out, cache = self.layer.forward(x, params, run)
-        out = np.ascontiguousarray(out)
-        bias = params[self.bias_key] if self.has_bias else out[:0].reshape(-1)
-        kernels.bias_relu_forward(out.reshape(-1, self.features), bias, self.has_bias)
-        return out, ((cache, out) if run.for_backward else None)
-
-    def infer(self, x: np.ndarray, params: Params, run: Pass) -> np.ndarray:
-        """A convolution chunk by chunk, bias and ReLU on each chunk (``backends/numba/inference.py``)."""
-        return inference.relu_after(self, x, params, run)
-
-    def backward(self, dout: np.ndarray, cache: object, params: Params,
-                 need_dx: bool) -> tuple[np.ndarray | None, Params]:
-        layer_cache, out = cache
-        masked, dbias = kernels.bias_relu_backward(np.ascontiguousarray(dout).reshape(-1, self.features),
-                                                   out.reshape(-1, self.features), self.has_bias)
-        dx, grads = self.layer.backward(masked.reshape(out.shape), layer_cache, params, need_dx)
-        if self.has_bias:
-            grads[self.bias_key] = dbias
-        return dx, grads
+    def masked(self, dout: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        masked, dbias = kernels.bias_relu_backward(dout, out, self.has_bias)
+        return masked, (dbias if self.has_bias else None)

@@ -7,9 +7,10 @@ from functools import singledispatch
 from cnnc import ir
 from cnnc.backends.numba import direct
 from cnnc.backends.numba.layers import Convolution, MaxPool, ReluAfter
+from cnnc.backends.numpy.fused import fuse_relus
 from cnnc.backends.numpy.kernel import Kernel
-from cnnc.backends.numpy.layers import Activation, Dense
-from cnnc.backends.numpy.program import ConcatBlock, ResidualBlock, Sequence, lower_layer
+from cnnc.backends.numpy.layers import Dense
+from cnnc.backends.numpy.program import Sequence, lower_layer
 from cnnc.backends.numpy.program import lower as lower_with
 from cnnc.report import LayerReport, Report
 
@@ -37,33 +38,16 @@ def _(node: ir.Conv, layer: LayerReport, slope: float | None) -> Kernel:
 def lower(network: ir.Network, report: Report) -> Sequence:
     """The network as one sequence of kernels, each conv/fc followed by a plain ReLU fused with it."""
     root = lower_with(network, report, lower_layer_numba)
-    _fuse(root)
+    fuse_relus(root, _relu_after)
     return root
 
 
-def _fuse(sequence: Sequence) -> None:
-    """Replace (conv or fc, relu) pairs in ``sequence`` and every block inside it by one ``ReluAfter``
-    (a direct convolution applies the ReLU itself)."""
-    steps: list[Kernel] = []
-    for step in sequence.steps:
-        for inner in _sequences_in(step):
-            _fuse(inner)
-        if steps and _is_relu(step) and isinstance(steps[-1], direct.DirectConvolution) and not steps[-1].relu:
-            steps[-1].fuse_relu(step)
-        elif steps and _is_relu(step) and isinstance(steps[-1], (Convolution, Dense)):
-            steps[-1] = ReluAfter(steps[-1], step)
-        else:
-            steps.append(step)
-    sequence.steps = steps
-
-
-def _sequences_in(step: Kernel) -> list[Sequence]:
-    if isinstance(step, ResidualBlock):
-        return [step.body, step.shortcut]
-    if isinstance(step, ConcatBlock) or hasattr(step, "branches"):
-        return list(step.branches)
-    return []
-
-
-def _is_relu(step: Kernel) -> bool:
-    return isinstance(step, Activation) and step.node.function == "relu"
+def _relu_after(step: Kernel, relu: Kernel) -> Kernel | None:
+    """A direct convolution applies the ReLU itself; another convolution or a fully connected layer with
+    its ReLU becomes one ``ReluAfter``."""
+    if isinstance(step, direct.DirectConvolution) and not step.relu:
+        step.fuse_relu(relu)
+        return step
+    if isinstance(step, (Convolution, Dense)):
+        return ReluAfter(step, relu)
+    return None

@@ -15,7 +15,10 @@ from cnnc.backends.numpy.winograd import Winograd as NumpyWinograd
 
 
 class Winograd(NumpyWinograd):
-    """F(2x2, 3x3) with compiled tile transforms (same layout and results as the NumPy backend's)."""
+    """F(2x2, 3x3) with compiled tile transforms (same layout and results as the NumPy backend's), which
+    release the GIL: threads running shards of a batch run them in parallel."""
+
+    parallel = True
 
     def input_tiles(self, x: np.ndarray, V: np.ndarray, capacity: int) -> None:
         tile = self.workspace.get("winograd_tile", (1, 4, 4, self.channels), x.dtype)

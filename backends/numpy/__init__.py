@@ -6,6 +6,7 @@ import numpy as np
 
 from cnnc import ir
 from cnnc.backends.numpy.kernel import Params, Pass, UnsupportedLayer
+from cnnc.backends.numpy.fused import fuse_relus, relu_after
 from cnnc.backends.numpy.program import Sequence, lower
 from cnnc.report import Report
 
@@ -24,8 +25,11 @@ class Program:
 
     @staticmethod
     def lower(network: ir.Network, report: Report) -> Sequence:
-        """The network as kernels (another backend overrides this with its own)."""
-        return lower(network, report)
+        """The network as kernels, each conv/fc followed by a plain ReLU fused with it (another backend
+        overrides this with its own)."""
+        root = lower(network, report)
+        fuse_relus(root, relu_after)
+        return root
 
     def init(self, seed: int, dtype: np.dtype, draw: bool = True) -> tuple[Params, Params]:
         """Fresh parameters and buffers, the same for the same seed (drawn in float64, then cast);

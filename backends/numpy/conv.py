@@ -4,6 +4,7 @@ images at a time."""
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from math import prod
 
 import numpy as np
@@ -51,17 +52,19 @@ class Convolution(Kernel):
             params[self.bias_key] = np.zeros(self.filters)
         return params
 
-    def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, object]:
+    def forward(self, x: np.ndarray, params: Params, run: Pass,
+                epilogue: Callable[[np.ndarray], None] | None = None) -> tuple[np.ndarray, object]:
         """A few images at a time (``chunks``): each chunk's columns are built in a reused buffer and
         multiplied at once, while they are in cache. The backward pass rebuilds them from the input,
-        the only thing kept (when one chunk held the whole batch, it finds them still in the buffer)."""
+        the only thing kept (when one chunk held the whole batch, it finds them still in the buffer).
+        ``epilogue`` runs in place on each chunk's output rows (n * positions, F) after the bias (a ReLU
+        fused with this layer: ``backends/numpy/fused.py``)."""
         geo = self.geo
         weight = params[self.weight_key]
-        if self.winograd is not None:
-            out = self.winograd.forward(x, weight)
-            if self.has_bias:
-                out += params[self.bias_key]
-            return out, (x if run.for_backward else None)
+        epilogue = _after_bias(params[self.bias_key] if self.has_bias else None, epilogue)
+        winograd = self._winograd_for(run)
+        if winograd is not None:
+            return winograd.forward(x, weight, epilogue), ((x, winograd) if run.for_backward else None)
         positions = prod(geo.output)
         out = np.empty((x.shape[0] * positions, self.filters), dtype=np.result_type(x, weight))
         parts = chunks(x.shape[0], positions * geo.taps * self.channels)
@@ -74,11 +77,18 @@ class Convolution(Kernel):
             else:
                 product = np.matmul(cols, _grouped(weight, self.groups))  # (G, rows, F/G)
                 rows[...] = product.transpose(1, 0, 2).reshape(-1, self.filters)
+            if epilogue is not None:
+                epilogue(rows)
         if len(parts) == 1:  # the backward pass finds them in the buffer, unless this layer runs again first
             self.columns_of = weakref.ref(x)
-        if self.has_bias:
-            out += params[self.bias_key]
-        return out.reshape(x.shape[0], *geo.output, self.filters), (x if run.for_backward else None)
+        return out.reshape(x.shape[0], *geo.output, self.filters), ((x, None) if run.for_backward else None)
+
+    def _winograd_for(self, run: Pass) -> Winograd | None:
+        """The Winograd path where it is chosen, except in a pass over one shard of a batch split between
+        threads when the path's transforms do not run in parallel (``Winograd.parallel``): im2col then."""
+        if self.winograd is None or (run.shard is not None and not self.winograd.parallel):
+            return None
+        return self.winograd
 
     def columns(self, x: np.ndarray) -> np.ndarray:
         """im2col of a chunk of images, in this layer's reused buffers (valid until the next call)."""
@@ -105,15 +115,15 @@ class Convolution(Kernel):
 
     def backward(self, dout: np.ndarray, cache: object, params: Params,
                  need_dx: bool) -> tuple[np.ndarray | None, Params]:
-        x = cache
+        x, winograd = cache  # the path the forward pass took
         groups = self.groups
         weight = params[self.weight_key]
         dout2 = dout.reshape(-1, self.filters)
         grads: Params = {}
         if self.has_bias:
             grads[self.bias_key] = column_sums(dout2)
-        if self.winograd is not None:
-            grads[self.weight_key], dx = self.winograd.backward(dout, x, weight, need_dx)
+        if winograd is not None:
+            grads[self.weight_key], dx = winograd.backward(dout, x, weight, need_dx)
             return dx, grads
         positions = prod(self.geo.output)
         dweight = None
@@ -192,6 +202,19 @@ class Convolution(Kernel):
             share = np.moveaxis(dcols[:, index], 0, 1)  # (rows, G, C/G): a view
             target[region] += share.reshape(batch, *geo.output, groups, group_channels)
         return dpadded[geo.interior()] if geo.needs_padding else dpadded
+
+
+def _after_bias(bias: np.ndarray | None,
+                epilogue: Callable[[np.ndarray], None] | None) -> Callable[[np.ndarray], None] | None:
+    """What runs on each chunk's output rows: the bias added, then ``epilogue``; None if neither."""
+    if bias is None:
+        return epilogue
+
+    def add_bias(rows: np.ndarray) -> None:
+        rows += bias
+        if epilogue is not None:
+            epilogue(rows)
+    return add_bias
 
 
 def _grouped(weight: np.ndarray, groups: int) -> np.ndarray:

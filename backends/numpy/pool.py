@@ -21,6 +21,8 @@ class MaxPool(Kernel):
         self.name = node.name
         self.geo: Geometry = geometry(node, layer)
         self.overlapping = any(s < k for s, k in zip(self.geo.stride, self.geo.kernel))
+        self.tiling = all(s == k and o * s == p for s, k, o, p in
+                          zip(self.geo.stride, self.geo.kernel, self.geo.output, self.geo.padded))
         self.workspace = Workspace()
 
     def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, object]:
@@ -44,10 +46,12 @@ class MaxPool(Kernel):
             return None, {}
         padded, out = cache
         geo = self.geo
-        dpadded = np.zeros(padded.shape, dtype=dout.dtype)
+        # windows that neither overlap nor leave a position out write every value of dpadded once
+        dpadded = (np.empty if self.tiling else np.zeros)(padded.shape, dtype=dout.dtype)
         free = np.ones(out.shape, dtype=bool)  # outputs whose gradient no tap has taken yet
+        hit = np.empty(out.shape, dtype=bool)
         for region in geo.tap_regions:
-            hit = padded[region] == out
+            np.equal(padded[region], out, out=hit)
             hit &= free
             free ^= hit
             if self.overlapping:

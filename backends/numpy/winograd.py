@@ -93,6 +93,12 @@ class Winograd:
     scratch arrays in the convolution's ``Workspace``. Input (N, H, W, C), weight
     (3, 3, C, F), output (N, OH, OW, F); tiles (N, TH, TW) with TH = ceil(OH / 2), TW = ceil(OW / 2)."""
 
+    parallel = False
+    """Whether threads running shards of a batch run these transforms in parallel. NumPy's do not: they are
+    many short NumPy calls and the GIL is held between them, so a sharded pass takes im2col instead
+    (``Convolution._winograd_for``; CIFAR net, 2 threads: 135-182 ms a step by im2col against 212-244 by
+    Winograd, three runs of each, alternated; on 1 thread the two are within the noise)."""
+
     def __init__(self, geo: Geometry, channels: int, filters: int, workspace: Workspace) -> None:
         self.geo, self.channels, self.filters, self.workspace = geo, channels, filters, workspace
         self.tiles = tuple(-(-size // 2) for size in geo.output)  # (TH, TW)
@@ -177,16 +183,15 @@ class Winograd:
         padded = self._scratch("winograd_padded", (n, 2 * TH + 2, 2 * TW + 2, channels), n, x.dtype, capacity, 0.0)
         padded[:, self.pad_top:self.pad_top + height, self.pad_left:self.pad_left + width] = x
         row, column = padded.strides[1:3]
-        windows = as_strided(padded, (4, 4, n, TH, TW, channels),
-                             (row, column, padded.strides[0], 2 * row, 2 * column, padded.strides[3]))
-        d = self._scratch("winograd_tiles", (4, 4, n, TH, TW, channels), n, x.dtype, capacity)
-        np.copyto(d, windows)
-        d = d.reshape(4, 4, -1)  # d[i, j]: tile position (i, j) of every tile and channel
-        r = self._scratch("winograd_rows", (4, 4, d.shape[2]), n, x.dtype, capacity)
+        # d[i, j]: tile position (i, j) of every tile and channel, a view of ``padded`` read by the row pass
+        d = as_strided(padded, (4, 4, n, TH, TW, channels),
+                       (row, column, padded.strides[0], 2 * row, 2 * column, padded.strides[3]))
+        r = self._scratch("winograd_rows", (4, 4, n, TH, TW, channels), n, x.dtype, capacity)
         np.subtract(d[0], d[2], out=r[0])  # rows: r = B^T d
         np.add(d[1], d[2], out=r[1])
         np.subtract(d[2], d[1], out=r[2])
         np.subtract(d[1], d[3], out=r[3])
+        r = r.reshape(4, 4, -1)
         v = _grid(V)
         np.subtract(r[:, 0], r[:, 2], out=v[:, 0])  # columns: V = r B
         np.add(r[:, 1], r[:, 2], out=v[:, 1])

@@ -194,6 +194,39 @@ def test_shard_bounds_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     assert shards.shard_count(2, 1000) == 1
 
 
+def test_arrays_are_dealt_to_threads_by_size() -> None:
+    """Every key once, on as many threads as asked (at most one per array), the largest arrays apart."""
+    arrays = {"big": np.zeros(100), "mid": np.zeros(60), "small": np.zeros(50), "tiny": np.zeros(1)}
+    seen: dict[str, int] = {}
+    shards.for_each_array(arrays, 2, lambda key: seen.__setitem__(key, threading.get_ident()))
+    assert sorted(seen) == sorted(arrays)
+    assert seen["big"] != seen["mid"] and seen["mid"] == seen["small"] and seen["tiny"] == seen["big"]
+    seen.clear()
+    shards.for_each_array({"one": np.zeros(3)}, 4, lambda key: seen.__setitem__(key, threading.get_ident()))
+    assert seen == {"one": threading.get_ident()}
+
+
+@pytest.mark.parametrize("optimizer", [lambda: cnnc.optim.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+                                       lambda: cnnc.optim.AdamW(lr=0.01, weight_decay=0.1)], ids=["sgd", "adamw"])
+def test_an_optimizer_step_on_threads_updates_as_on_one(optimizer) -> None:
+    """The parameters dealt to threads: each gets the same update, bit for bit, and the same state."""
+    rng = np.random.default_rng(0)
+    params = {f"layer{index}.weight": rng.standard_normal(size) for index, size in enumerate((700, 30, 300, 5))}
+    found = []
+    for threads in (1, 2, 3):
+        optim, copy = optimizer(), {key: value.copy() for key, value in params.items()}
+        for step in range(3):
+            grads = {key: np.random.default_rng(step).standard_normal(value.shape) for key, value in copy.items()}
+            optim.step(copy, grads, threads)
+        found.append((copy, optim.state, optim.steps))
+    for copy, state, steps in found[1:]:
+        assert steps == found[0][2] == 3
+        for key in params:
+            np.testing.assert_array_equal(copy[key], found[0][0][key])
+            for name in state:
+                np.testing.assert_array_equal(state[name][key], found[0][1][name][key])
+
+
 def test_an_error_in_a_shard_is_raised_in_the_caller() -> None:
     def task(index: int, start: int, stop: int) -> int:
         if index == 1:

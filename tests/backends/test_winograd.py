@@ -5,6 +5,7 @@ whose convolutions take it; chunks; predict; and which convolutions choose it.""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ import cnnc
 from cnnc.backends.numpy import winograd
 from cnnc.backends.numpy.conv import Convolution
 from cnnc.backends.numpy.kernel import Pass
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from train_throughput import CIFAR  # noqa: E402  (the bench's net: the choice asserted below is the one it measures)
 
 BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
     not __import__("importlib").util.find_spec("numba"), reason="numba not installed"))]
@@ -29,22 +33,6 @@ SHAPES = [  # (height, width, channels, filters, pad)
     (11, 10, 3, 2, "1"),
     (8, 9, 64, 48, "same"),
 ]
-CIFAR = """
-input 32x32x3
-conv 32 3x3 pad=same
-relu
-conv 32 3x3 pad=same
-relu
-maxpool 2
-conv 64 3x3 pad=same
-relu
-conv 64 3x3 pad=same
-relu
-maxpool 2
-fc 512
-relu
-fc 10
-"""
 
 
 def convolutions(model) -> list[Convolution]:
