@@ -232,13 +232,15 @@ class Model:
         outputs = np.concatenate([part[2] for part in found])
         if not grads:
             return loss, None, outputs
-        total = dict.fromkeys(found[0][1])
+        first = found[0][1]
+        total = {key: np.empty(value.shape, dtype=value.dtype) for key, value in first.items()}
 
-        def add(key: str) -> None:  # the shards' gradients in shard order
-            total[key] = found[0][1][key] + found[1][1][key]
-            for _, part, _ in found[2:]:
-                total[key] += part[key]
-        shards.for_each_array(found[0][1], count, add)
+        def add(key: str, part: slice) -> None:  # the shards' gradients in shard order
+            into = shards.flat(total[key])[part]
+            np.add(shards.flat(first[key])[part], shards.flat(found[1][1][key])[part], out=into)
+            for _, grads_of_shard, _ in found[2:]:
+                into += shards.flat(grads_of_shard[key])[part]
+        shards.for_each_part(first, count, add)
         return loss, total, outputs
 
     def _shard_loss(self, program, x: np.ndarray, y: np.ndarray, run: Pass, grads: bool, examples: int | None):

@@ -108,17 +108,36 @@ class Optimizer:
             return
         from cnnc import shards
 
-        shards.for_each_array(grads, threads, lambda key: self.update(key, params[key], grads[key]))
+        for key in grads:  # the state made whole here, before threads update parts of it
+            for name in self.slots_used():
+                self.slot(name, key, params[key])
 
-    def update(self, key: str, param: np.ndarray, grad: np.ndarray) -> None:
+        def splittable(key: str) -> bool:  # its parts are views: the updates reach the parameter and its state
+            return params[key].flags.c_contiguous and all(
+                self.state[name][key].flags.c_contiguous for name in self.slots_used())
+
+        def update_part(key: str, part: slice) -> None:
+            if splittable(key):
+                self.update(key, shards.flat(params[key])[part], shards.flat(grads[key])[part], part)
+            else:  # one part, the whole parameter
+                self.update(key, params[key], grads[key])
+        shards.for_each_part(grads, threads, update_part, splittable)
+
+    def update(self, key: str, param: np.ndarray, grad: np.ndarray, part: slice | None = None) -> None:
+        """Update ``param`` in place; ``part``: ``param`` and ``grad`` are that range of the parameter's and its
+        gradient's flattened values (``step`` on threads), and so is the state used."""
         raise NotImplementedError
 
-    def slot(self, name: str, key: str, like: np.ndarray) -> np.ndarray:
-        """Per-parameter state, zero until first used."""
+    def slots_used(self) -> tuple[str, ...]:
+        """The state ``update`` keeps per parameter."""
+        return self.state_names
+
+    def slot(self, name: str, key: str, like: np.ndarray, part: slice | None = None) -> np.ndarray:
+        """Per-parameter state, zero until first used; ``part``: that range of its flattened values."""
         found = self.state[name].get(key)
         if found is None:
             found = self.state[name][key] = np.zeros_like(like)
-        return found
+        return found if part is None else found.reshape(-1)[part]
 
     def config(self) -> dict:
         return {"optimizer": self.name, "lr": self.lr, "weight_decay": self.weight_decay,
@@ -157,11 +176,14 @@ class SGD(Optimizer):
         self.momentum = number_in(momentum, "momentum", "a momentum in [0, 1)", lambda m: 0 <= m < 1)
         self.nesterov = flag(nesterov, "nesterov")
 
-    def update(self, key: str, param: np.ndarray, grad: np.ndarray) -> None:
+    def slots_used(self) -> tuple[str, ...]:
+        return self.state_names if self.momentum else ()
+
+    def update(self, key: str, param: np.ndarray, grad: np.ndarray, part: slice | None = None) -> None:
         if self.weight_decay:
             grad = grad + self.weight_decay * param
         if self.momentum:
-            velocity = self.slot("velocity", key, param)
+            velocity = self.slot("velocity", key, param, part)
             velocity *= self.momentum
             velocity += grad
             grad = grad + self.momentum * velocity if self.nesterov else velocity
@@ -194,13 +216,13 @@ class Adam(Optimizer):
         self.betas = tuple(number_in(beta, "betas", "two numbers in [0, 1)", lambda b: 0 <= b < 1) for beta in betas)
         self.eps = positive_number(eps, "eps")
 
-    def update(self, key: str, param: np.ndarray, grad: np.ndarray) -> None:
+    def update(self, key: str, param: np.ndarray, grad: np.ndarray, part: slice | None = None) -> None:
         beta1, beta2 = self.betas
         if self.weight_decay and self.decoupled:
             param *= 1 - self.rate * self.weight_decay
         elif self.weight_decay:
             grad = grad + self.weight_decay * param
-        m, v = self.slot("m", key, param), self.slot("v", key, param)
+        m, v = self.slot("m", key, param, part), self.slot("v", key, param, part)
         m *= beta1
         m += (1 - beta1) * grad
         v *= beta2

@@ -104,13 +104,31 @@ def run_all(tasks: list[Callable[[], object]]) -> list:
         return [first, *(future.result() for future in futures)]
 
 
-def for_each_array(arrays: dict[str, np.ndarray], threads: int, task: Callable[[str], None]) -> None:
-    """``task(key)`` for every key of ``arrays``, the keys dealt to ``threads`` threads (``run_all``) in groups
-    of about equal size (elementwise passes over gradients and parameters: NumPy's loops release the GIL)."""
-    groups: list[list[str]] = [[] for _ in range(max(1, min(threads, len(arrays))))]
-    sizes = [0] * len(groups)
-    for key in sorted(arrays, key=lambda key: -arrays[key].size):  # the largest first, each to the least loaded
-        lightest = sizes.index(min(sizes))
-        groups[lightest].append(key)
-        sizes[lightest] += arrays[key].size
-    run_all([lambda group=group: [task(key) for key in group] for group in groups if group])
+def for_each_part(arrays: dict[str, np.ndarray], threads: int, task: Callable[[str, slice], None],
+                  splittable: Callable[[str], bool] = lambda key: True) -> None:
+    """``task(key, part)`` over every array, ``part`` a range of its flattened values, the values dealt to
+    ``threads`` threads (``run_all``) in contiguous runs of about equal size: an array larger than a thread's
+    share is split unless ``splittable(key)`` is false (elementwise passes over gradients and parameters, which
+    NumPy runs with the GIL released; a network's largest weight is often most of its values)."""
+    share = -(-sum(array.size for array in arrays.values()) // max(threads, 1))
+    groups: list[list[tuple[str, slice]]] = [[]]
+    room = share
+    for key, array in arrays.items():
+        start = 0
+        while start < array.size or (start == 0 and array.size == 0):
+            if room <= 0 and len(groups) < threads:
+                groups.append([])
+                room = share
+            last = len(groups) == threads or not splittable(key)
+            take = array.size - start if last else min(room, array.size - start)
+            groups[-1].append((key, slice(start, start + take)))
+            room -= take
+            start += take
+            if array.size == 0:
+                break
+    run_all([lambda group=group: [task(key, part) for key, part in group] for group in groups])
+
+
+def flat(array: np.ndarray) -> np.ndarray:
+    """The array's values in one dimension: a view of a C-contiguous array (writes reach it), else a copy."""
+    return array.reshape(-1)

@@ -194,16 +194,24 @@ def test_shard_bounds_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     assert shards.shard_count(2, 1000) == 1
 
 
-def test_arrays_are_dealt_to_threads_by_size() -> None:
-    """Every key once, on as many threads as asked (at most one per array), the largest arrays apart."""
-    arrays = {"big": np.zeros(100), "mid": np.zeros(60), "small": np.zeros(50), "tiny": np.zeros(1)}
-    seen: dict[str, int] = {}
-    shards.for_each_array(arrays, 2, lambda key: seen.__setitem__(key, threading.get_ident()))
-    assert sorted(seen) == sorted(arrays)
-    assert seen["big"] != seen["mid"] and seen["mid"] == seen["small"] and seen["tiny"] == seen["big"]
+def test_arrays_are_dealt_to_threads_in_runs_of_equal_size() -> None:
+    """Every value once, in contiguous runs about a thread's share each; an array that may not be split whole."""
+    arrays = {"big": np.zeros(100), "empty": np.zeros(0), "mid": np.zeros(60), "tiny": np.zeros(1)}
+    seen: list[tuple[str, slice, int]] = []
+    lock = threading.Lock()
+
+    def task(key: str, part: slice) -> None:
+        with lock:
+            seen.append((key, part, threading.get_ident()))
+    shards.for_each_part(arrays, 2, task)
+    assert sorted((key, part.start, part.stop) for key, part, _ in seen) == [
+        ("big", 0, 81), ("big", 81, 100), ("empty", 0, 0), ("mid", 0, 60), ("tiny", 0, 1)]
+    threads = {(key, part.start): thread for key, part, thread in seen}
+    assert threads[("big", 0)] != threads[("big", 81)] == threads[("mid", 0)] == threads[("tiny", 0)]
     seen.clear()
-    shards.for_each_array({"one": np.zeros(3)}, 4, lambda key: seen.__setitem__(key, threading.get_ident()))
-    assert seen == {"one": threading.get_ident()}
+    shards.for_each_part(arrays, 2, task, splittable=lambda key: key != "big")
+    assert sorted((key, part.start, part.stop) for key, part, _ in seen) == [
+        ("big", 0, 100), ("empty", 0, 0), ("mid", 0, 60), ("tiny", 0, 1)]
 
 
 @pytest.mark.parametrize("optimizer", [lambda: cnnc.optim.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
@@ -213,8 +221,9 @@ def test_an_optimizer_step_on_threads_updates_as_on_one(optimizer) -> None:
     rng = np.random.default_rng(0)
     params = {f"layer{index}.weight": rng.standard_normal(size) for index, size in enumerate((700, 30, 300, 5))}
     found = []
+    params["layer4.weight"] = np.asfortranarray(rng.standard_normal((20, 30)))  # updated whole, in place
     for threads in (1, 2, 3):
-        optim, copy = optimizer(), {key: value.copy() for key, value in params.items()}
+        optim, copy = optimizer(), {key: value.copy(order="K") for key, value in params.items()}
         for step in range(3):
             grads = {key: np.random.default_rng(step).standard_normal(value.shape) for key, value in copy.items()}
             optim.step(copy, grads, threads)
