@@ -1,7 +1,9 @@
-"""Where splitting a batch across two threads starts to pay: LeNet-5 training steps (forward, loss, backward)
-and predicts at several batch sizes, unsplit and split in two (``cnnc.shards``), in one process.
+"""Where splitting a batch across two threads starts to pay: LeNet-5's (or the CIFAR net's of
+``bench/train_throughput.py``) training steps (forward, loss, backward) and predicts at several batch sizes,
+unsplit and split in two (``cnnc.shards``), in one process.
 
-    python bench/shard_threshold.py [--backend numba] [--batches 4,8,16,32,64] [--repeats 15]
+    python bench/shard_threshold.py [--backend numba] [--network lenet5|cifar] [--batches 4,8,16,32,64]
+                                    [--repeats 15]
 
 Run with ``OPENBLAS_NUM_THREADS=2`` (the default on two cores). For each batch size, three configurations
 take turns, repeat after repeat: ``1 thread`` (the whole batch, BLAS at one thread), ``blas 2`` (the whole
@@ -29,24 +31,28 @@ def main() -> None:
     parser.add_argument("--batches", default="4,8,16,32,64")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--mode", choices=("train", "predict"), default="train")
+    parser.add_argument("--network", choices=("lenet5", "cifar"), default="lenet5")
     args = parser.parse_args()
-    import cnnc
     from cnnc import blas_threads, shards
     from cnnc.backends.numpy import Pass
 
     if not blas_threads.controllable():
         sys.exit("error: NumPy's BLAS is not a controllable OpenBLAS")
     shards.MIN_SHARD = 1
-    network = cnnc.load(ROOT / "examples" / "lenet5.cnn")
+    sys.path.insert(0, str(ROOT / "bench"))
+    from train_throughput import network as bench_network
+
+    network = bench_network(args.network)
     models = {"1 thread": network.compile(backend=args.backend, threads=1),
               "blas 2": network.compile(backend=args.backend, threads=1),
               "2 shards": network.compile(backend=args.backend, threads=2)}
+    models["2 shards"].program.min_shard_macs = 0  # split at every batch size, to see where it pays
     library = blas_threads.libraries()[0]
-    print(f"LeNet-5 {args.mode}, {args.backend} backend; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
+    print(f"{network.ir.name or args.network} {args.mode}, {args.backend} backend; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
           f"; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     for batch in map(int, args.batches.split(",")):
         rng = np.random.default_rng(0)
-        x = rng.random((batch, 28, 28, 1), dtype=np.float32)
+        x = rng.random((batch, *network.report.input.dims), dtype=np.float32)
         y = rng.integers(0, 10, batch)
         steps = max(2, 256 // batch)
         times: dict[str, list[float]] = {name: [] for name in models}

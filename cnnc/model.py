@@ -83,8 +83,16 @@ class Model:
         self._threads = None if count is None else whole_number(count, "threads")
 
     def _shard_count(self, examples: int) -> int:
-        """Shards for a batch of ``examples`` (``threads`` asked only for a batch that could be split)."""
-        return 1 if examples < 2 * shards.MIN_SHARD else shards.shard_count(self.threads, examples)
+        """Shards for a batch of ``examples`` (``threads`` asked only for a batch that could be split): none
+        with fewer than ``shards.MIN_SHARD`` examples, nor, on a backend that says so (``min_shard_macs``), with
+        fewer multiply-accumulates in its forward pass."""
+        if examples < 2 * shards.MIN_SHARD:
+            return 1
+        count = shards.shard_count(self.threads, examples)
+        least = getattr(self.program, "min_shard_macs", 0)
+        if count > 1 and least:
+            count = max(1, min(count, examples * self.network.report.totals.macs // least))
+        return count
 
     def step_threads(self, examples: int) -> int:
         """Threads that share a training step's work on a batch of ``examples``: its shards, then the

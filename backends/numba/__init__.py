@@ -29,6 +29,10 @@ class Program(numpy_backend.Program):
     pooling and every conv/fc followed by a ReLU run as compiled kernels (``cnnc.backends.numba.layers``),
     every other layer as NumPy's."""
 
+    min_shard_macs = 0
+    """No floor beyond ``cnnc.shards.MIN_SHARD``: the compiled kernels release the GIL, and LeNet-5 at batch 64
+    trains faster on two shards than on one thread (``python bench/train_throughput.py``)."""
+
     def __init__(self, network: ir.Network, report: Report) -> None:
         require_numba()
         super().__init__(network, report)

@@ -17,6 +17,13 @@ class Program:
     """A network lowered to NumPy kernels. It holds no weights: every call takes the parameters.
     ``logits=True`` stops before a final softmax (for the fused cross-entropy loss)."""
 
+    min_shard_macs = 25_000_000
+    """The fewest multiply-accumulates a shard's forward pass gets when a batch is split between threads: below
+    that, NumPy's many short calls, with the GIL held between them, make two shards slower than one thread
+    (``python bench/shard_threshold.py --backend numpy``, training steps, best of 7 at 2 threads: LeNet-5
+    (0.42M MACs an example) 0.78x at batch 64, 1.01x at 128, 1.05x at 256; the CIFAR net (26.6M) 1.10-1.49x
+    at batches 4 to 64)."""
+
     def __init__(self, network: ir.Network, report: Report) -> None:
         self.root: Sequence = self.lower(network, report)
         last = network.layers[-1] if network.layers else None

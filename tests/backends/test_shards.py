@@ -19,6 +19,7 @@ from test_numpy_gradients import EXAMPLE_FILES, HEAVY, small_example  # noqa: E4
 
 import cnnc  # noqa: E402
 from cnnc import blas_threads, ir, shards  # noqa: E402
+from cnnc.backends.numpy import Program as NumpyProgram  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
@@ -27,6 +28,13 @@ BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
     importlib.util.find_spec("numba") is None, reason="numba is not installed"))]
 needs_openblas = pytest.mark.skipif(not blas_threads.controllable(),
                                     reason="NumPy's BLAS is not a controllable OpenBLAS")
+
+
+@pytest.fixture(autouse=True)
+def _numpy_splits_small_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests split small networks on the NumPy backend too: no floor of multiply-accumulates per shard
+    (test_numpy_splits_only_shards_of_enough_work tests the floor)."""
+    monkeypatch.setattr(NumpyProgram, "min_shard_macs", 0)
 
 
 def relative_difference(found: np.ndarray, expected: np.ndarray) -> float:
@@ -234,6 +242,23 @@ def test_an_optimizer_step_on_threads_updates_as_on_one(optimizer) -> None:
             np.testing.assert_array_equal(copy[key], found[0][0][key])
             for name in state:
                 np.testing.assert_array_equal(state[name][key], found[0][1][name][key])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_numpy_splits_only_shards_of_enough_work(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the NumPy backend a shard's forward pass gets at least ``min_shard_macs`` multiply-accumulates:
+    LeNet-5 (0.42M an example) is not split at batch 64, is at 128; the CIFAR net of the benches is at 16.
+    The Numba backend has no such floor."""
+    monkeypatch.undo()
+    monkeypatch.setattr(blas_threads, "controllable", lambda: True)
+    sys.path.insert(0, str(ROOT / "bench"))
+    from train_throughput import network as bench_network
+
+    lenet = LENET.compile(backend=backend, threads=2)
+    cifar = bench_network("cifar").compile(backend=backend, threads=2)
+    expected = {"numpy": (1, 2, 2), "numba": (2, 2, 2)}[backend]
+    assert (lenet._shard_count(64), lenet._shard_count(128), cifar._shard_count(16)) == expected
+    assert lenet._shard_count(8) == cifar._shard_count(8) == 1  # below 2 * MIN_SHARD: never
 
 
 def test_an_error_in_a_shard_is_raised_in_the_caller() -> None:
