@@ -180,13 +180,24 @@ def _reset_peak() -> None:
         clear.write("5")
 
 
+def environment(variant: str) -> dict[str, str]:
+    """A variant's process environment: cnnc's as ``cnnc train`` restarts itself, with glibc's malloc tunables
+    where they apply (``cnnc/malloc_tuning.py``; ``CNNC_TUNE_MALLOC=0`` runs them without), PyTorch's plain
+    loop as PyTorch runs by default."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if variant != "pytorch":
+        from cnnc import malloc_tuning
+
+        env = malloc_tuning.this_machine(env) or env
+    return env
+
+
 def memory() -> None:
     """Each variant's peak training memory in a process of its own, and the ratios to PyTorch's."""
     found = {}
     for variant in MEMORY_VARIANTS:
         command = [sys.executable, __file__, "--memory-probe", variant]
-        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-        found[variant] = float(subprocess.run(command, env=env, capture_output=True, text=True,
+        found[variant] = float(subprocess.run(command, env=environment(variant), capture_output=True, text=True,
                                               check=True).stdout.split()[-1])
     print(f"CIFAR convnet, batch {MEMORY_BATCH}, 1 thread: peak resident memory of 3 training steps beyond the "
           f"process's before them (imports, model, data, a 2-image step), MB")
@@ -223,7 +234,7 @@ class Configuration:
         own = 1 if variant == DDP else threads  # each DDP worker has one of the two cores
         command = [sys.executable, __file__, "--serve", variant, "--network", name, "--threads", str(own),
                    "--steps", str(steps)]
-        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        env = environment(variant)
         self.processes = []
         if variant == DDP:
             from cnnc.backends.torch_train.launcher import free_port, worker_environment
@@ -399,6 +410,9 @@ def main() -> None:
     thread_counts = [int(part) for part in args.threads.split(",")]
     print(f"numpy {np.__version__}, torch {torch.__version__}; load average before the run "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    tunables = environment("cnnc-numpy").get("GLIBC_TUNABLES")
+    print(f"cnnc's processes: GLIBC_TUNABLES={tunables}, as cnnc train restarts itself" if tunables else
+          "cnnc's processes: malloc as it is (CNNC_TUNE_MALLOC=0, or no tunables to set here)")
     if not args.throughput_only:
         memory()
         if args.memory_only:

@@ -12,6 +12,7 @@ import os
 import sys
 from functools import cached_property
 
+from cnnc import malloc_tuning
 from cnnc.commands.common import EXIT_FAILURE, Parser, UsageError, package_version, silence_stdout
 from cnnc.errors import CannotRun
 
@@ -135,7 +136,11 @@ def run() -> None:
     of the cyclic collector's sight (``gc.freeze``): its final collection would otherwise walk all of
     them, modules, classes and the parser's tables, only to find nothing to free (about 15 ms of a
     `cnnc check`, measured against ``sys.exit(main())`` alone). Exit handlers still run, and the
-    objects are still freed as the interpreter tears its modules down."""
+    objects are still freed as the interpreter tears its modules down.
+
+    First, a command that runs a network restarts once with glibc's malloc tuned for it where it can be
+    (``cnnc/malloc_tuning.py``)."""
+    malloc_tuning.restart_if_useful(sys.argv[1:])
     code = main()
     gc.freeze()
     sys.exit(code)

@@ -29,11 +29,6 @@ class Program(numpy_backend.Program):
     pooling and every conv/fc followed by a ReLU run as compiled kernels (``cnnc.backends.numba.layers``),
     every other layer as NumPy's."""
 
-    min_shard_macs = 0
-    """No floor beyond ``cnnc.shards.MIN_SHARD``: the compiled kernels release the GIL, and LeNet-5 at batch 64
-    trained on two shards as fast as on one thread or faster (up to 1.29x) in five runs of
-    ``python bench/train_throughput.py``."""
-
     def __init__(self, network: ir.Network, report: Report) -> None:
         require_numba()
         super().__init__(network, report)

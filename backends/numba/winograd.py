@@ -18,6 +18,9 @@ class Winograd(NumpyWinograd):
     """F(2x2, 3x3) with compiled tile transforms (same layout and results as the NumPy backend's), which
     release the GIL: threads running shards of a batch run them in parallel."""
 
+    min_backward_saving = 0.0
+    """Compiled transforms are one pass over the tiles: the backward pass by Winograd wherever the forward is."""
+
     parallel = True
 
     def input_tiles(self, x: np.ndarray, V: np.ndarray, capacity: int) -> None:

@@ -17,12 +17,20 @@ class Program:
     """A network lowered to NumPy kernels. It holds no weights: every call takes the parameters.
     ``logits=True`` stops before a final softmax (for the fused cross-entropy loss)."""
 
-    min_shard_macs = 25_000_000
-    """The fewest multiply-accumulates a shard's forward pass gets when a batch is split between threads: below
-    that, NumPy's many short calls, with the GIL held between them, make two shards slower than one thread
-    (``python bench/shard_threshold.py --backend numpy``, training steps, best of 7 at 2 threads: LeNet-5
-    (0.42M MACs an example) 0.78x at batch 64, 1.01x at 128, 1.05x at 256; the CIFAR net (26.6M) 1.10-1.49x
-    at batches 4 to 64)."""
+    min_shard_macs = 100_000_000
+    """The fewest multiply-accumulates a shard's forward pass gets when a batch is split between threads (both
+    backends). Unsplit, a batch runs with BLAS at all the threads; below the floor that is faster than shards,
+    whose Python between the kernels takes turns on the GIL. ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python
+    bench/shard_threshold.py --repeats 5``, best step times, 2 shards against the whole batch with BLAS at 2
+    threads, MACs of a shard in brackets (``shard_threshold`` splits batches below 16 too, which cnnc does not:
+    ``cnnc.shards.MIN_SHARD``):
+
+    - NumPy, LeNet-5 (0.42M an example): 24.7 against 21.8 ms at batch 128 (27M), 53.2 against 47.7 at 256
+      (54M), 87.8 against 96.9 at 512 (108M). The CIFAR net (26.6M): 16.5 against 16.0 at 4 (53M), 25.1 against
+      28.9 at 8 (106M), 42.5 against 53.4 at 16 (213M).
+    - Numba, LeNet-5: 7.97 against 5.87 ms at 64, 30.0 against 26.2 at 256, 50.8 against 56.7 at 512. The
+      CIFAR net: 13.6 against 10.2 at 4, 18.9 against 16.9 at 8 (the one case on the wrong side of the floor),
+      27.7 against 30.2 at 16."""
 
     def __init__(self, network: ir.Network, report: Report) -> None:
         self.root: Sequence = self.lower(network, report)

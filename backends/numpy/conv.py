@@ -122,7 +122,7 @@ class Convolution(Kernel):
         grads: Params = {}
         if self.has_bias:
             grads[self.bias_key] = column_sums(dout2)
-        if winograd is not None:
+        if winograd is not None and winograd.takes_backward:
             grads[self.weight_key], dx = winograd.backward(dout, x, weight, need_dx)
             return dx, grads
         positions = prod(self.geo.output)

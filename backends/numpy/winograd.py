@@ -93,6 +93,17 @@ class Winograd:
     scratch arrays in the convolution's ``Workspace``. Input (N, H, W, C), weight
     (3, 3, C, F), output (N, OH, OW, F); tiles (N, TH, TW) with TH = ceil(OH / 2), TW = ceil(OW / 2)."""
 
+    min_backward_saving = 20.0
+    """The least C F / (C + F) (multiplies saved per transformed value: a tile's F(2x2, 3x3) saves 20 C F and
+    transforms 16 (C + F) values) of a convolution whose backward pass this backend takes through Winograd;
+    below it, the backward pass of a Winograd forward pass runs by im2col (``Convolution.backward``). The forward
+    pass stays Winograd's, the same bits on both backends, so that max pooling's winners and ReLU's zeros, all
+    decided there, agree; the backward pass only carries gradients along them, within rounding of each other.
+    The NumPy backend's transforms are several passes over those values: in training steps of the CIFAR net
+    (batch 64, 1 thread, huge pages, alternated runs), its 32 -> 32 channel layer (C F / (C + F) = 16) took
+    51-53 ms backward by im2col against 59-61 by Winograd; its 32 -> 64 (21.3) and 64 -> 64 (32) layers were
+    faster by Winograd (22 against 24-27 ms, 34 against 36-38)."""
+
     parallel = False
     """Whether threads running shards of a batch run these transforms in parallel. NumPy's do not: they are
     many short NumPy calls and the GIL is held between them, so a sharded pass takes im2col instead
@@ -105,6 +116,8 @@ class Winograd:
         self.tiles = tuple(-(-size // 2) for size in geo.output)  # (TH, TW)
         self.pad_top, self.pad_left = geo.pads[0][0], geo.pads[1][0]
         self.per_image = 16 * prod(self.tiles) * (channels + filters)  # V and M of one image
+        self.takes_backward = channels * filters / (channels + filters) >= self.min_backward_saving
+        self.views: dict[tuple[str, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}  # ``_scratch``'s
 
     def _chunks(self, batch: int) -> list[tuple[int, int]]:
         """Chunks of at most ``CHUNK_VALUES`` values of V and M (at least one image)."""
@@ -184,9 +197,10 @@ class Winograd:
         padded = self._scratch("winograd_padded", (n, 2 * TH + 2, 2 * TW + 2, channels), n, x.dtype, capacity, 0.0)
         padded[:, self.pad_top:self.pad_top + height, self.pad_left:self.pad_left + width] = x
         row, column = padded.strides[1:3]
-        # d[i, j]: tile position (i, j) of every tile and channel, a view of ``padded`` read by the row pass
-        d = as_strided(padded, (4, 4, n, TH, TW, channels),
-                       (row, column, padded.strides[0], 2 * row, 2 * column, padded.strides[3]))
+        # d[i, j]: tile position (i, j) of every tile and channel, a view of ``padded`` (contiguous: the front
+        # of its buffer) read by the row pass
+        d = np.ndarray((4, 4, n, TH, TW, channels), padded.dtype, buffer=padded,
+                       strides=(row, column, padded.strides[0], 2 * row, 2 * column, padded.strides[3]))
         r = self._scratch("winograd_rows", (4, 4, n, TH, TW, channels), n, x.dtype, capacity)
         np.subtract(d[0], d[2], out=r[0])  # rows: r = B^T d
         np.add(d[1], d[2], out=r[1])
@@ -287,10 +301,13 @@ class Winograd:
         once filled with ``fill`` stays filled: only interiors are written)."""
         total = prod(shape)
         flat = self.workspace.get(key, (total // images * max(images, capacity // prod(self.tiles)),), dtype, fill)
-        return flat[:total].reshape(shape)
+        made = self.views.get((key, shape))
+        if made is None or made[0] is not flat:  # a view is made once per buffer and shape: chunks repeat them
+            made = self.views[key, shape] = (flat, flat[:total].reshape(shape))
+        return made[1]
 
 
 def _grid(blocks: np.ndarray) -> np.ndarray:
-    """A (16, rows, width) tile buffer as (4, 4, rows * width): position (xi, nu)'s values as one row."""
-    step, item = blocks.strides[0], blocks.strides[2]
-    return as_strided(blocks, (4, 4, blocks.shape[1] * blocks.shape[2]), (4 * step, step, item))
+    """A (16, rows, width) tile buffer as (4, 4, rows * width): position (xi, nu)'s values as one row (a view:
+    each block's rows are contiguous)."""
+    return np.reshape(blocks, (4, 4, -1), copy=False)

@@ -31,10 +31,14 @@ needs_openblas = pytest.mark.skipif(not blas_threads.controllable(),
 
 
 @pytest.fixture(autouse=True)
-def _numpy_splits_small_networks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests split small networks on the NumPy backend too: no floor of multiply-accumulates per shard
-    (test_numpy_splits_only_shards_of_enough_work tests the floor)."""
+def _small_networks_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests split small networks: no floor of multiply-accumulates per shard on either backend
+    (test_a_shard_gets_the_backends_floor_of_work tests the floor)."""
     monkeypatch.setattr(NumpyProgram, "min_shard_macs", 0)
+    if importlib.util.find_spec("numba") is not None:
+        from cnnc.backends.numba import Program as NumbaProgram
+
+        monkeypatch.setattr(NumbaProgram, "min_shard_macs", 0)
 
 
 def relative_difference(found: np.ndarray, expected: np.ndarray) -> float:
@@ -245,10 +249,10 @@ def test_an_optimizer_step_on_threads_updates_as_on_one(optimizer) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_numpy_splits_only_shards_of_enough_work(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On the NumPy backend a shard's forward pass gets at least ``min_shard_macs`` multiply-accumulates:
-    LeNet-5 (0.42M an example) is not split at batch 64, is at 128; the CIFAR net of the benches is at 16.
-    The Numba backend has no such floor."""
+def test_a_shard_gets_the_backends_floor_of_work(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shard's forward pass gets at least ``min_shard_macs`` multiply-accumulates (100M on both backends):
+    LeNet-5 (0.42M an example) is not split at batch 64 nor 256, is at 512; the CIFAR net of the benches
+    (26.6M) is at 16."""
     monkeypatch.undo()
     monkeypatch.setattr(blas_threads, "controllable", lambda: True)
     sys.path.insert(0, str(ROOT / "bench"))
@@ -256,8 +260,8 @@ def test_numpy_splits_only_shards_of_enough_work(backend: str, monkeypatch: pyte
 
     lenet = LENET.compile(backend=backend, threads=2)
     cifar = bench_network("cifar").compile(backend=backend, threads=2)
-    expected = {"numpy": (1, 2, 2), "numba": (2, 2, 2)}[backend]
-    assert (lenet._shard_count(64), lenet._shard_count(128), cifar._shard_count(16)) == expected
+    assert (lenet._shard_count(64), lenet._shard_count(256), lenet._shard_count(512),
+            cifar._shard_count(16)) == (1, 1, 2, 2)
     assert lenet._shard_count(8) == cifar._shard_count(8) == 1  # below 2 * MIN_SHARD: never
 
 
@@ -268,6 +272,39 @@ def test_an_error_in_a_shard_is_raised_in_the_caller() -> None:
         return stop - start
     with pytest.raises(ValueError, match="shard 1"):
         shards.run(shards.bounds(10, 3), task)
+
+
+@needs_openblas
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_batch_below_the_floor_runs_on_one_blas_thread(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LeNet-5 at batch 64 on 2 threads is not split (``min_shard_macs``) and runs with OpenBLAS at one thread,
+    training and predicting; the CIFAR net at batch 16 is split (one BLAS thread per shard); BLAS's count is
+    restored after."""
+    monkeypatch.undo()  # the backends' own floors
+    library = blas_threads.libraries()[0]
+    before = library.get()
+    library.set(2)
+    try:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from train_throughput import network as bench_network
+
+        for network, batch in ((LENET, 64), (bench_network("cifar"), 16)):
+            model = network.compile(backend=backend, threads=2, seed=0)
+            seen = []
+
+            def watched(method):
+                def call(*args, **kwargs):
+                    seen.append(library.get())
+                    return method(*args, **kwargs)
+                return call
+            for name in ("forward", "infer"):
+                monkeypatch.setattr(model.program, name, watched(getattr(model.program, name)))
+            x = np.random.default_rng(0).random((batch, *network.report.input.dims), dtype=np.float32)
+            model.loss_and_grads(x, np.arange(batch) % 10)
+            model.predict(x)
+            assert seen == [1, 1] and library.get() == 2, network.ir.name
+    finally:
+        library.set(before)
 
 
 @needs_openblas

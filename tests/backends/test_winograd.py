@@ -51,13 +51,14 @@ def lowered(network: cnnc.Network, backend: str):
 
 
 def pair(spec: str, backend: str, dtype: str) -> tuple[Convolution, Convolution, dict]:
-    """The spec's first convolution twice, from the same weights: by Winograd (made so where the selection
-    would not choose it) and by im2col."""
+    """The spec's first convolution twice, from the same weights: by Winograd, both passes (made so where the
+    selection would not choose it) and by im2col."""
     model = cnnc.loads(spec).compile(backend=backend, dtype=dtype, seed=3)
     by_winograd = convolutions(model)[0]
     if by_winograd.winograd is None:
         by_winograd.winograd = by_winograd.winograd_class(by_winograd.geo, by_winograd.channels,
                                                           by_winograd.filters, by_winograd.workspace)
+    by_winograd.winograd.takes_backward = True
     by_im2col = convolutions(cnnc.loads(spec).compile(backend=backend, dtype=dtype, seed=3))[0]
     by_im2col.winograd = None
     return by_winograd, by_im2col, model.params
@@ -165,9 +166,16 @@ fc 3
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_gradients_through_winograd_match_central_differences(backend: str) -> None:
+@pytest.mark.parametrize("backward", ["chosen", "winograd"])
+def test_gradients_through_winograd_match_central_differences(backend: str, backward: str) -> None:
+    """Forward passes by Winograd; backward passes as chosen (on NumPy, by im2col for these few channels:
+    ``min_backward_saving``) or all by Winograd."""
     model = cnnc.loads(GRADIENT_NETWORK).compile(backend=backend, dtype="float64", seed=3)
-    assert [kernel.winograd is not None for kernel in convolutions(model)] == [True, True, True]
+    kernels = convolutions(model)
+    assert [kernel.winograd is not None for kernel in kernels] == [True, True, True]
+    assert [kernel.winograd.takes_backward for kernel in kernels] == [backend == "numba"] * 3
+    for kernel in kernels if backward == "winograd" else ():
+        kernel.winograd.takes_backward = True
     for key, value in model.params.items():  # biases off zero, so that they count
         if key.endswith(".bias"):
             value[...] = np.random.default_rng(4).standard_normal(value.shape) * 0.1
@@ -191,8 +199,10 @@ def test_the_cifar_nets_convolutions_take_winograd_from_16_channels(backend: str
     """bench/train_throughput.py's CIFAR net: its first convolution (3 input channels) by im2col, the other
     three by Winograd, on both backends; as do ResNet-18's stride-1 3x3 convolutions from 28x28 on (at 56x56x64
     an image's tiles do not fit ``MAX_IMAGE_VALUES``), not its 7x7 stem, its stride-2 3x3s or 1x1 shortcuts."""
-    assert [kernel.winograd is not None for kernel in convolutions(lowered(cnnc.loads(CIFAR), backend))] == [
-        False, True, True, True]
+    cifar = convolutions(lowered(cnnc.loads(CIFAR), backend))
+    assert [kernel.winograd is not None for kernel in cifar] == [False, True, True, True]
+    # the NumPy backend's backward pass of the 32 -> 32 channel layer by im2col (``min_backward_saving``)
+    assert [kernel.winograd.takes_backward for kernel in cifar[1:]] == [backend == "numba", True, True]
     resnet = cnnc.load(Path(__file__).parents[2] / "examples" / "resnet18.cnn")
     for kernel in convolutions(lowered(resnet, backend)):
         expected = kernel.geo.kernel == (3, 3) and kernel.geo.stride == (1, 1) and kernel.geo.output[0] <= 28
