@@ -138,7 +138,7 @@ def run() -> None:
     `cnnc check`, measured against ``sys.exit(main())`` alone). Exit handlers still run, and the
     objects are still freed as the interpreter tears its modules down.
 
-    First, a command that runs a network restarts once with glibc's malloc tuned for it where it can be
+    First, `cnnc train` restarts once with glibc's malloc tuned for training where it can be
     (``cnnc/malloc_tuning.py``)."""
     malloc_tuning.restart_if_useful(sys.argv[1:])
     code = main()

@@ -45,12 +45,13 @@ def test_nothing_changes(env: dict, thp_mode: str | None, libc_version: str | No
 @pytest.mark.parametrize("argv, restarts", [
     (["train", "net.cnn", "--data", "synthetic"], True),
     (["--version"], False),
-    (["eval", "model.npz"], True),
+    (["eval", "model.npz"], False),
+    (["predict", "model.npz", "digit.png"], False),
     (["check", "net.cnn"], False),
     (["fmt", "net.cnn"], False),
     ([], False),
 ])
-def test_only_the_commands_that_run_a_network_restart(argv: list[str], restarts: bool, monkeypatch) -> None:
+def test_only_training_restarts(argv: list[str], restarts: bool, monkeypatch) -> None:
     calls = []
     monkeypatch.setattr(malloc_tuning, "this_machine", lambda env: {**env, "GLIBC_TUNABLES": "x"})
     monkeypatch.setattr(os, "execve", lambda *args: calls.append(args))
