@@ -16,7 +16,9 @@ cross-entropy, on random data, from the same initial weights, as:
   (shown with the 2-thread runs: the same two cores).
 
 Each configuration is a process of its own (BLAS and torch threads are fixed when it starts), warmed up once,
-then the configurations take turns, repeat after repeat, so that all see the same machine load. Printed:
+then the configurations take turns, repeat after repeat, so that all see the same machine load, in a new
+order each repeat (seeded), so that none always runs right after the same one (a rotation kept each one's
+predecessor: the Numba backend's 2-thread runs always followed the NumPy backend's). Printed:
 images/second, best and median repeat, and the ratios; first, what numba's compilation costs the first
 run in a fresh cache and a run that finds the cache (one LeNet-5 and one CIFAR step each); before that,
 the peak memory of training the CIFAR net at batch 256 on each backend and PyTorch (``memory_probe``).
@@ -29,6 +31,7 @@ import cProfile
 import io
 import os
 import pstats
+import random
 import statistics
 import subprocess
 import sys
@@ -289,9 +292,9 @@ def bench(title: str, name: str, thread_counts: list[int], steps: int, repeats: 
         configurations.append(Configuration(DDP, name, 2, steps))
     for configuration in configurations:
         configuration.ready()
-    for repeat in range(repeats):  # each repeat starts one configuration later: every order is tried
-        shift = repeat % len(configurations)
-        for configuration in configurations[shift:] + configurations[:shift]:
+    order = random.Random(0)
+    for _ in range(repeats):  # a new order each repeat: no configuration always runs after the same one
+        for configuration in order.sample(configurations, len(configurations)):
             configuration.run()
     for configuration in configurations:
         configuration.close()

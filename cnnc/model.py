@@ -90,18 +90,23 @@ class Model:
         if examples < 2 * shards.MIN_SHARD:
             return 1
         count = shards.shard_count(self.threads, examples)
-        least = getattr(self.program, "min_shard_macs", 0)
-        if count > 1 and least:
-            count = max(1, min(count, examples * self.network.report.totals.macs // least))
+        floors = self._floors_of_work(examples)
+        if count > 1 and floors is not None:
+            count = max(1, min(count, floors))
         return count
+
+    def _floors_of_work(self, examples: int) -> int | None:
+        """How many times the backend's least work for a thread (``min_shard_macs``) the forward pass of a
+        batch of ``examples`` holds, rounded down; None on a backend without that floor."""
+        least = getattr(self.program, "min_shard_macs", 0)
+        return examples * self.network.report.totals.macs // least if least else None
 
     def _whole_batch(self, examples: int):
         """The context a batch that is not split runs in: one BLAS thread when several were asked but the batch's
         forward pass has less work than the backend gives a thread (``min_shard_macs``); OpenBLAS's threads then
         cost more than they give (LeNet-5 at batch 64, Numba backend, training steps: 7.2-7.9 ms on 2 BLAS
         threads, 5.9-7.0 on one, in alternated runs). Else nothing changes."""
-        least = getattr(self.program, "min_shard_macs", 0)
-        if self.threads > 1 and examples * self.network.report.totals.macs < least:
+        if self.threads > 1 and self._floors_of_work(examples) == 0:
             from cnnc import blas_threads  # ctypes: loaded when first needed (start-up)
 
             if blas_threads.controllable():
