@@ -1,6 +1,6 @@
 """im2col against Winograd F(2x2, 3x3) on the 3x3 convolutions of the CIFAR net and of ResNet-18, per layer.
 
-    python bench/conv_algorithms.py [--repeats 15] [--backends numpy,numba] [--threads 1]
+    python bench/conv_algorithms.py [--repeats 15] [--backends numpy,numba] [--threads 1] [--predict]
 
 For each convolution (the CIFAR net of ``bench/train_throughput.py`` at batch 64, ResNet-18's 3x3 convolutions at
 56x56x64 and 28x28x128 at batch 16; float32, `same` padding), one training step's forward and backward pass of
@@ -11,7 +11,11 @@ time (``time.process_time``: on a loaded machine, unlike wall time, it leaves ou
 hold the core; with more than one thread it adds up every thread's). Printed: ms per forward+backward, best
 and median repeat, the ratio im2col / Winograd of each, and which path the backend chooses for that layer
 (``backends/numpy/winograd.py``: ``chosen``). The two "probe" layers (8 and 16 input channels) show where the
-threshold ``MIN_CHANNELS`` lies."""
+threshold ``MIN_CHANNELS`` lies.
+
+``--predict`` times forward passes as predicting runs them instead (each path's chunked product, bias added),
+at batches 1 to 64, with ResNet-18's 56x56x64, 14x14x256 and 7x7x512 layers too: the same ratio, the path training
+chooses and the batches from which predicting takes Winograd (``Winograd.pays_at_inference``)."""
 
 from __future__ import annotations
 
@@ -32,6 +36,16 @@ LAYERS = [  # (name, batch, height, width, channels, filters, input gradient nee
     ("probe 32x32x16->32", 64, 32, 32, 16, 32, True),
 ]
 
+PREDICT_LAYERS = [  # (name, height, width, channels, filters)
+    ("cifar conv2 32x32x32->32", 32, 32, 32, 32),
+    ("cifar conv4 16x16x64->64", 16, 16, 64, 64),
+    ("resnet18 56x56x64->64", 56, 56, 64, 64),
+    ("resnet18 28x28x128->128", 28, 28, 128, 128),
+    ("resnet18 14x14x256->256", 14, 14, 256, 256),
+    ("resnet18 7x7x512->512", 7, 7, 512, 512),
+]
+PREDICT_BATCHES = (1, 2, 4, 16, 64)
+
 
 def kernels(backend: str, batch: int, height: int, width: int, channels: int, filters: int):
     """The layer's kernel compiled twice from the same weights: (im2col, Winograd), and its parameters."""
@@ -42,7 +56,7 @@ def kernels(backend: str, batch: int, height: int, width: int, channels: int, fi
     model = cnnc.loads(spec).compile(backend=backend, seed=0)
     layer = model.program.root.steps[0]
     by_im2col = cnnc.loads(spec).compile(backend=backend, seed=0).program.root.steps[0]
-    by_im2col.winograd = None
+    by_im2col.winograd = by_im2col.predicting_winograd = None
     chosen = layer.winograd is not None
     if not chosen:
         layer.winograd = layer.winograd_class(layer.geo, layer.channels, layer.filters, layer.workspace)
@@ -59,15 +73,64 @@ def step_ms(layer, x, dout, params, need_dx: bool) -> float:
     return 1000 * (time.process_time() - started)
 
 
+def predict_ms(layer, x, params, winograd) -> float:
+    """CPU ms of one prediction's product of ``layer`` by Winograd (``winograd``) or by im2col's chunks."""
+    import numpy as np
+
+    from cnnc.backends.numpy.inference import chunked
+
+    weight, bias = params[layer.weight_key], params[layer.bias_key]
+    add_bias = lambda rows: np.add(rows, bias, out=rows)  # noqa: E731
+    started = time.process_time()
+    if winograd:
+        layer.winograd.forward(x, weight, add_bias)
+    else:
+        chunked(layer)(x, weight, add_bias)
+    return 1000 * (time.process_time() - started)
+
+
+def compare_predict(backend: str, repeats: int) -> None:
+    """``--predict``: per layer and batch, predicting's product by im2col against Winograd."""
+    import numpy as np
+
+    print(f"backend {backend}")
+    for name, height, width, channels, filters in PREDICT_LAYERS:
+        _, layer, params, chosen = kernels(backend, 1, height, width, channels, filters)
+        rng = np.random.default_rng(0)
+        cells, pays = [], []
+        for batch in PREDICT_BATCHES:
+            x = rng.standard_normal((batch, height, width, channels), dtype=np.float32)
+            times: dict[bool, list[float]] = {False: [], True: []}
+            for winograd in times:  # warm-up
+                predict_ms(layer, x, params, winograd)
+            for _ in range(repeats):
+                for winograd in times:
+                    times[winograd].append(predict_ms(layer, x, params, winograd))
+            cells.append(f"{batch}: {min(times[False]) / min(times[True]):.2f}x")
+            if layer.predicting_winograd is not None and layer.predicting_winograd.pays_at_inference(batch):
+                pays.append(str(batch))
+        taken = ("from batch " + pays[0]) if pays else "never"
+        print(f"  {name:<26} im2col / Winograd (best), by batch: {'  '.join(cells)}   training: "
+              f"{'winograd' if chosen else 'im2col'}, predicting: Winograd {taken}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--backends", default="numpy,numba")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--predict", action="store_true", help="forward passes as predicting runs them, by batch")
     args = parser.parse_args()
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[variable] = str(args.threads)  # read by the BLAS when numpy loads, just below
     import numpy as np
+
+    if args.predict:
+        print(f"{args.threads} thread(s), float32, {args.repeats} repeats alternated, CPU time of predicting's "
+              f"product")
+        for backend in args.backends.split(","):
+            compare_predict(backend, args.repeats)
+        return
 
     print(f"{args.threads} thread(s), float32, {args.repeats} repeats alternated; ms per forward+backward "
           f"(best / median), ratio im2col / Winograd (best / median), the path chosen")

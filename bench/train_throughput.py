@@ -285,6 +285,14 @@ class Configuration:
                 process.kill()
 
 
+def turns(configurations: list, repeats: int):
+    """The configurations in a new order for each repeat (a seeded shuffle): none always runs right after the
+    same one, as it would in a rotation, where the state a run leaves behind would favour or handicap the next."""
+    shuffle = random.Random(0)
+    for _ in range(repeats):
+        yield shuffle.sample(configurations, len(configurations))
+
+
 def bench(title: str, name: str, thread_counts: list[int], steps: int, repeats: int) -> None:
     configurations = [Configuration(variant, name, threads, steps) for threads in thread_counts
                       for variant in VARIANTS]
@@ -292,9 +300,8 @@ def bench(title: str, name: str, thread_counts: list[int], steps: int, repeats: 
         configurations.append(Configuration(DDP, name, 2, steps))
     for configuration in configurations:
         configuration.ready()
-    order = random.Random(0)
-    for _ in range(repeats):  # a new order each repeat: no configuration always runs after the same one
-        for configuration in order.sample(configurations, len(configurations)):
+    for order in turns(configurations, repeats):
+        for configuration in order:
             configuration.run()
     for configuration in configurations:
         configuration.close()

@@ -151,7 +151,10 @@ def _restore(path: str | Path, prefix: str, arrays: dict[str, np.ndarray], into:
     for key, value in found.items():
         _check_array(path, f"{prefix} `{key}`", value, into[key])
     for key, value in found.items():
-        into[key][...] = value
+        if value.dtype == into[key].dtype and value.flags.c_contiguous and value.flags.writeable:
+            into[key] = value  # the array read from the file takes the place of the model's zeros: no copy
+        else:
+            into[key][...] = value
 
 
 def _check_array(path: str | Path, what: str, value: np.ndarray, expected: np.ndarray) -> None:

@@ -21,6 +21,20 @@ class Winograd(NumpyWinograd):
     min_backward_saving = 0.0
     """Compiled transforms are one pass over the tiles: the backward pass by Winograd wherever the forward is."""
 
+    min_inference_saving = 0.0
+    """Compiled transforms: predicting takes Winograd wherever training does, given ``min_inference_tiles``.
+    Two runs of ``python bench/conv_algorithms.py --predict``, batches 1 to 64: the CIFAR net's 32 -> 32 and
+    64 -> 64 channel layers at 1.06x-1.35x and 0.99x-1.55x im2col's speed, ResNet-18's 28x28x128 at 1.32x-1.57x."""
+
+    min_inference_tiles = 64
+    """ResNet-18's 14x14x256 convolution (49 tiles an image) predicted at 0.87x-0.91x im2col's speed by Winograd
+    on one image, 1.10x-1.14x on two; the CIFAR net's 16x16x64 (64 tiles) 0.99x-1.04x on one (the same runs)."""
+
+    inference_image_values = 1 << 22
+    """Compiled transforms stay one pass over tiles past the cache: predicting takes Winograd on images of up to
+    2^22 transformed values (16 MB in float32), ResNet-18's 56x56x64 convolutions (1.6M) included, which two runs
+    of ``python bench/conv_algorithms.py --predict`` ran at 1.30x-1.57x im2col's speed at batches 1 to 64."""
+
     parallel = True
 
     def input_tiles(self, x: np.ndarray, V: np.ndarray, capacity: int) -> None:

@@ -38,9 +38,13 @@ class Convolution(Kernel):
         self.transposed = _transposed(self.geo)
         self.workspace = Workspace()
         self.columns_of: weakref.ref | None = None  # the input whose columns fill the workspace, all in one chunk
-        self.winograd: Winograd | None = None
+        self.winograd: Winograd | None = None  # training's path (and predicting's where it pays)
         if chosen(self.geo, self.groups, self.channels, self.filters):
             self.winograd = self.winograd_class(self.geo, self.channels, self.filters, self.workspace)
+        self.predicting_winograd = self.winograd  # or one for predicting alone, on images too large for training's
+        if self.winograd is None and chosen(self.geo, self.groups, self.channels, self.filters,
+                                            self.winograd_class.inference_image_values):
+            self.predicting_winograd = self.winograd_class(self.geo, self.channels, self.filters, self.workspace)
 
     def init(self, rng: np.random.Generator) -> Params:
         group_channels = self.channels // self.groups
@@ -108,9 +112,11 @@ class Convolution(Kernel):
 
     def chunked_product(self, x: np.ndarray, weight: np.ndarray, epilogue) -> np.ndarray:
         """An ungrouped convolution's output without bias, ``epilogue`` run on each chunk's rows while they
-        are in the cache: by Winograd where it is chosen, else by im2col (``backends/numpy/inference.py``)."""
-        if self.winograd is not None:
-            return self.winograd.forward(x, weight, epilogue)
+        are in the cache: by Winograd where predicting chooses it (``predicting_winograd``) and it pays for this
+        batch (``Winograd.pays_at_inference``), else by im2col (``backends/numpy/inference.py``)."""
+        winograd = self.predicting_winograd
+        if winograd is not None and winograd.pays_at_inference(x.shape[0]):
+            return winograd.forward(x, weight, epilogue)
         return chunked(self)(x, weight, epilogue)
 
     def backward(self, dout: np.ndarray, cache: object, params: Params,

@@ -179,6 +179,19 @@ class BatchNorm(Kernel):
         out = normalized * gamma + beta
         return out.reshape(x.shape), (normalized, inv_std, run.training)
 
+    def infer(self, x: np.ndarray, params: Params, run: Pass) -> np.ndarray:
+        """Evaluation as one scale and shift per channel, two passes over ``x``: x * s + (beta - mean * s) with
+        s = gamma / sqrt(running_var + eps), the form PyTorch's CPU kernel computes in evaluation. A training
+        pass (the batch's statistics) without a backward pass is ``forward``'s."""
+        if run.training:
+            return self.forward(x, params, run)[0]
+        buffers = run.buffers
+        scale = params[self.weight_key] * (1 / np.sqrt(buffers[self.var_key] + x.dtype.type(self.eps)))
+        shift = params[self.bias_key] - buffers[self.mean_key] * scale
+        out = np.multiply(x.reshape(-1, self.channels), scale)
+        out += shift
+        return out.reshape(x.shape)
+
     def _update(self, buffers: Params, mean: np.ndarray, var: np.ndarray) -> None:
         momentum = self.momentum
         for key, batch in ((self.mean_key, mean), (self.var_key, var)):

@@ -55,37 +55,44 @@ the tiles, lose: bench/conv_algorithms.py on ResNet-18's 56x56x64 convolution (1
 0.6-0.7x im2col's speed where Numba's single-pass transforms reach 2.4-2.6x; at 28x28x128 (0.8M) both win)."""
 
 
-def chosen(geo: Geometry, groups: int, channels: int, filters: int) -> bool:
+MIN_CHUNK_TILES = 32
+"""The fewest tiles a chunk of whole images may hold on the Winograd path: each chunk's 16 products read all of
+U (16 C F values) for that many rows of V. In two runs of ``python bench/conv_algorithms.py --predict``,
+ResNet-18's last 3x3 convolutions (7x7x512: 16 tiles an image, one image a chunk, 16 MB of U) predicted at
+0.42x-0.90x im2col's speed by Winograd at batches 1 to 64 on NumPy, 0.44x-1.02x on Numba; its 14x14x256 (49
+tiles, one image a chunk) at 1.10x-1.39x from batch 2 on Numba."""
+
+
+def chosen(geo: Geometry, groups: int, channels: int, filters: int, max_image_values: int | None = None) -> bool:
     """Whether a convolution takes the Winograd path: where it applies and is faster (``MIN_CHANNELS``,
-    ``MAX_IMAGE_VALUES``); the same choice on both backends, which then compute the same bits."""
+    ``MAX_IMAGE_VALUES`` or ``max_image_values``, ``MIN_CHUNK_TILES``); in training the same choice on both
+    backends, which then compute the same bits."""
     tiles = prod(-(-size // 2) for size in geo.output)
-    return (applies(geo, groups) and channels >= MIN_CHANNELS
-            and 16 * tiles * (channels + filters) <= MAX_IMAGE_VALUES)
+    per_image = 16 * tiles * (channels + filters)
+    limit = MAX_IMAGE_VALUES if max_image_values is None else max_image_values
+    return (applies(geo, groups) and channels >= MIN_CHANNELS and per_image <= limit
+            and max(1, CHUNK_VALUES // per_image) * tiles >= MIN_CHUNK_TILES)
+
+
+G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+"""F(2x2, 3x3)'s filter transform, (4, 3): U = G g G^T."""
+
+FILTER_TRANSFORM = np.kron(G, G)
+"""U = G g G^T of every (C, F) pair at once: (16, 9) @ g (9, C F), tap (a, b) at 3 a + b of the weight, position
+(xi, nu) at 4 xi + nu of U (G[xi, a] G[nu, b] is its entry). One matrix product, where a pass per row and column
+of G took 25 ms a call on 512 x 512 channels (16 MB of U) against 3, 2.0 ms on 256 x 256 against 0.5 (one
+thread)."""
 
 
 def filter_transform(weight: np.ndarray) -> np.ndarray:
-    """U = G g G^T of a (3, 3, C, F) weight: (16, C, F), position (xi, nu) at 4 * xi + nu."""
-    rows = _filter_rows(weight)  # (4, 3, C, F)
-    return _filter_rows(rows.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3).reshape(16, *weight.shape[2:])
-
-
-def _filter_rows(g: np.ndarray) -> np.ndarray:
-    """G applied along the first axis: (3, ...) -> (4, ...)."""
-    half = 0.5 * (g[0] + g[2])
-    return np.stack([g[0], half + 0.5 * g[1], half - 0.5 * g[1], g[2]])
+    """U = G g G^T of a (3, 3, C, F) weight: (16, C, F), position (xi, nu) at 4 * xi + nu, in the weight's dtype."""
+    taps = weight.reshape(9, -1)
+    return (FILTER_TRANSFORM.astype(weight.dtype) @ taps).reshape(16, *weight.shape[2:])
 
 
 def weight_gradient(dU: np.ndarray) -> np.ndarray:
-    """G^T dU G of the transformed weight's gradient (16, C, F): the weight's (3, 3, C, F)."""
-    grid = dU.reshape(4, 4, *dU.shape[1:])
-    rows = _filter_rows_adjoint(grid)  # (3, 4, C, F)
-    return _filter_rows_adjoint(rows.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
-
-
-def _filter_rows_adjoint(d: np.ndarray) -> np.ndarray:
-    """G^T applied along the first axis: (4, ...) -> (3, ...)."""
-    half = 0.5 * (d[1] + d[2])
-    return np.stack([d[0] + half, 0.5 * (d[1] - d[2]), half + d[3]])
+    """G^T dU G of the transformed weight's gradient (16, C, F): the weight's (3, 3, C, F), as one product."""
+    return (FILTER_TRANSFORM.T.astype(dU.dtype) @ dU.reshape(16, -1)).reshape(3, 3, *dU.shape[1:])
 
 
 class Winograd:
@@ -104,6 +111,21 @@ class Winograd:
     51-53 ms backward by im2col against 59-61 by Winograd; its 32 -> 64 (21.3) and 64 -> 64 (32) layers were
     faster by Winograd (22 against 24-27 ms, 34 against 36-38)."""
 
+    min_inference_saving = 48.0
+    """``min_backward_saving`` for predicting (``pays_at_inference``), where the two backends need not agree (no
+    gradient follows max pooling's winners). Two runs of ``python bench/conv_algorithms.py --predict``, NumPy
+    backend, batches 1 to 64: the CIFAR net's 32 -> 32 and 64 -> 64 channel layers (C F / (C + F) = 16 and 32)
+    predicted at 0.60x-0.78x and 0.67x-1.00x im2col's speed by Winograd, ResNet-18's 28x28x128 (64) at
+    0.96x-1.19x."""
+
+    min_inference_tiles = 196
+    """The fewest tiles a batch needs for ``pays_at_inference``: on NumPy, in three runs of ``python
+    bench/conv_algorithms.py --predict``, ResNet-18's 14x14x256 convolution (49 tiles an image) predicted at
+    0.76x-0.85x, 0.90x-1.03x, 1.00x-1.08x and 1.09x-1.21x im2col's speed by Winograd at batches 1, 2, 4 and 16."""
+
+    inference_image_values: int | None = None
+    """``MAX_IMAGE_VALUES`` for predicting (None: training's), where the two backends need not choose alike."""
+
     parallel = False
     """Whether threads running shards of a batch run these transforms in parallel. NumPy's do not: they are
     many short NumPy calls and the GIL is held between them, so a sharded pass takes im2col instead
@@ -118,6 +140,12 @@ class Winograd:
         self.per_image = 16 * prod(self.tiles) * (channels + filters)  # V and M of one image
         self.takes_backward = channels * filters / (channels + filters) >= self.min_backward_saving
         self.views: dict[tuple[str, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}  # ``_scratch``'s
+
+    def pays_at_inference(self, batch: int) -> bool:
+        """Whether predicting a batch of ``batch`` images takes this path (else im2col's): enough tiles, and
+        enough multiplies saved per transformed value on this backend."""
+        saving = self.channels * self.filters / (self.channels + self.filters)
+        return batch * prod(self.tiles) >= self.min_inference_tiles and saving >= self.min_inference_saving
 
     def _chunks(self, batch: int) -> list[tuple[int, int]]:
         """Chunks of at most ``CHUNK_VALUES`` values of V and M (at least one image)."""

@@ -10,6 +10,7 @@ import pytest
 
 import cnnc
 from cnnc import ir
+from cnnc.backends.numpy.kernel import Pass
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 STEP = 1e-6
@@ -200,6 +201,23 @@ def test_evaluation_mode_gradients(spec: str) -> None:
         buffer[...] = np.random.default_rng(5).uniform(0.5, 1.5, buffer.shape)
     x = np.random.default_rng(0).standard_normal((3, *model.network.report.input.dims))
     assert assert_gradients_match(model, x, training=False) > 0
+
+
+@pytest.mark.parametrize("spec", [LAYERS[name] for name in ("batchnorm", "batchnorm-flat", "batchnorm-1d")])
+def test_batchnorm_predicts_the_evaluation_forward_pass_and_trains_on_the_batch(spec: str) -> None:
+    """``predict`` (batchnorm's ``infer``: one scale and shift per channel) against the evaluation forward pass;
+    a training pass without a backward pass (``for_backward`` false) still normalises with the batch's own
+    statistics (each channel's mean 0 before the affine part, here gamma 1 and beta 0)."""
+    model = cnnc.loads(spec).compile(dtype="float64", seed=3)
+    for buffer in model.buffers.values():
+        buffer[...] = np.random.default_rng(5).uniform(0.5, 1.5, buffer.shape)
+    x = np.random.default_rng(0).standard_normal((6, *model.network.report.input.dims)) * 3 + 2
+    expected = model.forward(x, training=False)
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-13, atol=1e-13)
+    run = Pass(True, np.random.default_rng(0), model.buffers, for_backward=False)
+    trained = model.program.forward(x, model.params, run)[0]
+    channels = trained.reshape(-1, trained.shape[-1])
+    np.testing.assert_allclose(channels.mean(axis=0), 0, atol=1e-12)
 
 
 def test_dropout_is_active_in_training_and_the_identity_in_evaluation() -> None:

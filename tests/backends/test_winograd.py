@@ -60,7 +60,7 @@ def pair(spec: str, backend: str, dtype: str) -> tuple[Convolution, Convolution,
                                                           by_winograd.filters, by_winograd.workspace)
     by_winograd.winograd.takes_backward = True
     by_im2col = convolutions(cnnc.loads(spec).compile(backend=backend, dtype=dtype, seed=3))[0]
-    by_im2col.winograd = None
+    by_im2col.winograd = by_im2col.predicting_winograd = None
     return by_winograd, by_im2col, model.params
 
 
@@ -184,9 +184,11 @@ def test_gradients_through_winograd_match_central_differences(backend: str, back
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_predict_equals_the_training_forward_pass(backend: str) -> None:
+def test_predict_equals_the_training_forward_pass(backend: str, monkeypatch) -> None:
     """``predict`` (each kernel's ``infer``: the bias, and on Numba the ReLU, applied per chunk) against
-    the training path's forward pass, both through Winograd."""
+    the training path's forward pass, both through Winograd (predicting's thresholds lifted)."""
+    monkeypatch.setattr(winograd.Winograd, "min_inference_tiles", 0)  # Numba's inherits it
+    monkeypatch.setattr(winograd.Winograd, "min_inference_saving", 0.0)  # Numba's is 0
     model = cnnc.loads(GRADIENT_NETWORK).compile(backend=backend, dtype="float64", seed=3)
     x = np.random.default_rng(0).standard_normal((5, 7, 6, 16))
     expected = model.forward(x, training=False)
@@ -197,17 +199,65 @@ def test_predict_equals_the_training_forward_pass(backend: str) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_cifar_nets_convolutions_take_winograd_from_16_channels(backend: str) -> None:
     """bench/train_throughput.py's CIFAR net: its first convolution (3 input channels) by im2col, the other
-    three by Winograd, on both backends; as do ResNet-18's stride-1 3x3 convolutions from 28x28 on (at 56x56x64
-    an image's tiles do not fit ``MAX_IMAGE_VALUES``), not its 7x7 stem, its stride-2 3x3s or 1x1 shortcuts."""
+    three by Winograd, on both backends; as do ResNet-18's stride-1 3x3 convolutions at 28x28 and 14x14 (at
+    56x56x64 an image's tiles do not fit ``MAX_IMAGE_VALUES``; at 7x7x512 a chunk of one image holds 16 tiles,
+    below ``MIN_CHUNK_TILES``), not its 7x7 stem, its stride-2 3x3s or 1x1 shortcuts."""
     cifar = convolutions(lowered(cnnc.loads(CIFAR), backend))
     assert [kernel.winograd is not None for kernel in cifar] == [False, True, True, True]
     # the NumPy backend's backward pass of the 32 -> 32 channel layer by im2col (``min_backward_saving``)
     assert [kernel.winograd.takes_backward for kernel in cifar[1:]] == [backend == "numba", True, True]
     resnet = cnnc.load(Path(__file__).parents[2] / "examples" / "resnet18.cnn")
     for kernel in convolutions(lowered(resnet, backend)):
-        expected = kernel.geo.kernel == (3, 3) and kernel.geo.stride == (1, 1) and kernel.geo.output[0] <= 28
+        expected = kernel.geo.kernel == (3, 3) and kernel.geo.stride == (1, 1) and kernel.geo.output[0] in (14, 28)
         assert (kernel.winograd is not None) == expected, (kernel.name, kernel.geo)
-    assert sum(kernel.winograd is not None for kernel in convolutions(lowered(resnet, backend))) == 9
+    assert sum(kernel.winograd is not None for kernel in convolutions(lowered(resnet, backend))) == 6
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_predicting_takes_winograd_where_it_pays_for_the_batch(backend: str) -> None:
+    """At inference a Winograd convolution runs by im2col below ``min_inference_tiles`` tiles in the batch (196 on
+    NumPy, 64 on Numba), and on the NumPy backend below ``min_inference_saving`` (the CIFAR net's 32- and
+    64-channel layers); Numba keeps Winograd for those from one image (256 and 64 tiles)."""
+    cifar = convolutions(lowered(cnnc.loads(CIFAR), backend))[1:]
+    for kernel in cifar:
+        assert kernel.winograd.pays_at_inference(64) == (backend == "numba")
+        assert kernel.winograd.pays_at_inference(1) == (backend == "numba")
+    resnet = cnnc.load(Path(__file__).parents[2] / "examples" / "resnet18.cnn")
+    found = {kernel.geo.output[0]: kernel.winograd for kernel in convolutions(lowered(resnet, backend))
+             if kernel.winograd is not None}
+    from_batch = 2 if backend == "numba" else 4  # 49 tiles an image
+    assert [found[14].pays_at_inference(batch) for batch in (from_batch - 1, from_batch)] == [False, True]
+    assert found[28].pays_at_inference(1)  # 196 tiles
+    # 56x56x64 (1.6M transformed values an image): predicting by Winograd on Numba only, training by im2col on both
+    large = [kernel for kernel in convolutions(lowered(resnet, backend)) if kernel.geo.output == (56, 56)
+             and kernel.geo.kernel == (3, 3)]
+    assert len(large) == 4 and all(kernel.winograd is None for kernel in large)
+    assert all((kernel.predicting_winograd is not None) == (backend == "numba") for kernel in large)
+
+
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("numba"), reason="numba not installed")
+def test_predicting_by_winograd_on_an_image_too_large_for_training_s() -> None:
+    """Numba predicts a 56x56x64 convolution by Winograd (``inference_image_values``) where training takes
+    im2col: the same outputs within float64 rounding."""
+    model = cnnc.loads("input 56x56x64\nconv 64 3x3 pad=same\nrelu").compile(backend="numba", dtype="float64",
+                                                                             seed=3)
+    kernel = convolutions(model)[0]
+    assert kernel.winograd is None and kernel.predicting_winograd is not None
+    x = np.random.default_rng(0).standard_normal((1, 56, 56, 64))
+    expected = model.forward(x, training=False)
+    np.testing.assert_allclose(model.predict(x), expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_predicting_below_the_batch_threshold_equals_the_winograd_forward_pass(backend: str) -> None:
+    """A batch too small for Winograd at inference (im2col then) predicts what the training path's Winograd
+    forward pass computes, within float64 rounding."""
+    model = cnnc.loads(GRADIENT_NETWORK).compile(backend=backend, dtype="float64", seed=3)
+    x = np.random.default_rng(0).standard_normal((1, 7, 6, 16))  # 12 tiles
+    assert not any(kernel.winograd.pays_at_inference(1) for kernel in convolutions(model)
+                   if kernel.winograd is not None)
+    expected = model.forward(x, training=False)
+    np.testing.assert_allclose(model.predict(x), expected, rtol=0, atol=1e-12 * np.abs(expected).max())
 
 
 def test_chosen_only_where_it_applies() -> None:
