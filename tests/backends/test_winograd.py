@@ -236,7 +236,7 @@ def test_predicting_takes_winograd_where_it_pays_for_the_batch(backend: str) -> 
 
 
 @pytest.mark.skipif(not __import__("importlib").util.find_spec("numba"), reason="numba not installed")
-def test_predicting_by_winograd_on_an_image_too_large_for_training_s() -> None:
+def test_numba_predicts_by_winograd_on_images_too_large_for_training() -> None:
     """Numba predicts a 56x56x64 convolution by Winograd (``inference_image_values``) where training takes
     im2col: the same outputs within float64 rounding."""
     model = cnnc.loads("input 56x56x64\nconv 64 3x3 pad=same\nrelu").compile(backend="numba", dtype="float64",
