@@ -172,6 +172,14 @@ def write_json(out, document: object) -> None:
     out.file.write(json.dumps(document, indent=2) + "\n")
 
 
+def write_json_rows(out, rows: list) -> None:
+    """A JSON array with one item a line (compact items, as ``json.dumps`` writes them with its C encoder; an
+    indented document goes through its Python one: 3 ms against 1 for 256 predictions)."""
+    import json
+
+    out.file.write("[\n" + ",\n".join("  " + json.dumps(row) for row in rows) + "\n]\n" if rows else "[]\n")
+
+
 def write_text(out, text: str) -> None:
     """Plain text on the output console's file, exactly as given (workflow commands, markdown)."""
     out.file.write(text)

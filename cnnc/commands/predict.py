@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from cnnc.commands.common import EXIT_OK, add_backend_option, open_model, positive, require_backend, write_json
+from cnnc.commands.common import EXIT_OK, add_backend_option, open_model, positive, require_backend, write_json_rows
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
 
@@ -51,10 +51,11 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     probabilities = model.program.ends_in_softmax
     k = min(args.top_k, classes)
     if args.format == "json":
-        write_json(out, [{"input": name, "top": [{"class": labels[i], "index": int(i), "score": float(scores[i])}
-                                                  for i in (-scores).argsort(kind="stable")[:k]],
-                          "unlike_training_data": None if reason is None else str(reason)}
-                         for name, scores, reason in zip(names, outputs, unlike)])
+        best = (-outputs).argsort(axis=1, kind="stable")[:, :k].tolist()
+        write_json_rows(out, [{"input": name, "top": [{"class": labels[i], "index": i, "score": float(scores[i])}
+                                                      for i in order],
+                               "unlike_training_data": None if reason is None else str(reason)}
+                              for name, scores, order, reason in zip(names, outputs, best, unlike)])
         return EXIT_OK
     _warn(names, unlike, err)
     if len(names) == 1:

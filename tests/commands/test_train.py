@@ -205,6 +205,8 @@ def test_predict_top_k_for_arrays(spec, tmp_path):
     assert code == 0, err
     found = json.loads(out)
     assert len(found) == 5 and all(len(item["top"]) == 2 for item in found)
+    lines = out.splitlines()  # one input a line, between the array's brackets
+    assert lines[0] == "[" and lines[-1] == "]" and [json.loads(line.rstrip(",")) for line in lines[1:-1]] == found
     expected = cnnc.load_model(target).predict(test.x[:5]).argmax(axis=1)
     assert [item["top"][0]["index"] for item in found] == expected.tolist()
     assert all(item["top"][0]["score"] >= item["top"][1]["score"] for item in found)
