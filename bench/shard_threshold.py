@@ -1,15 +1,19 @@
 """Where splitting a batch across two threads starts to pay: LeNet-5's (or the CIFAR net's of
-``bench/train_throughput.py``) training steps (forward, loss, backward) and predicts at several batch sizes,
-unsplit and split in two (``cnnc.shards``), in one process.
+``bench/train_throughput.py``) training steps (forward, loss, backward, the optimizer's update as ``cnnc train``
+deals it to threads) and predicts at several batch sizes, unsplit and split in two (``cnnc.shards``), in one
+process.
 
     python bench/shard_threshold.py [--backend numba] [--network lenet5|cifar] [--batches 4,8,16,32,64]
-                                    [--repeats 15]
+                                    [--repeats 15] [--blas2]
 
-Run with ``OPENBLAS_NUM_THREADS=2`` (the default on two cores). For each batch size, three configurations
-take turns, repeat after repeat: ``1 thread`` (the whole batch, BLAS at one thread), ``blas 2`` (the whole
-batch, BLAS at two threads: what cnnc did before it split batches) and ``2 shards`` (two halves on two
-threads, BLAS at one thread each). Printed: milliseconds per step, best and median, and the ratio of the
-best of ``1 thread`` to the best of ``2 shards`` (above 1: splitting pays)."""
+Run with ``OPENBLAS_NUM_THREADS=2`` (the default on two cores). For each batch size, the configurations take
+turns, repeat after repeat: ``1 thread`` (the whole batch, BLAS at one thread: what cnnc does below the floor,
+``Program.min_shard_macs``) and ``2 shards`` (two halves on two threads, BLAS at one thread each). ``--blas2``
+adds ``blas 2`` (the whole batch, BLAS at two threads), last in each turn: OpenBLAS's idle threads keep a core
+busy for a while after a product on two threads, which slowed whatever ran next on two threads (here, before
+``blas 2`` went last: 2 shards of LeNet-5 at batch 64 on Numba took 7.6-8.3 ms a step, 5.0-5.4 in a process
+without it). Printed: milliseconds per step, best and median, and the ratio of the best of ``1 thread`` to the
+best of ``2 shards`` (above 1: splitting pays)."""
 
 from __future__ import annotations
 
@@ -32,7 +36,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--mode", choices=("train", "predict"), default="train")
     parser.add_argument("--network", choices=("lenet5", "cifar"), default="lenet5")
+    parser.add_argument("--blas2", action="store_true", help="also the whole batch with BLAS at two threads")
     args = parser.parse_args()
+    import cnnc
     from cnnc import blas_threads, shards
     from cnnc.backends.numpy import Pass
 
@@ -44,9 +50,12 @@ def main() -> None:
 
     network = bench_network(args.network)
     models = {"1 thread": network.compile(backend=args.backend, threads=1),
-              "blas 2": network.compile(backend=args.backend, threads=1),
               "2 shards": network.compile(backend=args.backend, threads=2)}
+    if args.blas2:
+        models["blas 2"] = network.compile(backend=args.backend, threads=1)
     models["2 shards"].program.min_shard_macs = 0  # split at every batch size, to see where it pays
+    for model in models.values():
+        model.optimizer = cnnc.optim.SGD(lr=0.01, momentum=0.9)
     library = blas_threads.libraries()[0]
     print(f"{network.ir.name or args.network} {args.mode}, {args.backend} backend; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
           f"; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
@@ -59,7 +68,8 @@ def main() -> None:
 
         def step(model) -> None:
             if args.mode == "train":
-                model.batch_loss(x, y, Pass(True), grads=True)
+                grads = model.batch_loss(x, y, Pass(True), grads=True)[1]
+                model.optimizer.step(model.params, grads, model.step_threads(batch))
             else:
                 model.predict(x)
         for repeat in range(args.repeats + 1):

@@ -103,10 +103,11 @@ class Model:
 
     def _whole_batch(self, examples: int):
         """The context a batch that is not split runs in: one BLAS thread when several were asked but the batch's
-        forward pass has less work than the backend gives a thread (``min_shard_macs``); OpenBLAS's threads then
+        forward pass has less work than two shards would each get (``min_shard_macs``); OpenBLAS's threads then
         cost more than they give (LeNet-5 at batch 64, Numba backend, training steps: 7.2-7.9 ms on 2 BLAS
-        threads, 5.9-7.0 on one, in alternated runs). Else nothing changes."""
-        if self.threads > 1 and self._floors_of_work(examples) == 0:
+        threads, 5.9-7.0 on one, in alternated runs, when that batch was below the floor). Else nothing changes."""
+        floors = self._floors_of_work(examples)
+        if self.threads > 1 and floors is not None and floors < 2:
             from cnnc import blas_threads  # ctypes: loaded when first needed (start-up)
 
             if blas_threads.controllable():

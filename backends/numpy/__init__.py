@@ -17,20 +17,21 @@ class Program:
     """A network lowered to NumPy kernels. It holds no weights: every call takes the parameters.
     ``logits=True`` stops before a final softmax (for the fused cross-entropy loss)."""
 
-    min_shard_macs = 100_000_000
+    min_shard_macs = 10_000_000
     """The fewest multiply-accumulates a shard's forward pass gets when a batch is split between threads (both
-    backends). Unsplit, a batch runs with BLAS at all the threads; below the floor that is faster than shards,
-    whose Python between the kernels takes turns on the GIL. ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python
-    bench/shard_threshold.py --repeats 5``, best step times, 2 shards against the whole batch with BLAS at 2
-    threads, MACs of a shard in brackets (``shard_threshold`` splits batches below 16 too, which cnnc does not:
-    ``cnnc.shards.MIN_SHARD``):
+    backends). Below, the batch runs whole with BLAS at one thread (``Model._whole_batch``): shards' Python
+    between the kernels takes turns on the GIL, and their fixed cost outweighs half the work.
+    ``OPENBLAS_NUM_THREADS=2 GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python bench/shard_threshold.py``, training
+    steps (the optimizer's update included), best of 15, the whole batch at one thread / 2 shards, two runs, MACs
+    of a shard in brackets:
 
-    - NumPy, LeNet-5 (0.42M an example): 24.7 against 21.8 ms at batch 128 (27M), 53.2 against 47.7 at 256
-      (54M), 87.8 against 96.9 at 512 (108M). The CIFAR net (26.6M): 16.5 against 16.0 at 4 (53M), 25.1 against
-      28.9 at 8 (106M), 42.5 against 53.4 at 16 (213M).
-    - Numba, LeNet-5: 7.97 against 5.87 ms at 64, 30.0 against 26.2 at 256, 50.8 against 56.7 at 512. The
-      CIFAR net: 13.6 against 10.2 at 4, 18.9 against 16.9 at 8 (the one case on the wrong side of the floor),
-      27.7 against 30.2 at 16."""
+    - Numba, LeNet-5 (0.42M an example): 0.98x-1.03x at batch 32 (6.7M), 1.18x-1.23x at 64 (13.5M), 1.43x-1.53x
+      at 128; the CIFAR net (26.6M): 1.33x at 4 (53M).
+    - NumPy, LeNet-5: 0.79x-0.85x at 32, 1.07x-1.12x at 64, 1.58x-1.59x at 128; the CIFAR net 1.54x at 4.
+
+    (An earlier version of that bench ran the whole batch with BLAS at two threads right before the shards, whose
+    idle OpenBLAS threads then held the second core: it had 2 shards losing on LeNet-5 up to batch 256, and this
+    floor at 100M.)"""
 
     def __init__(self, network: ir.Network, report: Report) -> None:
         self.root: Sequence = self.lower(network, report)

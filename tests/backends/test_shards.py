@@ -228,8 +228,9 @@ def test_arrays_are_dealt_to_threads_in_runs_of_equal_size() -> None:
 
 @pytest.mark.parametrize("optimizer", [lambda: cnnc.optim.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
                                        lambda: cnnc.optim.AdamW(lr=0.01, weight_decay=0.1)], ids=["sgd", "adamw"])
-def test_an_optimizer_step_on_threads_updates_as_on_one(optimizer) -> None:
+def test_an_optimizer_step_on_threads_updates_as_on_one(optimizer, monkeypatch) -> None:
     """The parameters dealt to threads: each gets the same update, bit for bit, and the same state."""
+    monkeypatch.setattr(cnnc.optim, "MIN_PARALLEL_VALUES", 0)  # these few values dealt to threads all the same
     rng = np.random.default_rng(0)
     params = {f"layer{index}.weight": rng.standard_normal(size) for index, size in enumerate((700, 30, 300, 5))}
     found = []
@@ -248,11 +249,24 @@ def test_an_optimizer_step_on_threads_updates_as_on_one(optimizer) -> None:
                 np.testing.assert_array_equal(state[name][key], found[0][1][name][key])
 
 
+def test_a_small_update_stays_on_one_thread(monkeypatch) -> None:
+    """Below ``MIN_PARALLEL_VALUES`` gradient values (LeNet-5's 61,706), ``step`` does not deal them to threads,
+    whatever it is given; from it, it does."""
+    calls = []
+    monkeypatch.setattr(shards, "for_each_part", lambda arrays, threads, task, splittable: calls.append(threads))
+    params = {"w": np.zeros(cnnc.optim.MIN_PARALLEL_VALUES - 1)}
+    cnnc.optim.SGD(lr=0.1, momentum=0.9).step(params, {"w": np.ones_like(params["w"])}, 2)
+    assert calls == [] and params["w"][0] == -0.1
+    params = {"w": np.zeros(cnnc.optim.MIN_PARALLEL_VALUES)}
+    cnnc.optim.SGD(lr=0.1, momentum=0.9).step(params, {"w": np.ones_like(params["w"])}, 2)
+    assert calls == [2]
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_shard_gets_the_backends_floor_of_work(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A shard's forward pass gets at least ``min_shard_macs`` multiply-accumulates (100M on both backends):
-    LeNet-5 (0.42M an example) is not split at batch 64 nor 256, is at 512; the CIFAR net of the benches
-    (26.6M) is at 16."""
+    """A shard's forward pass gets at least ``min_shard_macs`` multiply-accumulates (10M on both backends):
+    LeNet-5 (0.42M an example) is not split at batch 32 (6.7M a shard), is at 64 (13.5M); the CIFAR net of the
+    benches (26.6M) is at 16."""
     monkeypatch.undo()
     monkeypatch.setattr(blas_threads, "controllable", lambda: True)
     sys.path.insert(0, str(ROOT / "bench"))
@@ -260,8 +274,8 @@ def test_a_shard_gets_the_backends_floor_of_work(backend: str, monkeypatch: pyte
 
     lenet = LENET.compile(backend=backend, threads=2)
     cifar = bench_network("cifar").compile(backend=backend, threads=2)
-    assert (lenet._shard_count(64), lenet._shard_count(256), lenet._shard_count(512),
-            cifar._shard_count(16)) == (1, 1, 2, 2)
+    assert (lenet._shard_count(32), lenet._shard_count(48), lenet._shard_count(49), lenet._shard_count(64),
+            cifar._shard_count(16)) == (1, 1, 2, 2, 2)  # 48 x 0.42M = 19.99M: under two shards' 20M
     assert lenet._shard_count(8) == cifar._shard_count(8) == 1  # below 2 * MIN_SHARD: never
 
 
@@ -277,7 +291,7 @@ def test_an_error_in_a_shard_is_raised_in_the_caller() -> None:
 @needs_openblas
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_batch_below_the_floor_runs_on_one_blas_thread(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """LeNet-5 at batch 64 on 2 threads is not split (``min_shard_macs``) and runs with OpenBLAS at one thread,
+    """LeNet-5 at batch 32 on 2 threads is not split (``min_shard_macs``) and runs with OpenBLAS at one thread,
     training and predicting; the CIFAR net at batch 16 is split (one BLAS thread per shard); BLAS's count is
     restored after."""
     monkeypatch.undo()  # the backends' own floors
@@ -288,7 +302,7 @@ def test_a_batch_below_the_floor_runs_on_one_blas_thread(backend: str, monkeypat
         sys.path.insert(0, str(ROOT / "bench"))
         from train_throughput import network as bench_network
 
-        for network, batch in ((LENET, 64), (bench_network("cifar"), 16)):
+        for network, batch in ((LENET, 32), (bench_network("cifar"), 16)):
             model = network.compile(backend=backend, threads=2, seed=0)
             seen = []
 
