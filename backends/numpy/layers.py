@@ -174,7 +174,7 @@ class BatchNorm(Kernel):
             normalized *= inv_std
             self._update(run.buffers, mean, var * x.dtype.type(count / max(count - 1, 1)))
         else:
-            inv_std = 1 / np.sqrt(run.buffers[self.var_key] + x.dtype.type(self.eps))
+            inv_std = self._running_inv_std(run.buffers, x.dtype)
             normalized = (flat - run.buffers[self.mean_key]) * inv_std
         out = normalized * gamma + beta
         return out.reshape(x.shape), (normalized, inv_std, run.training)
@@ -185,12 +185,15 @@ class BatchNorm(Kernel):
         pass (the batch's statistics) without a backward pass is ``forward``'s."""
         if run.training:
             return self.forward(x, params, run)[0]
-        buffers = run.buffers
-        scale = params[self.weight_key] * (1 / np.sqrt(buffers[self.var_key] + x.dtype.type(self.eps)))
-        shift = params[self.bias_key] - buffers[self.mean_key] * scale
+        scale = params[self.weight_key] * self._running_inv_std(run.buffers, x.dtype)
+        shift = params[self.bias_key] - run.buffers[self.mean_key] * scale
         out = np.multiply(x.reshape(-1, self.channels), scale)
         out += shift
         return out.reshape(x.shape)
+
+    def _running_inv_std(self, buffers: Params, dtype: np.dtype) -> np.ndarray:
+        """1 / sqrt(running_var + eps), per channel: evaluation's normalisation."""
+        return 1 / np.sqrt(buffers[self.var_key] + dtype.type(self.eps))
 
     def _update(self, buffers: Params, mean: np.ndarray, var: np.ndarray) -> None:
         momentum = self.momentum

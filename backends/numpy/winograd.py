@@ -138,14 +138,14 @@ class Winograd:
         self.tiles = tuple(-(-size // 2) for size in geo.output)  # (TH, TW)
         self.pad_top, self.pad_left = geo.pads[0][0], geo.pads[1][0]
         self.per_image = 16 * prod(self.tiles) * (channels + filters)  # V and M of one image
-        self.takes_backward = channels * filters / (channels + filters) >= self.min_backward_saving
+        self.saving = channels * filters / (channels + filters)  # multiplies saved per transformed value
+        self.takes_backward = self.saving >= self.min_backward_saving
         self.views: dict[tuple[str, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = {}  # ``_scratch``'s
 
     def pays_at_inference(self, batch: int) -> bool:
         """Whether predicting a batch of ``batch`` images takes this path (else im2col's): enough tiles, and
         enough multiplies saved per transformed value on this backend."""
-        saving = self.channels * self.filters / (self.channels + self.filters)
-        return batch * prod(self.tiles) >= self.min_inference_tiles and saving >= self.min_inference_saving
+        return batch * prod(self.tiles) >= self.min_inference_tiles and self.saving >= self.min_inference_saving
 
     def _chunks(self, batch: int) -> list[tuple[int, int]]:
         """Chunks of at most ``CHUNK_VALUES`` values of V and M (at least one image)."""
