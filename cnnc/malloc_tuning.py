@@ -1,16 +1,19 @@
 """glibc's malloc, tuned for training: ``cnnc train`` restarts itself once, before importing anything large,
-with two of glibc's tunables set (``GLIBC_TUNABLES``, glibc 2.35 and later, where the kernel's transparent huge
-pages are not off). Not ``eval`` and ``predict``: a restart costs an interpreter's start-up, much of a one-image
-``cnnc predict`` (``cnnc train --help``, best of 15 alternated runs: 74 ms restarting, 43 ms with
-``CNNC_TUNE_MALLOC=0``).
+with glibc's ``glibc.malloc.hugetlb=1`` tunable set (``GLIBC_TUNABLES``, glibc 2.35 and later, where the kernel's
+transparent huge pages are not off). Not ``eval`` and ``predict``: a restart costs an interpreter's start-up,
+much of a one-image ``cnnc predict`` (``cnnc train --help``, best of 15 alternated runs: 74 ms restarting, 43 ms
+with ``CNNC_TUNE_MALLOC=0``).
 
-- ``glibc.malloc.hugetlb=1``: malloc asks the kernel for huge pages. A training step allocates and frees
-  arrays of megabytes; with 4 KB pages malloc hands some of that back to the kernel and faults it in again the
-  next step (about 1,800 page faults a step on the CIFAR net of ``bench/train_throughput.py`` at batch 64),
-  and every pass over an array walks 512 times as many page-table entries.
-- ``glibc.malloc.arena_max=1``: one malloc arena for all threads. The threads that run shards of a batch
-  (``cnnc/shards.py``) otherwise allocate from arenas of their own, and a shard on such a thread ran 5-8 ms
-  slower than the same shard on the main thread (CIFAR net, batch 64 on two threads, Numba backend).
+``glibc.malloc.hugetlb=1``: malloc asks the kernel for huge pages. A training step allocates and frees arrays of
+megabytes; with 4 KB pages malloc hands some of that back to the kernel and faults it in again the next step
+(about 1,800 page faults a step on the CIFAR net of ``bench/train_throughput.py`` at batch 64), and every pass
+over an array walks 512 times as many page-table entries.
+
+Not ``glibc.malloc.arena_max=1`` (one arena for every thread), which cnnc set beside it until a run on an idle
+machine: training steps on 2 threads, alternated processes, ms a step, best of 3, Numba backend: LeNet-5 3.9-4.1
+with huge pages alone, 4.6-4.8 with one arena as well, 5.4-5.7 with one arena alone; NumPy backend 6.7-7.2
+against 7.8-7.9; the CIFAR net within the noise (56-64 ms on Numba, 106-110 on NumPy). The shards' threads then
+take turns at one arena's lock.
 
 A tunable is read when the process starts, hence the restart. ``CNNC_TUNE_MALLOC=0`` keeps the process as it
 is; a tunable already in ``GLIBC_TUNABLES`` keeps its value. ``python bench/train_throughput.py`` runs cnnc's
@@ -22,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 
-TUNABLES = (("glibc.malloc.hugetlb", "1"), ("glibc.malloc.arena_max", "1"))
+TUNABLES = (("glibc.malloc.hugetlb", "1"),)
 OPT_OUT = "CNNC_TUNE_MALLOC"
 COMMANDS = ("train",)
 """The subcommands that restart with the tunables."""
