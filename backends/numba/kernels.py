@@ -59,6 +59,38 @@ def max_pool_backward(dout, winners, dx, kernel_width, stride_height, stride_wid
 
 
 @njit(cache=True, nogil=True)
+def max_pool_relu_backward(dout, winners, pooled, masked, dbias, has_bias, kernel_height, kernel_width,
+                           stride_height, stride_width):  # pragma: no cover - compiled
+    """The backward passes of a ReLU and the max pooling after it, for windows that do not overlap (stride at
+    least the kernel, no padding), in one pass: ``masked`` (N, H, W, C, every value written) takes each
+    window's gradient at its winner where the ReLU's output there, the pooled maximum, is above 0, else 0;
+    ``dbias`` (C, float64) their sums. The same values as ``max_pool_backward`` then ``bias_relu_backward``:
+    a winner's gradient is added to 0 (-0 becomes 0), and the bias's sums take the positions in row order."""
+    batch, height, width, channels = masked.shape
+    _, out_height, out_width, _ = dout.shape
+    for n in range(batch):
+        for h in range(height):
+            oh = h // stride_height
+            i = h - oh * stride_height
+            row_in_window = oh < out_height and i < kernel_height
+            for w in range(width):
+                ow = w // stride_width
+                j = w - ow * stride_width
+                if not (row_in_window and ow < out_width and j < kernel_width):
+                    for c in range(channels):
+                        masked[n, h, w, c] = 0.0
+                    continue
+                tap = i * kernel_width + j
+                for c in range(channels):
+                    value = 0.0
+                    if winners[n, oh, ow, c] == tap and pooled[n, oh, ow, c] > 0:
+                        value = 0.0 + dout[n, oh, ow, c]
+                    masked[n, h, w, c] = value
+                    if has_bias:
+                        dbias[c] += value
+
+
+@njit(cache=True, nogil=True)
 def bias_relu_forward(out, bias, has_bias):  # pragma: no cover - compiled
     """In place on ``out`` (rows, F): ``max(out + bias, 0)`` in one pass."""
     rows, features = out.shape

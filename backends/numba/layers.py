@@ -1,5 +1,5 @@
-"""The Numba backend's kernels: max pooling with stored winners, compiled col2im, and conv/fc fused with
-the ReLU after it."""
+"""The Numba backend's kernels: max pooling with stored winners, compiled col2im, conv/fc fused with the ReLU
+after it, and such a convolution fused with the max pooling after it."""
 
 from __future__ import annotations
 
@@ -46,6 +46,13 @@ class MaxPool(Kernel):
         """The maxima alone, window rows first (``backends/numpy/inference.py``)."""
         return max_pool(self, x)
 
+    @property
+    def windows_apart(self) -> bool:
+        """Whether no two windows share an input position (stride at least the kernel, no padding): each
+        position then takes at most one window's gradient (``ReluPoolAfter``)."""
+        return (all(stride >= kernel for stride, kernel in zip(self.stride_2d, self.kernel_2d))
+                and not any(self.pads_before))
+
     def backward(self, dout: np.ndarray, cache: object, params: Params,
                  need_dx: bool) -> tuple[np.ndarray | None, Params]:
         if not need_dx:
@@ -89,3 +96,50 @@ class ReluAfter(NumpyReluAfter):
     def masked(self, dout: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         masked, dbias = kernels.bias_relu_backward(dout, out, self.has_bias)
         return masked, (dbias if self.has_bias else None)
+
+
+class ReluPoolAfter(Kernel):
+    """A convolution with its ReLU (``ReluAfter``) and the max pooling after it whose windows do not overlap
+    (``MaxPool.windows_apart``: the CIFAR net's and VGG's 2x2 pools), as one step. Forward, the two as they
+    are; backward, the pool's scatter, the ReLU's mask and the bias's sums in one compiled pass
+    (``kernels.max_pool_relu_backward``) that writes the convolution's output gradient, where apart they
+    take three (zeros, scatter, mask). The ReLU's output is not kept: the pooled maxima, which the next layer
+    gets anyway, say where it was above 0. Values and parameters are those of the steps apart, bit for bit."""
+
+    def __init__(self, relu_step: ReluAfter, pool: MaxPool) -> None:
+        self.name = relu_step.name
+        self.relu_step = relu_step
+        self.pool = pool
+        self.layer = relu_step.layer  # the convolution, as ``ReluAfter.layer``
+
+    def init(self, rng: np.random.Generator) -> Params:
+        return self.relu_step.init(rng)
+
+    def init_buffers(self) -> Params:
+        return self.relu_step.init_buffers()
+
+    def forward(self, x: np.ndarray, params: Params, run: Pass) -> tuple[np.ndarray, object]:
+        out, cache = self.relu_step.forward(x, params, run)
+        pooled, pool_cache = self.pool.forward(out, params, run)
+        if not run.for_backward:
+            return pooled, None
+        layer_cache, _ = cache  # the ReLU's output goes
+        return pooled, (layer_cache, pooled, pool_cache[1], out.shape)
+
+    def infer(self, x: np.ndarray, params: Params, run: Pass) -> np.ndarray:
+        return self.pool.infer(self.relu_step.infer(x, params, run), params, run)
+
+    def backward(self, dout: np.ndarray, cache: object, params: Params,
+                 need_dx: bool) -> tuple[np.ndarray | None, Params]:
+        layer_cache, pooled, winners, shape = cache
+        pool = self.pool
+        has_bias = self.relu_step.has_bias
+        masked = np.empty((shape[0], *pool.input_2d, shape[-1]), dtype=dout.dtype)
+        dbias = np.zeros(shape[-1] if has_bias else 0)  # summed in float64
+        kernels.max_pool_relu_backward(np.ascontiguousarray(dout).reshape(winners.shape), winners,
+                                       pooled.reshape(winners.shape), masked, dbias, has_bias, *pool.kernel_2d,
+                                       *pool.stride_2d)
+        dx, grads = self.layer.backward(masked.reshape(shape), layer_cache, params, need_dx)
+        if has_bias:
+            grads[self.relu_step.bias_key] = dbias.astype(dout.dtype)
+        return dx, grads

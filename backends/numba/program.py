@@ -1,4 +1,5 @@
-"""Lowering for the Numba backend: NumPy's lowering with compiled kernels swapped in, then ReLUs fused."""
+"""Lowering for the Numba backend: NumPy's lowering with compiled kernels swapped in, then ReLUs fused, then
+max pools into the convolution and ReLU before them."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from functools import singledispatch
 
 from cnnc import ir
 from cnnc.backends.numba import direct
-from cnnc.backends.numba.layers import Convolution, MaxPool, ReluAfter
-from cnnc.backends.numpy.fused import fuse_relus
+from cnnc.backends.numba.layers import Convolution, MaxPool, ReluAfter, ReluPoolAfter
+from cnnc.backends.numpy.fused import fuse_pairs, fuse_relus
 from cnnc.backends.numpy.kernel import Kernel
 from cnnc.backends.numpy.layers import Dense
 from cnnc.backends.numpy.program import Sequence, lower_layer
@@ -36,9 +37,11 @@ def _(node: ir.Conv, layer: LayerReport, slope: float | None) -> Kernel:
 
 
 def lower(network: ir.Network, report: Report) -> Sequence:
-    """The network as one sequence of kernels, each conv/fc followed by a plain ReLU fused with it."""
+    """The network as one sequence of kernels, each conv/fc followed by a plain ReLU fused with it, and each
+    such convolution followed by a max pooling of windows apart fused with that too."""
     root = lower_with(network, report, lower_layer_numba)
     fuse_relus(root, _relu_after)
+    fuse_pairs(root, _pool_after)
     return root
 
 
@@ -50,4 +53,12 @@ def _relu_after(step: Kernel, relu: Kernel) -> Kernel | None:
         return step
     if isinstance(step, (Convolution, Dense)):
         return ReluAfter(step, relu)
+    return None
+
+
+def _pool_after(step: Kernel, following: Kernel) -> Kernel | None:
+    """A convolution with its ReLU and the max pooling after it, when that pool's windows do not overlap."""
+    if (isinstance(step, ReluAfter) and isinstance(step.layer, Convolution) and isinstance(following, MaxPool)
+            and following.windows_apart):
+        return ReluPoolAfter(step, following)
     return None

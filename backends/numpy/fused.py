@@ -96,11 +96,18 @@ def is_relu(step: Kernel) -> bool:
 def fuse_relus(sequence: Sequence, fuse: Callable[[Kernel, Kernel], Kernel | None]) -> None:
     """In ``sequence`` and every block inside it, replace each step followed by a plain ReLU with
     ``fuse(step, relu)``, where that gives a kernel (None: the two stay apart)."""
+    fuse_pairs(sequence, lambda step, following: fuse(step, following) if is_relu(following) else None)
+
+
+def fuse_pairs(sequence: Sequence, fuse: Callable[[Kernel, Kernel], Kernel | None]) -> None:
+    """In ``sequence`` and every block inside it, replace each step and the one after it with
+    ``fuse(step, following)``, where that gives a kernel (None: the two stay apart); a fused step may fuse
+    again with the next."""
     steps: list[Kernel] = []
     for step in sequence.steps:
         for inner in _sequences_in(step):
-            fuse_relus(inner, fuse)
-        fused = fuse(steps[-1], step) if steps and is_relu(step) else None
+            fuse_pairs(inner, fuse)
+        fused = fuse(steps[-1], step) if steps else None
         if fused is not None:
             steps[-1] = fused
         else:

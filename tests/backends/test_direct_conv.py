@@ -17,7 +17,7 @@ from test_numba_backend import TOLERANCE, assert_same_as_numpy  # noqa: E402
 
 from cnnc.backends.numba import direct  # noqa: E402
 from cnnc.backends.numba.layers import Convolution as Im2colConvolution  # noqa: E402
-from cnnc.backends.numba.layers import ReluAfter  # noqa: E402
+from cnnc.backends.numba.layers import ReluAfter, ReluPoolAfter  # noqa: E402
 from cnnc.backends.numpy.conv import Convolution  # noqa: E402
 from cnnc.backends.numpy.kernel import Pass  # noqa: E402
 
@@ -125,14 +125,15 @@ def test_where_im2col_is_faster_it_is_chosen(spec: str) -> None:
 
 
 def test_lenet5_first_convolution_is_direct_with_its_relu_and_the_second_is_im2col() -> None:
-    """conv1 (6 filters) runs direct with its ReLU fused; conv2 (16 filters: BLAS is faster) by im2col."""
+    """conv1 (6 filters) runs direct with its ReLU fused; conv2 (16 filters: BLAS is faster) by im2col, with its
+    ReLU and the max pool after it (``ReluPoolAfter``)."""
     network = cnnc.load(LENET)
     steps = network.compile(backend="numba").program.root.steps
     convs = [step for step in steps if isinstance(step, direct.DirectConvolution)
-             or (isinstance(step, ReluAfter) and isinstance(step.layer, Im2colConvolution))]
+             or (isinstance(step, (ReluAfter, ReluPoolAfter)) and isinstance(step.layer, Im2colConvolution))]
     assert [step.name for step in convs] == ["conv1", "conv2"]
     assert isinstance(convs[0], direct.DirectConvolution) and convs[0].relu and convs[0].relu_name == "relu1"
-    assert isinstance(convs[1], ReluAfter) and convs[1].layer.filters > direct.MAX_FILTERS
+    assert isinstance(convs[1], ReluPoolAfter) and convs[1].layer.filters > direct.MAX_FILTERS
 
 
 NETWORKS = {  # each with a convolution that the backend runs direct

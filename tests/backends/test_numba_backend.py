@@ -15,7 +15,8 @@ import cnnc
 pytest.importorskip("numba")
 
 from cnnc.backends.numba.direct import DirectConvolution  # noqa: E402
-from cnnc.backends.numba.layers import Convolution, MaxPool, ReluAfter  # noqa: E402
+from cnnc.backends.numba.layers import Convolution, MaxPool, ReluAfter, ReluPoolAfter  # noqa: E402
+from cnnc.backends.numpy.kernel import Pass  # noqa: E402
 
 FUSED = {
     "conv-relu": "input 7x6x3\nconv 4 3\nrelu",
@@ -28,6 +29,12 @@ FUSED = {
     "maxpool-pad-ceil-1d": "input 11x2\nmaxpool 3 stride=2 pad=1 round=ceil",
     "residual-relu": "input 6x6x3\nresidual {\n conv 3 3 pad=1\n relu\n conv 3 3 pad=1\n}\nrelu\nglobalavgpool\nfc 2",
 }
+POOLED = {  # a convolution (too many filters for a direct one), its ReLU and a max pool of windows apart
+    "conv-relu-maxpool-apart": "input 9x9x2\nconv 10 3 pad=1\nrelu\nmaxpool 2\nfc 4",
+    "conv-relu-maxpool-ceil-1d": "input 11x2\nconv 10 3\nrelu\nmaxpool 2 round=ceil\nfc 3",
+    "conv-no-bias-relu-maxpool-gaps": "input 8x8x2\nconv 10 3 pad=1 bias=false\nrelu\nmaxpool 2 stride=3\nfc 3",
+}
+FUSED.update(POOLED)
 SPECS = {**LAYERS, **FUSED}
 TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
 
@@ -87,18 +94,58 @@ def test_example_equals_numpy_backend(path: Path) -> None:
 
 def test_lenet_runs_its_pools_and_relus_compiled() -> None:
     """LeNet-5's conv/fc + ReLU pairs become one fused step each (conv1 a direct convolution that applies
-    its ReLU: tests/backends/test_direct_conv.py), its max pools the compiled kernel."""
+    its ReLU: tests/backends/test_direct_conv.py), conv2's with the 2x2 max pool after it too (``ReluPoolAfter``),
+    the other max pool the compiled kernel."""
     program = cnnc.load(Path(__file__).resolve().parents[2] / "examples" / "lenet5.cnn").compile(
         backend="numba").program
     kinds = [type(step).__name__ for step in program.root.steps]
     lenet = cnnc.load(Path(__file__).resolve().parents[2] / "examples" / "lenet5.cnn").ir.layers
     relus = sum(1 for node in lenet if getattr(node, "function", None) == "relu")
-    assert kinds.count(ReluAfter.__name__) + kinds.count(DirectConvolution.__name__) == relus > 0
-    assert kinds.count(MaxPool.__name__) == sum(1 for node in lenet if getattr(node, "mode", None) == "max") > 0
-    assert len(program.root.steps) == len(lenet) - relus
-    fused = [step.layer for step in program.root.steps if isinstance(step, ReluAfter)]
+    pools = sum(1 for node in lenet if getattr(node, "mode", None) == "max")
+    with_pool = kinds.count(ReluPoolAfter.__name__)
+    assert with_pool == 1
+    assert kinds.count(ReluAfter.__name__) + with_pool + kinds.count(DirectConvolution.__name__) == relus > 0
+    assert kinds.count(MaxPool.__name__) + with_pool == pools > 1
+    assert len(program.root.steps) == len(lenet) - relus - with_pool
+    fused = [step.layer for step in program.root.steps if isinstance(step, (ReluAfter, ReluPoolAfter))]
     assert sum(isinstance(layer, Convolution) for layer in fused) + kinds.count(DirectConvolution.__name__) == sum(
         node.kind == "conv" for node in lenet)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("spec", POOLED.values(), ids=POOLED.keys())
+def test_relu_pool_fusion_gives_the_bits_of_the_steps_apart(spec: str, dtype: str) -> None:
+    """``ReluPoolAfter`` against its ``ReluAfter`` and ``MaxPool`` run one after the other, on inputs with ties
+    (all zeros: every ReLU output 0; rounded values), and without the ReLU's output in its cache."""
+    network = cnnc.loads(spec)
+    fused, apart = (network.compile(backend="numba", dtype=dtype, seed=3) for _ in range(2))
+    steps = fused.program.root.steps
+    assert isinstance(steps[0], ReluPoolAfter)
+    apart.program.root.steps = [part for step in apart.program.root.steps
+                                for part in ((step.relu_step, step.pool) if isinstance(step, ReluPoolAfter) else (step,))]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, *network.report.input.dims))
+    x[0] = 0.0
+    x[1] = np.round(x[1])
+    outputs = fused.forward(x, training=True)
+    np.testing.assert_array_equal(outputs, apart.forward(x, training=True))
+    weights = rng.standard_normal(outputs.shape)
+    dx, grads = fused.backward(weights)
+    dx_apart, grads_apart = apart.backward(weights)
+    np.testing.assert_array_equal(dx, dx_apart)
+    assert set(grads) == set(grads_apart)
+    for key in grads:
+        np.testing.assert_array_equal(grads[key], grads_apart[key])
+    _, caches = fused.program.forward(x.astype(dtype), fused.params, Pass(True, rng, fused.buffers))
+    relu_output = np.prod(steps[0].relu_step.forward(x.astype(dtype), fused.params, Pass(True, rng, fused.buffers))[0].shape)
+    kept = [value for value in caches[0] if isinstance(value, np.ndarray)]
+    assert kept and all(value.size < relu_output for value in kept)
+
+
+def test_overlapping_or_padded_pools_stay_apart() -> None:
+    for pool in ("maxpool 3 stride=2", "maxpool 2 pad=1"):
+        steps = cnnc.loads(f"input 9x9x2\nconv 10 3\nrelu\n{pool}\nfc 2").compile(backend="numba").program.root.steps
+        assert [type(step).__name__ for step in steps] == ["ReluAfter", "MaxPool", "Dense"], pool
 
 
 def test_max_pool_gradient_goes_to_the_first_of_equal_values() -> None:
