@@ -15,10 +15,12 @@ from cnnc.arguments import bad_argument, flag, number_in, positive_number, whole
 Arrays = dict[str, np.ndarray]
 
 MIN_PARALLEL_VALUES = 1 << 21
-"""The fewest gradient values whose update ``Optimizer.step`` deals to threads: below, one thread does it all.
-Momentum SGD on this project's two-core machine, one thread against two (median of 50 steps, best of 3 runs):
-0.04 against 0.12 ms for 65,536 values, 1.24 against 1.35 for 1M, 6.0 against 4.2 for 4M (LeNet-5 has 61,706
-parameters, the CIFAR net of bench/train_throughput.py 2.2M)."""
+"""The fewest gradient values whose update ``Optimizer.step`` deals to threads, and whose sum over a batch's
+shards ``Model.batch_loss`` does: below, one thread does it all. Momentum SGD on this project's two-core
+machine, one thread against two (median of 50 steps, best of 3 runs): 0.04 against 0.12 ms for 65,536 values,
+1.24 against 1.35 for 1M, 6.0 against 4.2 for 4M (LeNet-5 has 61,706 parameters, the CIFAR net of
+bench/train_throughput.py 2.2M). The sum of LeNet-5's two shards' gradients (scratch timing, 2,000 calls):
+0.19-0.22 ms on two threads, 0.035 on one."""
 
 
 class Schedule:

@@ -262,6 +262,28 @@ def test_a_small_update_stays_on_one_thread(monkeypatch) -> None:
     assert calls == [2]
 
 
+def test_the_shards_gradients_are_summed_on_threads_from_the_same_floor(monkeypatch) -> None:
+    """``batch_loss`` sums the shards' gradients on one thread below ``MIN_PARALLEL_VALUES`` (LeNet-5's 61,706:
+    dealing them out cost more than the sum), on the shards' threads from it, with the same bits."""
+    monkeypatch.setattr(shards, "MIN_SHARD", 1)
+    model = cnnc.load(ROOT / "examples" / "lenet5.cnn").compile(seed=0, threads=2)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((4, 28, 28, 1)), rng.integers(0, 10, 4)
+    dealt = []
+    deal = shards.for_each_part
+
+    def counted(arrays, threads, task, splittable=lambda key: True):
+        dealt.append(threads)
+        return deal(arrays, threads, task, splittable)
+    monkeypatch.setattr(shards, "for_each_part", counted)
+    _, alone = model.loss_and_grads(x, y)
+    monkeypatch.setattr(cnnc.optim, "MIN_PARALLEL_VALUES", 0)
+    _, dealt_out = model.loss_and_grads(x, y)
+    assert dealt == [1, 2]
+    for key in alone:
+        np.testing.assert_array_equal(alone[key], dealt_out[key])
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_shard_gets_the_backends_floor_of_work(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A shard's forward pass gets at least ``min_shard_macs`` multiply-accumulates (10M on both backends):
