@@ -10,10 +10,9 @@ megabytes; with 4 KB pages malloc hands some of that back to the kernel and faul
 over an array walks 512 times as many page-table entries.
 
 Not ``glibc.malloc.arena_max=1`` (one arena for every thread), which cnnc set beside it until a run on an idle
-machine: training steps on 2 threads, alternated processes, ms a step, best of 3, Numba backend: LeNet-5 3.9-4.1
-with huge pages alone, 4.6-4.8 with one arena as well, 5.4-5.7 with one arena alone; NumPy backend 6.7-7.2
-against 7.8-7.9; the CIFAR net within the noise (56-64 ms on Numba, 106-110 on NumPy). The shards' threads then
-take turns at one arena's lock.
+machine: the shards' threads then share one arena and its lock. ``python bench/malloc_tunables.py``, 2
+threads, best of 3, against huge pages alone: LeNet-5 0.89x (Numba) and 0.83x (NumPy) with one arena as well,
+0.75x and 0.76x with one arena alone; the CIFAR net 0.97x-1.02x (docs/training.md).
 
 A tunable is read when the process starts, hence the restart. ``CNNC_TUNE_MALLOC=0`` keeps the process as it
 is; a tunable already in ``GLIBC_TUNABLES`` keeps its value. ``python bench/train_throughput.py`` runs cnnc's
