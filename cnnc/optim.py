@@ -101,15 +101,18 @@ class Optimizer:
         self.state: dict[str, Arrays] = {name: {} for name in self.state_names}
         self.steps = 0
         self.epoch = 0  # epochs completed, across fit calls
+        self.compiled: object | None = None  # the compiled updates of the current ``step``, if any
 
     def set_epoch(self, epoch: int, epochs: int) -> float:
         self.rate = self.lr * self.schedule.factor(epoch, epochs)
         return self.rate
 
-    def step(self, params: Arrays, grads: Arrays, threads: int = 1) -> None:
+    def step(self, params: Arrays, grads: Arrays, threads: int = 1, compiled: object | None = None) -> None:
         """Update every parameter that has a gradient; ``threads`` above 1: the parameters dealt to that many
         threads (``cnnc.shards``), each updated as on one (the same values), if they hold at least
-        ``MIN_PARALLEL_VALUES``."""
+        ``MIN_PARALLEL_VALUES``. ``compiled``: a backend's compiled updates (``Program.compiled_updates``),
+        which an optimizer may use for the same values faster."""
+        self.compiled = compiled
         self.steps += 1
         if threads == 1 or sum(grad.size for grad in grads.values()) < MIN_PARALLEL_VALUES:
             for key, grad in grads.items():
@@ -189,10 +192,13 @@ class SGD(Optimizer):
         return self.state_names if self.momentum else ()
 
     def update(self, key: str, param: np.ndarray, grad: np.ndarray, part: slice | None = None) -> None:
+        velocity = self.slot("velocity", key, param, part) if self.momentum else None
+        if self.compiled is not None and self.compiled.sgd(param, grad, velocity, self.momentum, self.weight_decay,
+                                                           self.rate, self.nesterov):
+            return  # one compiled pass, the values of the NumPy passes below
         if self.weight_decay:
             grad = grad + self.weight_decay * param
-        if self.momentum:
-            velocity = self.slot("velocity", key, param, part)
+        if velocity is not None:
             velocity *= self.momentum
             velocity += grad
             grad = grad + self.momentum * velocity if self.nesterov else velocity

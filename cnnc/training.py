@@ -130,7 +130,7 @@ def train(model, x: np.ndarray, y: np.ndarray, plan: Plan, validation: tuple[np.
             for key, grad in grads.items():
                 if not np.isfinite(grad).all():
                     raise NonFiniteLoss(epoch, batch, loss, f"the gradient of `{key}`")
-            optimizer.step(model.params, grads, model.step_threads(len(chosen)))
+            optimizer.step(model.params, grads, model.step_threads(len(chosen)), model.program.compiled_updates)
             progress.batch = batch + 1
             progress.loss_sum += loss * len(chosen)
             progress.seen += len(chosen)

@@ -32,6 +32,9 @@ class Program(numpy_backend.Program):
     def __init__(self, network: ir.Network, report: Report) -> None:
         require_numba()
         super().__init__(network, report)
+        from cnnc.backends.numba.optim import CompiledUpdates
+
+        self.compiled_updates = CompiledUpdates()
 
     @staticmethod
     def lower(network: ir.Network, report: Report) -> numpy_backend.Sequence:

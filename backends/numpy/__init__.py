@@ -33,6 +33,10 @@ class Program:
     idle OpenBLAS threads then held the second core: it had 2 shards losing on LeNet-5 up to batch 256, and this
     floor at 100M.)"""
 
+    compiled_updates = None
+    """The optimizer's updates as compiled kernels (``cnnc.optim.Optimizer.step``'s ``compiled``): none here, the
+    Numba backend's ``backends/numba/optim.py``."""
+
     def __init__(self, network: ir.Network, report: Report) -> None:
         self.root: Sequence = self.lower(network, report)
         last = network.layers[-1] if network.layers else None

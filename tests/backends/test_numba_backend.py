@@ -148,6 +148,47 @@ def test_overlapping_or_padded_pools_stay_apart() -> None:
         assert [type(step).__name__ for step in steps] == ["ReluAfter", "MaxPool", "Dense"], pool
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("settings", [{"momentum": 0.0}, {"momentum": 0.9}, {"momentum": 0.9, "weight_decay": 0.01},
+                                      {"momentum": 0.8, "nesterov": True, "weight_decay": 0.001}],
+                         ids=["plain", "momentum", "weight-decay", "nesterov"])
+def test_the_compiled_sgd_update_takes_numpys_steps(dtype: str, settings: dict, monkeypatch) -> None:
+    """``CompiledUpdates.sgd`` against ``SGD.update``'s NumPy passes, bit for bit, whole and dealt to threads in
+    parts; a parameter that is not C-contiguous takes the NumPy passes."""
+    from cnnc.backends.numba.optim import CompiledUpdates
+
+    monkeypatch.setattr(cnnc.optim, "MIN_PARALLEL_VALUES", 0)
+    rng = np.random.default_rng(0)
+    params = {"a": rng.standard_normal((30, 7)).astype(dtype), "b": rng.standard_normal(5).astype(dtype),
+              "f": np.asfortranarray(rng.standard_normal((4, 6)).astype(dtype))}
+    runs = []
+    for compiled, threads in ((None, 1), (CompiledUpdates(), 1), (CompiledUpdates(), 2)):
+        optimizer, copy = cnnc.optim.SGD(lr=0.05, **settings), {k: v.copy(order="K") for k, v in params.items()}
+        for step in range(3):
+            grads = {k: np.random.default_rng(step).standard_normal(v.shape).astype(dtype) for k, v in copy.items()}
+            optimizer.step(copy, grads, threads, compiled)
+        runs.append((copy, optimizer.state))
+    for copy, state in runs[1:]:
+        for key in params:
+            assert copy[key].dtype == params[key].dtype
+            np.testing.assert_array_equal(copy[key], runs[0][0][key])
+        for name, arrays in state.items():  # the velocities (none without momentum)
+            assert arrays.keys() == runs[0][1][name].keys() == (params.keys() if settings["momentum"] else set())
+            for key, array in arrays.items():
+                np.testing.assert_array_equal(array, runs[0][1][name][key])
+    assert not CompiledUpdates.sgd(params["f"], params["f"], None, 0.9, 0.0, 0.1, False)
+
+
+def test_training_on_numba_uses_the_compiled_update() -> None:
+    model = cnnc.loads("input 6x6x1\nconv 10 3\nrelu\nflatten\nfc 3").compile(backend="numba")
+    calls = []
+    sgd = model.program.compiled_updates.sgd
+    model.program.compiled_updates.sgd = lambda *args: calls.append(1) or sgd(*args)
+    rng = np.random.default_rng(0)
+    model.fit(rng.standard_normal((8, 6, 6, 1)), rng.integers(0, 3, 8), epochs=1, batch_size=8, verbose=False)
+    assert len(calls) == len(model.params)
+
+
 def test_max_pool_gradient_goes_to_the_first_of_equal_values() -> None:
     model = cnnc.loads("input 2x2x1\nmaxpool 2").compile(backend="numba", dtype="float64")
     model.forward(np.array([[[[1.0], [3.0]], [[3.0], [2.0]]]]))
