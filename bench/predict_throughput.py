@@ -19,7 +19,8 @@ batch 1 and batch 256, and ResNet-18 (examples/resnet18.cnn, 224x224x3) at batch
 
 Each configuration is a process of its own (BLAS and torch threads are fixed when it starts), warmed up once
 (numba's kernels load from its cache), then the configurations take turns, repeat after repeat, so that all
-see the same machine load, in a new order each repeat (``train_throughput.turns``). A repeat runs calls for about ``--seconds`` (the count fixed in the warm-up).
+see the same machine load, in a new order each repeat (``train_throughput.turns``), each run after a pause
+(``train_throughput.settle``). A repeat runs calls for about ``--seconds`` (the count fixed in the warm-up).
 Printed: images/second, best and median repeat, and the ratios of the best and of the median. ``--profile``
 adds where the Numba backend's predict time goes (cProfile, by own time)."""
 
@@ -35,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import ROOT, print_profile, turns  # noqa: E402
+from train_throughput import ROOT, print_profile, settle, turns  # noqa: E402
 from train_throughput import network as small_network  # noqa: E402
 
 VARIANTS = ("cnnc-numpy", "cnnc-numba", "pytorch", "cnnc-numpy-command", "cnnc-numba-command", "pytorch-command")
@@ -142,6 +143,7 @@ class Configuration:
             raise RuntimeError(f"{self.variant} at {self.threads} threads did not start")
 
     def run(self, batch: int) -> None:
+        settle()
         self.process.stdin.write(f"go {batch}\n")
         self.process.stdin.flush()
         self.results.setdefault(batch, []).append(float(self.process.stdout.readline()))

@@ -18,7 +18,8 @@ cross-entropy, on random data, from the same initial weights, as:
 Each configuration is a process of its own (BLAS and torch threads are fixed when it starts), warmed up once,
 then the configurations take turns, repeat after repeat, so that all see the same machine load, in a new
 order each repeat (seeded), so that none always runs right after the same one (a rotation kept each one's
-predecessor: the Numba backend's 2-thread runs always followed the NumPy backend's). Printed:
+predecessor: the Numba backend's 2-thread runs always followed the NumPy backend's), each run after a pause
+of ``SETTLE_SECONDS`` (the one before may leave BLAS threads spinning). Printed:
 images/second, best and median repeat, and the ratios; first, what numba's compilation costs the first
 run in a fresh cache and a run that finds the cache (one LeNet-5 and one CIFAR step each); before that,
 the peak memory of training the CIFAR net at batch 256 on each backend and PyTorch (``memory_probe``).
@@ -265,6 +266,7 @@ class Configuration:
         if self.dead:
             return
         lead = self.processes[0]
+        settle()
         try:
             lead.stdin.write("go\n")
             lead.stdin.flush()
@@ -283,6 +285,18 @@ class Configuration:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:  # a loaded machine: the figures are in already
                 process.kill()
+
+
+SETTLE_SECONDS = 0.5
+"""The pause before each timed run: a process that has just run BLAS products on two threads leaves OpenBLAS's
+threads spinning on the second core for a while. A scratch probe of ``bench/predict_throughput.py``'s serving
+processes (CIFAR net, batch 1, 2 threads, three repeats): cnnc-numba printed 1,089-1,133 images/s alone, 618-621
+right after a cnnc-numpy run, 815-1,152 half a second after it."""
+
+
+def settle() -> None:
+    """Wait ``SETTLE_SECONDS``, so that the run about to start does not share a core with the one before."""
+    time.sleep(SETTLE_SECONDS)
 
 
 def turns(configurations: list, repeats: int):
