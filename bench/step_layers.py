@@ -40,7 +40,6 @@ class Timed:
 
     def __init__(self, name: str, backend: str, apart: bool) -> None:
         import cnnc
-        from cnnc.backends.numba.layers import ReluPoolAfter
         from train_throughput import network
 
         self.net = network(name)
@@ -49,6 +48,8 @@ class Timed:
         program = self.model.program
         root = program.root
         if apart:  # in the sequence training runs (``head``: without the softmax) and the whole one
+            from cnnc.backends.numba.layers import ReluPoolAfter
+
             for sequence in {id(root): root, id(program.head): program.head}.values():
                 sequence.steps = [part for step in sequence.steps for part in (
                     (step.relu_step, step.pool) if isinstance(step, ReluPoolAfter) else (step,))]

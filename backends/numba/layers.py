@@ -104,7 +104,8 @@ class ReluPoolAfter(Kernel):
     are; backward, the pool's scatter, the ReLU's mask and the bias's sums in one compiled pass
     (``kernels.max_pool_relu_backward``) that writes the convolution's output gradient, where apart they
     take three (zeros, scatter, mask). The ReLU's output is not kept: the pooled maxima, which the next layer
-    gets anyway, say where it was above 0. Values and parameters are those of the steps apart, bit for bit."""
+    gets anyway (no kernel writes into its input), say where it was above 0. Values and parameters are those of
+    the steps apart, bit for bit."""
 
     def __init__(self, relu_step: ReluAfter, pool: MaxPool) -> None:
         self.name = relu_step.name
