@@ -33,6 +33,8 @@ POOLED = {  # a convolution (too many filters for a direct one), its ReLU and a 
     "conv-relu-maxpool-apart": "input 9x9x2\nconv 10 3 pad=1\nrelu\nmaxpool 2\nfc 4",
     "conv-relu-maxpool-ceil-1d": "input 11x2\nconv 10 3\nrelu\nmaxpool 2 round=ceil\nfc 3",
     "conv-no-bias-relu-maxpool-gaps": "input 8x8x2\nconv 10 3 pad=1 bias=false\nrelu\nmaxpool 2 stride=3\nfc 3",
+    "many-channels-relu-maxpool": "input 7x7x2\nconv 20 3 pad=1\nrelu\nmaxpool 2\nfc 3",  # position by position
+    "many-channels-no-bias-relu-maxpool-gaps": "input 8x8x2\nconv 18 3 bias=false\nrelu\nmaxpool 2 stride=3\nfc 2",
 }
 FUSED.update(POOLED)
 SPECS = {**LAYERS, **FUSED}
