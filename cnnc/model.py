@@ -269,8 +269,7 @@ class Model:
             np.add(shards.flat(first[key])[part], shards.flat(found[1][1][key])[part], out=into)
             for _, grads_of_shard, _ in found[2:]:
                 into += shards.flat(grads_of_shard[key])[part]
-        values = sum(value.size for value in first.values())
-        shards.for_each_part(first, count if values >= optim.MIN_PARALLEL_VALUES else 1, add)
+        shards.for_each_part(first, optim.elementwise_threads(first, count), add)
         return loss, total, outputs
 
     def _shard_loss(self, program, x: np.ndarray, y: np.ndarray, run: Pass, grads: bool, examples: int | None):
