@@ -22,7 +22,8 @@ predecessor: the Numba backend's 2-thread runs always followed the NumPy backend
 of ``SETTLE_SECONDS`` (the one before may leave BLAS threads spinning). Printed:
 images/second, best and median repeat, and the ratios; first, what numba's compilation costs the first
 run in a fresh cache and a run that finds the cache (one LeNet-5 and one CIFAR step each); before that,
-the peak memory of training the CIFAR net at batch 256 on each backend and PyTorch (``memory_probe``).
+the peak memory of training the CIFAR net at batch 256 on each backend and PyTorch at each thread count
+(``memory_probe``).
 ``--profile`` adds where the NumPy backend's time goes (cProfile, by own time)."""
 
 from __future__ import annotations
@@ -136,13 +137,17 @@ MEMORY_BATCH = 256
 MEMORY_VARIANTS = ("cnnc-numpy", "cnnc-numba", "pytorch")
 
 
-def memory_probe(variant: str) -> None:
+def memory_probe(variant: str, threads: int) -> None:
     """Print the peak resident memory of 3 CIFAR training steps at batch 256 beyond what the process
     held before them, in MB. Before that point: the imports, the model, the data, and one step on 2
     images (which loads numba's cached kernels, or has torch set up its own kernels: code, not memory
-    that grows with the batch). Resident memory (Linux ``VmHWM`` - ``VmRSS``) counts every allocation
-    alike, NumPy's and torch's allocator's; tracemalloc would see NumPy's only."""
-    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = os.environ["NUMBA_NUM_THREADS"] = "1"
+    that grows with the batch); on several threads a step on 32 images, which splits, so that cnnc's
+    worker processes (``cnnc/shard_processes.py``) exist: each one's growth is added (its peak beyond its
+    resident memory before the 3 steps, most of which it shares with this process). Resident memory (Linux
+    ``VmHWM`` - ``VmRSS``) counts every allocation alike, NumPy's and torch's allocator's; tracemalloc would
+    see NumPy's only."""
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[variable] = str(threads)
     import numpy as np
 
     import cnnc
@@ -151,36 +156,40 @@ def memory_probe(variant: str) -> None:
     if variant not in CNNC_ONLY:
         import torch
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
     net = network("cifar")
     model = net.compile(seed=0, backend="numba" if variant == "cnnc-numba" else "numpy")
     rng = np.random.default_rng(0)
     x = rng.random((MEMORY_BATCH * 3, *net.report.input.dims), dtype=np.float32)
     y = rng.integers(0, 10, MEMORY_BATCH * 3)
+    first = 2 if threads == 1 else 32
     if variant == "pytorch":
-        step = _pytorch(model, x[:2], y[:2])
+        step = _pytorch(model, x[:first], y[:first], first)
         step()
         step = _pytorch(model, x, y, MEMORY_BATCH)
     else:
         model.optimizer = cnnc.optim.SGD(lr=0.01, momentum=0.9)
-        train(model, x[:2], y[:2], Plan(epochs=1, batch_size=2))
+        train(model, x[:first], y[:first], Plan(epochs=1, batch_size=first))
 
         def step() -> None:
             train(model, x, y, Plan(epochs=1, batch_size=MEMORY_BATCH), None, Progress())
-    before = _status_kb("VmRSS")
-    _reset_peak()
+    processes = getattr(model, "_processes", None)
+    workers = [worker.pid for worker in processes.workers] if processes is not None else []
+    before = {pid: _status_kb("VmRSS", pid) for pid in ["self", *workers]}
+    for pid in before:
+        _reset_peak(pid)
     step()
-    print(f"{(_status_kb('VmHWM') - before) / 1024:.1f}")
+    print(f"{sum(_status_kb('VmHWM', pid) - held for pid, held in before.items()) / 1024:.1f}")
 
 
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as status:
+def _status_kb(field: str, pid: int | str = "self") -> int:
+    with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
 
 
-def _reset_peak() -> None:
-    """Make VmHWM start again from the current resident size (Linux 4.0+: write 5 to clear_refs)."""
-    with open("/proc/self/clear_refs", "w") as clear:
+def _reset_peak(pid: int | str = "self") -> None:
+    """Make a process's VmHWM start again from its current resident size (Linux 4.0+: write 5 to clear_refs)."""
+    with open(f"/proc/{pid}/clear_refs", "w") as clear:
         clear.write("5")
 
 
@@ -196,18 +205,20 @@ def environment(variant: str) -> dict[str, str]:
     return env
 
 
-def memory() -> None:
+def memory(thread_counts: list[int]) -> None:
     """Each variant's peak training memory in a process of its own, and the ratios to PyTorch's."""
-    found = {}
-    for variant in MEMORY_VARIANTS:
-        command = [sys.executable, __file__, "--memory-probe", variant]
-        found[variant] = float(subprocess.run(command, env=environment(variant), capture_output=True, text=True,
-                                              check=True).stdout.split()[-1])
-    print(f"CIFAR convnet, batch {MEMORY_BATCH}, 1 thread: peak resident memory of 3 training steps beyond the "
-          f"process's before them (imports, model, data, a 2-image step), MB")
-    print("  " + ", ".join(f"{variant} {value:,.0f}" for variant, value in found.items()))
-    print("  ratios: " + ", ".join(f"{variant} / pytorch {found[variant] / found['pytorch']:.2f}x"
-                                   for variant in MEMORY_VARIANTS if variant != "pytorch"))
+    for threads in thread_counts:
+        found = {}
+        for variant in MEMORY_VARIANTS:
+            command = [sys.executable, __file__, "--memory-probe", variant, "--threads", str(threads)]
+            found[variant] = float(subprocess.run(command, env=environment(variant), capture_output=True, text=True,
+                                                  check=True).stdout.split()[-1])
+        print(f"CIFAR convnet, batch {MEMORY_BATCH}, {threads} thread{'s' if threads > 1 else ''}: peak resident "
+              f"memory of 3 training steps beyond the process's before them (imports, model, data, a "
+              f"{2 if threads == 1 else 32}-image step), worker processes included, MB")
+        print("  " + ", ".join(f"{variant} {value:,.0f}" for variant, value in found.items()))
+        print("  ratios: " + ", ".join(f"{variant} / pytorch {found[variant] / found['pytorch']:.2f}x"
+                                       for variant in MEMORY_VARIANTS if variant != "pytorch"))
 
 
 def _pytorch(model, x, y, batch: int = BATCH):
@@ -426,7 +437,7 @@ def main() -> None:
         serve(args.serve, args.network, int(args.threads), args.steps)
         return
     if args.memory_probe:
-        memory_probe(args.memory_probe)
+        memory_probe(args.memory_probe, int(args.threads))
         return
     import numpy as np
     import torch
@@ -438,7 +449,7 @@ def main() -> None:
     print(f"cnnc's processes: GLIBC_TUNABLES={tunables}, as cnnc train restarts itself" if tunables else
           "cnnc's processes: malloc as it is (CNNC_TUNE_MALLOC=0, or no tunables to set here)")
     if not args.throughput_only:
-        memory()
+        memory(thread_counts)
         if args.memory_only:
             return
         jit_cost()

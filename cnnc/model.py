@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -31,7 +32,8 @@ class Model:
     outside [0, classes)); each message names the argument and says what it accepts.
 
     ``threads``: how many threads a batch is split across (``shards``): by default NumPy's BLAS thread
-    count when first needed. Several threads may call ``predict`` and ``evaluate`` on one model at once
+    count when first needed; a training step's shards after the first run in worker processes on Linux
+    (``shard_processes``), which end with the model. Several threads may call ``predict`` and ``evaluate`` on one model at once
     (each thread runs its own copy of the lowered kernels and their scratch buffers), and ``loss_and_grads``
     unless it trains through batchnorm (running statistics are updated in place); ``forward``/``backward``
     keep the last pass on the model, and ``fit`` updates its parameters."""
@@ -68,6 +70,10 @@ class Model:
         layers = list(ir.walk(network.ir.layers))
         self._couples_examples = any(isinstance(node, ir.BatchNorm) for node in layers)  # in training
         self._draws_masks = any(isinstance(node, (ir.Dropout, ir.DropPath)) and node.p > 0 for node in layers)
+        self._processes = None  # worker processes for training steps' shards (``_shard_processes``)
+        self._processes_lock = threading.Lock()
+        self._close_processes = lambda: None  # ends ``_processes``: a ``weakref.finalize`` of the model
+        self._fork_failed = False
 
     @property
     def threads(self) -> int:
@@ -251,10 +257,19 @@ class Model:
                 return self._shard_loss(self._program_here(), x, y, run, grads, None)
         parts = shards.bounds(len(x), count)
         draws = run.training and self._draws_masks  # then each shard draws from a copy of the step's generator
-        runs = [Pass(run.training, _copy(run.rng) if draws else run.rng, run.buffers, run.for_backward,
-                     (start, stop, len(x))) for start, stop in parts]
-        found = shards.run(parts, lambda index, start, stop: self._shard_loss(
-            self._program_here(), x[start:stop], y[start:stop], runs[index], grads, len(x)))
+        processes = self._shard_processes(count) if run.training and grads else None
+        try:
+            runs = [Pass(run.training, _copy(run.rng) if draws else run.rng, run.buffers, run.for_backward,
+                         (start, stop, len(x)), threaded=processes is None) for start, stop in parts]
+            if processes is None:
+                found = shards.run(parts, lambda index, start, stop: self._shard_loss(
+                    self._program_here(), x[start:stop], y[start:stop], runs[index], grads, len(x)))
+            else:
+                found = processes.run(parts, x, y, runs, len(x), self.params, lambda: self._shard_loss(
+                    self._program_here(), x[:parts[0][1]], y[:parts[0][1]], runs[0], grads, len(x)))
+        finally:
+            if processes is not None:
+                self._processes_lock.release()
         if draws:  # the step's generator ends where the whole batch's draws leave it
             run.rng.bit_generator.state = runs[0].rng.bit_generator.state
         loss = sum(part[0] for part in found)
@@ -271,6 +286,51 @@ class Model:
                 into += shards.flat(grads_of_shard[key])[part]
         shards.for_each_part(first, optim.elementwise_threads(first, count), add)
         return loss, total, outputs
+
+    def _shard_processes(self, count: int):
+        """Worker processes for the ``count - 1`` shards of a training step after the first
+        (``cnnc.shard_processes``), held (``_processes_lock``, released by ``batch_loss``) until the step ends.
+        None where processes are not used, where ``fork`` failed (this model's shards then stay on threads), or
+        while another thread's step holds them (that step's shards then run on threads)."""
+        from cnnc import shard_processes
+
+        if not shard_processes.ENABLED or self._fork_failed or not self._processes_lock.acquire(blocking=False):
+            return None
+        try:
+            found = self._live_processes(count, shard_processes.ShardProcesses)
+        except BaseException:
+            self._processes_lock.release()
+            raise
+        if found is None:
+            self._processes_lock.release()
+        return found
+
+    def _live_processes(self, count: int, make):
+        """The workers for ``count`` shards, forked anew when there are none yet, the model's loss or the count
+        changed, or a step failed; None if ``fork`` fails."""
+        key = (count, self.loss, id(self.program))
+        found = self._processes
+        if found is not None and found.alive and found.key == key:
+            return found
+        self._close_processes()  # a finalizer: runs the old workers' ``close`` once
+        self._processes = None
+        try:
+            found = self._processes = make(count - 1, self.params, self._worker_task, key)
+        except OSError:  # no memory or process slot for a child
+            self._fork_failed = True
+            return None
+        self._close_processes = weakref.finalize(self, found.close)
+        return found
+
+    def _worker_task(self, params: dict[str, np.ndarray]):
+        """In a worker process (forked: this model is the worker's copy): read the parameters from ``params``
+        (the arena the caller copies them to) and return the function that runs one shard."""
+        self.params = params
+        program = self._program_here()
+
+        def task(x: np.ndarray, y: np.ndarray, run: Pass, examples: int):
+            return self._shard_loss(program, x, y, run, True, examples)
+        return task
 
     def _shard_loss(self, program, x: np.ndarray, y: np.ndarray, run: Pass, grads: bool, examples: int | None):
         """``batch_loss`` of one shard of a batch of ``examples`` (None: the whole batch) by ``program``."""

@@ -1,5 +1,6 @@
 """Data-parallel batches: a batch split into contiguous shards, each run on a thread of one process-wide pool
-(the calling thread takes the first), with NumPy's BLAS at one thread per shard meanwhile."""
+(the calling thread takes the first), with NumPy's BLAS at one thread per shard meanwhile. Training steps on
+Linux run their shards in worker processes instead (``cnnc.shard_processes``)."""
 
 from __future__ import annotations
 

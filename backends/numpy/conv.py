@@ -90,7 +90,7 @@ class Convolution(Kernel):
     def _winograd_for(self, run: Pass) -> Winograd | None:
         """The Winograd path where it is chosen, except in a pass over one shard of a batch split between
         threads when the path's transforms do not run in parallel (``Winograd.parallel``): im2col then."""
-        if self.winograd is None or (run.shard is not None and not self.winograd.parallel):
+        if self.winograd is None or (run.threaded and not self.winograd.parallel):
             return None
         return self.winograd
 

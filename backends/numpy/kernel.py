@@ -25,13 +25,16 @@ class Pass:
     (running statistics) that batchnorm reads and, in training, updates in place, and whether a
     backward pass will follow (if not, kernels keep nothing for it). ``shard`` (start, stop, batch):
     the pass runs examples start..stop of a batch of ``batch`` (``cnnc.shards``); random masks are then
-    drawn for the whole batch and sliced, so that they do not depend on how the batch is split."""
+    drawn for the whole batch and sliced, so that they do not depend on how the batch is split. ``threaded``:
+    other shards of the batch run meanwhile on threads of this process (not in processes of their own,
+    ``cnnc.shard_processes``), taking the GIL in turn."""
 
     training: bool
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     buffers: dict[str, np.ndarray] = field(default_factory=dict)
     for_backward: bool = True
     shard: tuple[int, int, int] | None = None
+    threaded: bool = False
 
 
 Params = dict[str, np.ndarray]

@@ -69,10 +69,12 @@ def add_backend_option(parser) -> None:
 MAX_THREADS = 256
 
 
-def add_threads_option(parser) -> None:
-    """``--threads N``: the threads a batch is split across (``Model.threads``)."""
+def add_threads_option(parser, training: bool = False) -> None:
+    """``--threads N``: the threads a batch is split across (``Model.threads``); in training on Linux, the
+    processes (``cnnc.shard_processes``)."""
+    across = "N threads (N processes on Linux)" if training else "N threads"
     parser.add_argument("--threads", metavar="N", type=thread_count,
-                        help="split each batch across N threads, one BLAS thread each (default: the BLAS's "
+                        help=f"split each batch across {across}, one BLAS thread each (default: the BLAS's "
                              "thread count, OPENBLAS_NUM_THREADS; see docs/training.md)")
 
 

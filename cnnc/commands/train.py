@@ -54,7 +54,7 @@ def register(commands) -> None:
     parser.add_argument("--backend", choices=("numpy", "numba", "torch"), default="numpy",
                         help="what does the arithmetic: cnnc's NumPy kernels, its compiled Numba kernels "
                              "(pip install 'cnnc[numba]'), or PyTorch (same checkpoints)")
-    add_threads_option(parser)
+    add_threads_option(parser, training=True)
     train_torch.register(parser)
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="value type")
     parser.add_argument("--out", metavar="MODEL.npz", help="the model and its checkpoints (default: SPEC's stem "
@@ -308,6 +308,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console, session: train_to
     log = Path(args.log) if args.log and (session is None or session.lead) else None
     display = TrainingDisplay(out, plan.epochs, validation_name)
     failures = session.failures if session else ()  # a lost worker
+    from cnnc.shard_processes import WorkerLost
     with Interrupt() as interrupt:
         callbacks = Run(model, state, target, log, display, interrupt)
         try:
@@ -319,6 +320,9 @@ def _run(args: argparse.Namespace, out: Console, err: Console, session: train_to
         except failures as failure:
             display.close()
             return session.failed(failure, callbacks.saved_epoch, target, err)
+        except WorkerLost as failure:
+            display.close()
+            return _worker_lost(failure, callbacks, err)
         except KeyboardInterrupt:
             display.close()
             kept = f"the last checkpoint ({target}, epoch {callbacks.saved_epoch})" if callbacks.saved_epoch \
@@ -337,6 +341,15 @@ def _run(args: argparse.Namespace, out: Console, err: Console, session: train_to
                   markup=False, highlight=False, soft_wrap=True)
         return EXIT_INTERRUPTED
     return _finished(model, progress, splits.test, validation_name, target, log, out)
+
+
+def _worker_lost(failure: Exception, callbacks: Run, err: Console) -> int:
+    """A process that ran shards of the batches ended (``cnnc.shard_processes``): say so and what is kept."""
+    kept = (f"the last checkpoint, {callbacks.out} (after epoch {callbacks.saved_epoch}), is intact"
+            if callbacks.saved_epoch else f"{callbacks.out} was not written to")
+    err.print(f"cnnc: error: training stopped: {failure}; {kept}\n  help: a process killed for memory? "
+              "--threads 1 trains in this process alone", markup=False, highlight=False, soft_wrap=True)
+    return EXIT_ERRORS
 
 
 def _diverged(failure: NonFiniteLoss, model, callbacks: Run, err: Console) -> int:

@@ -77,18 +77,21 @@ def test_gradients_through_fused_steps() -> None:
     assert assert_gradients_match(model, x) > 0
 
 
-def test_a_sharded_pass_takes_im2col_on_numpy() -> None:
-    """NumPy's Winograd transforms do not run in parallel: a pass over a shard of a batch takes im2col (the
-    backward pass follows the forward's path), with the same values within float64 rounding."""
+def test_a_pass_on_threads_beside_other_shards_takes_im2col_on_numpy() -> None:
+    """NumPy's Winograd transforms do not run in parallel on threads: a pass over a shard of a batch whose other
+    shards run on threads of the process takes im2col (the backward pass follows the forward's path), with the
+    same values within float64 rounding; a shard in a process of its own keeps Winograd."""
     model = cnnc.loads("input 10x9x16\nconv 24 3x3 pad=same\nrelu").compile(seed=1, dtype="float64")
     conv = model.program.root.steps[0].layer
     assert isinstance(conv, Convolution) and conv.winograd is not None
     x = np.random.default_rng(5).standard_normal((4, 10, 9, 16))
     dout = np.random.default_rng(6).standard_normal((4, 10, 9, 24))
     results = []
-    for shard in (None, (0, 4, 8)):
-        out, cache = conv.forward(x, model.params, Pass(True, shard=shard))
-        assert (cache[1] is None) == (shard is not None)
+    assert conv.forward(x, model.params, Pass(True, shard=(0, 4, 8)))[1][1] is conv.winograd
+    for threaded in (False, True):
+        out, cache = conv.forward(x, model.params, Pass(True, shard=(0, 4, 8) if threaded else None,
+                                                         threaded=threaded))
+        assert (cache[1] is None) == threaded
         dx, grads = conv.backward(dout, cache, model.params, need_dx=True)
         results.append((out, dx, grads["conv1.weight"]))
     for by_winograd, by_im2col in zip(*results):
