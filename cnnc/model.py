@@ -257,7 +257,7 @@ class Model:
                 return self._shard_loss(self._program_here(), x, y, run, grads, None)
         parts = shards.bounds(len(x), count)
         draws = run.training and self._draws_masks  # then each shard draws from a copy of the step's generator
-        processes = self._shard_processes(count) if run.training and grads else None
+        processes = self._shard_processes(count, x[:parts[0][1]]) if run.training and grads else None
         try:
             runs = [Pass(run.training, _copy(run.rng) if draws else run.rng, run.buffers, run.for_backward,
                          (start, stop, len(x)), threaded=processes is None) for start, stop in parts]
@@ -287,8 +287,9 @@ class Model:
         shards.for_each_part(first, optim.elementwise_threads(first, count), add)
         return loss, total, outputs
 
-    def _shard_processes(self, count: int):
-        """Worker processes for the ``count - 1`` shards of a training step after the first
+    def _shard_processes(self, count: int, examples: np.ndarray):
+        """Worker processes for the ``count - 1`` shards of a training step after the first (``examples``: as
+        many as the first shard holds, for the size of a worker's arena of examples)
         (``cnnc.shard_processes``), held (``_processes_lock``, released by ``batch_loss``) until the step ends.
         None where processes are not used, where ``fork`` failed (this model's shards then stay on threads), or
         while another thread's step holds them (that step's shards then run on threads)."""
@@ -297,7 +298,7 @@ class Model:
         if not shard_processes.ENABLED or self._fork_failed or not self._processes_lock.acquire(blocking=False):
             return None
         try:
-            found = self._live_processes(count, shard_processes.ShardProcesses)
+            found = self._live_processes(count, examples, shard_processes.ShardProcesses)
         except BaseException:
             self._processes_lock.release()
             raise
@@ -305,7 +306,7 @@ class Model:
             self._processes_lock.release()
         return found
 
-    def _live_processes(self, count: int, make):
+    def _live_processes(self, count: int, examples: np.ndarray, make):
         """The workers for ``count`` shards, forked anew when there are none yet, the model's loss or the count
         changed, or a step failed; None if ``fork`` fails."""
         key = (count, self.loss, id(self.program))
@@ -315,7 +316,7 @@ class Model:
         self._close_processes()  # a finalizer: runs the old workers' ``close`` once
         self._processes = None
         try:
-            found = self._processes = make(count - 1, self.params, self._worker_task, key)
+            found = self._processes = make(count - 1, self.params, examples, self._worker_task, key)
         except OSError:  # no memory or process slot for a child
             self._fork_failed = True
             return None

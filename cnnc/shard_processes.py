@@ -3,9 +3,10 @@ shard in the calling thread and each other shard in a process forked from it, so
 another's GIL (NumPy's short calls and the Python between the kernels hold it): the figures are in
 docs/training.md, "Several threads" (``python bench/train_throughput.py``).
 
-The parameters and each worker's gradients live in anonymous shared memory (``Arena``), mapped before the
-fork: each step the caller copies the parameters in, every worker writes its shard's gradients there, and
-only the shard's examples, its dropout generator and the results (loss, outputs) travel through a pipe.
+The parameters, each worker's examples and its gradients live in anonymous shared memory (``Arena``), mapped
+before the fork: each step the caller copies the parameters and the shard's examples in, every worker writes
+its shard's gradients there, and only the targets, the dropout generator and the results (loss, outputs) travel
+through a pipe (the examples too when they do not fit their arena: a larger batch than the first one split).
 A worker ignores SIGINT (the caller decides what an interrupt does) and ends when its pipe closes, with the
 caller's process; ``close`` (the model's end, or a step that fails or is interrupted in the caller, after
 which the next step forks new workers) kills it. Every process forked from the caller closes its copies of
@@ -76,24 +77,30 @@ class Worker:
     """One forked process that runs shards with ``task`` (made in the child by ``make_task``, from the
     parameters' arena) and writes their gradients into its own arena."""
 
-    def __init__(self, params: Arena, grads: Arena, make_task: Callable[[dict[str, np.ndarray]], Task]) -> None:
+    def __init__(self, params: Arena, inputs: Arena, grads: Arena,
+                 make_task: Callable[[dict[str, np.ndarray]], Task]) -> None:
         from multiprocessing import Pipe
 
-        self.grads = grads
+        self.inputs, self.grads = inputs.arrays["x"], grads
         here, there = Pipe()
         with warnings.catch_warnings():  # Python 3.12+ warns of fork in a process with threads (see ENABLED)
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
         if pid == 0:  # the worker
             here.close()
-            _serve(there, params, grads, make_task)  # never returns
+            _serve(there, params, inputs, grads, make_task)  # never returns
         there.close()
         self.pid, self.connection = pid, here
         _pipes.add(here)
 
     def start(self, x: np.ndarray, y: np.ndarray, run: object, examples: int) -> None:
-        """Send one shard: its examples, targets and pass (``Pass``, with its dropout generator), with the
-        caller's NumPy floating-point error handling (``np.errstate``)."""
+        """Send one shard: its examples (copied to the arena where they fit: then only their count is sent),
+        targets and pass (``Pass``, with its dropout generator), with the caller's NumPy floating-point error
+        handling (``np.errstate``)."""
+        into = self.inputs
+        if x.dtype == into.dtype and x.shape[1:] == into.shape[1:] and len(x) <= len(into):
+            np.copyto(into[:len(x)], x)
+            x = len(x)
         try:
             self.connection.send((x, y, run, examples, np.geterr()))
         except OSError as error:  # the process has ended: its end of the pipe is closed
@@ -141,7 +148,7 @@ class Worker:
         self.pid = None
 
 
-def _serve(connection: Connection, params: Arena, grads: Arena, make_task: Callable) -> None:
+def _serve(connection: Connection, params: Arena, inputs: Arena, grads: Arena, make_task: Callable) -> None:
     """The worker's loop, in the forked child: run each shard received, reply, and leave by ``os._exit``
     alone (the parent's atexit handlers and buffered output are the parent's)."""
     code = 1
@@ -158,6 +165,8 @@ def _serve(connection: Connection, params: Arena, grads: Arena, make_task: Calla
             except EOFError:
                 code = 0
                 break
+            if isinstance(x, int):  # in the arena
+                x = inputs.arrays["x"][:x]
             try:
                 with np.errstate(**errors):
                     loss, found, outputs = task(x, y, run, examples)
@@ -178,13 +187,15 @@ class ShardProcesses:
     """``count`` workers for one model's training steps, for as long as ``key`` (what the workers copied
     from the model when forked) stays the same."""
 
-    def __init__(self, count: int, params: dict[str, np.ndarray], make_task: Callable, key: tuple) -> None:
+    def __init__(self, count: int, params: dict[str, np.ndarray], examples: np.ndarray, make_task: Callable,
+                 key: tuple) -> None:
+        """``examples``: shaped as the most examples a worker gets (the first step's first shard)."""
         self.key = key
         self.params = Arena(params)
         self.workers: list[Worker] = []
         try:
             for _ in range(count):
-                self.workers.append(Worker(self.params, Arena(params), make_task))
+                self.workers.append(Worker(self.params, Arena({"x": examples}), Arena(params), make_task))
         except BaseException:
             self.close()
             raise

@@ -296,3 +296,17 @@ def test_a_failed_fork_leaves_the_models_shards_on_threads(monkeypatch) -> None:
     assert loss == expected_loss
     for key, value in expected.items():
         np.testing.assert_array_equal(grads[key], value, err_msg=key)
+
+
+def test_a_batch_larger_than_the_first_sends_its_examples_through_the_pipe() -> None:
+    """A worker's arena of examples holds the first split step's shard: a larger batch's shard goes through the
+    pipe, and the step is the same as on one thread."""
+    model, x, y = model_and_data(DROPOUT_NET, "numpy", examples=80, dtype="float64")
+    model.loss_and_grads(x[:32], y[:32])
+    assert len(model._processes.workers[0].inputs) == 16
+    loss, grads = model.loss_and_grads(x, y, seed=4)
+    model.threads = 1
+    expected_loss, expected = model.loss_and_grads(x, y, seed=4)
+    assert loss == pytest.approx(expected_loss, rel=1e-12)
+    for key, value in expected.items():
+        np.testing.assert_allclose(grads[key], value, rtol=1e-10, atol=1e-13, err_msg=key)
