@@ -190,8 +190,22 @@ class DirectConvolution(Convolution):
     def backward(self, dout: np.ndarray, cache: object, params: Params,
                  need_dx: bool) -> tuple[np.ndarray | None, Params]:
         x4, out = cache
+        return self._backward(dout, x4, out, params, need_dx)
+
+    def backward_masked(self, masked: np.ndarray, x4: np.ndarray, params: Params,
+                        need_dx: bool) -> tuple[np.ndarray | None, Params]:
+        """The backward pass from an output gradient the ReLU's mask was already applied to
+        (``ReluPoolAfter``), from the input alone (the forward pass's ``cache[0]``)."""
+        return self._backward(masked, x4, None, params, need_dx)
+
+    def _backward(self, dout: np.ndarray, x4: np.ndarray, out: np.ndarray | None, params: Params,
+                  need_dx: bool) -> tuple[np.ndarray | None, Params]:
+        """The backward pass, masked by the ReLU's output ``out`` unless it is None."""
         weight = params[self.weight_key]
-        dtype = out.dtype
+        dtype = x4.dtype  # the forward pass's
+        relu = self.relu and out is not None
+        rows = (x4.shape[0] * self.output_2d[0], self.output_2d[1] * self.filters)
+        dout = np.ascontiguousarray(dout, dtype=dtype).reshape(rows)
         weight4 = weight.astype(dtype, copy=False).reshape(*self.kernel_2d, self.channels, self.filters)
         dweight = np.zeros(weight4.shape)
         dbias = np.zeros(self.filters)
@@ -200,8 +214,8 @@ class DirectConvolution(Convolution):
         dplanes = self._scratch("dplanes", self.channels, self.plane, dtype) if need_dx else planes
         gradient_planes = self._scratch("gradient_planes", self.filters, self.output_2d[0] * self.padded_width,
                                         dtype)
-        direct_backward(x4, np.ascontiguousarray(dout, dtype=dtype).reshape(out.shape), out, self.relu, weight4,
-                        need_dx, dx, planes, gradient_planes, dplanes, dweight, dbias, *self._geometry())
+        direct_backward(x4, dout, out if relu else dout, relu, weight4, need_dx, dx, planes, gradient_planes,
+                        dplanes, dweight, dbias, *self._geometry())
         grads: Params = {self.weight_key: dweight.reshape(weight.shape).astype(dtype)}
         if self.has_bias:
             grads[self.bias_key] = dbias.astype(dtype)

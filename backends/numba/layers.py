@@ -3,11 +3,11 @@ after it, and such a convolution fused with the max pooling after it."""
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from cnnc import ir
 from cnnc.backends.numba import kernels
+from cnnc.backends.numba.direct import DirectConvolution
 from cnnc.backends.numba.winograd import Winograd
 from cnnc.backends.numpy.conv import Convolution as NumpyConvolution
 from cnnc.backends.numpy.fused import ReluAfter as NumpyReluAfter
@@ -99,13 +99,14 @@ class ReluAfter(NumpyReluAfter):
 
 
 class ReluPoolAfter(Kernel):
-    """A convolution with its ReLU (``ReluAfter``) and the max pooling after it whose windows do not overlap
-    (``MaxPool.windows_apart``: the CIFAR net's and VGG's 2x2 pools), as one step. Forward, the two as they
-    are; backward, the pool's scatter, the ReLU's mask and the bias's sums in one compiled pass
-    (``kernels.max_pool_relu_backward``) that writes the convolution's output gradient, where apart they
-    take three (zeros, scatter, mask). The ReLU's output is not kept: the pooled maxima, which the next layer
-    gets anyway (no kernel writes into its input), say where it was above 0. Values and parameters are those of
-    the steps apart, bit for bit."""
+    """A convolution with its ReLU (``ReluAfter``, or a ``DirectConvolution`` that applies its ReLU) and the max
+    pooling after it whose windows do not overlap (``MaxPool.windows_apart``: the CIFAR net's, VGG's and
+    LeNet-5's 2x2 pools), as one step. Forward, the two as they are; backward, the pool's scatter, the ReLU's
+    mask and the bias's sums in one compiled pass (``kernels.max_pool_relu_backward``) that writes the
+    convolution's output gradient, where apart they take three (zeros, scatter, mask); a direct convolution
+    sums its bias's gradient itself, as apart. The ReLU's output is not kept: the pooled maxima, which the next
+    layer gets anyway (no kernel writes into its input), say where it was above 0. Values and parameters are
+    those of the steps apart, bit for bit."""
 
     scattered_channels = 16
     """Channels up to which the backward pass zeroes the gradient and scatters the windows' into it
@@ -114,11 +115,12 @@ class ReluPoolAfter(Kernel):
     0.30 on 64x10x10x16 (LeNet-5's conv2), 2.29 against 0.95 on 64x32x32x32, 1.10 against 0.42 on
     64x16x16x64."""
 
-    def __init__(self, relu_step: ReluAfter, pool: MaxPool) -> None:
+    def __init__(self, relu_step: ReluAfter | DirectConvolution, pool: MaxPool) -> None:
         self.name = relu_step.name
         self.relu_step = relu_step
         self.pool = pool
-        self.layer = relu_step.layer  # the convolution, as ``ReluAfter.layer``
+        self.direct = isinstance(relu_step, DirectConvolution)
+        self.layer = relu_step if self.direct else relu_step.layer  # the convolution, as ``ReluAfter.layer``
 
     def init(self, rng: np.random.Generator) -> Params:
         return self.relu_step.init(rng)
@@ -131,7 +133,7 @@ class ReluPoolAfter(Kernel):
         pooled, pool_cache = self.pool.forward(out, params, run)
         if not run.for_backward:
             return pooled, None
-        layer_cache, _ = cache  # the ReLU's output goes
+        layer_cache, _ = cache  # the ReLU's output goes (a direct convolution's cache: its input, its output)
         return pooled, (layer_cache, pooled, pool_cache[1], out.shape)
 
     def infer(self, x: np.ndarray, params: Params, run: Pass) -> np.ndarray:
@@ -141,7 +143,7 @@ class ReluPoolAfter(Kernel):
                  need_dx: bool) -> tuple[np.ndarray | None, Params]:
         layer_cache, pooled, winners, shape = cache
         pool = self.pool
-        has_bias = self.relu_step.has_bias
+        has_bias = self.relu_step.has_bias and not self.direct
         masked = np.empty((shape[0], *pool.input_2d, shape[-1]), dtype=dout.dtype)
         dbias = np.zeros(shape[-1] if has_bias else 0)  # summed in float64
         arguments = (np.ascontiguousarray(dout).reshape(winners.shape), winners, pooled.reshape(winners.shape),
@@ -150,6 +152,8 @@ class ReluPoolAfter(Kernel):
             kernels.max_pool_relu_backward_scattered(*arguments, pool.kernel_2d[1], *pool.stride_2d)
         else:
             kernels.max_pool_relu_backward(*arguments, *pool.kernel_2d, *pool.stride_2d)
+        if self.direct:
+            return self.layer.backward_masked(masked, layer_cache, params, need_dx)
         dx, grads = self.layer.backward(masked.reshape(shape), layer_cache, params, need_dx)
         if has_bias:
             grads[self.relu_step.bias_key] = dbias.astype(dout.dtype)

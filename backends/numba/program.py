@@ -57,8 +57,10 @@ def _relu_after(step: Kernel, relu: Kernel) -> Kernel | None:
 
 
 def _pool_after(step: Kernel, following: Kernel) -> Kernel | None:
-    """A convolution with its ReLU and the max pooling after it, when that pool's windows do not overlap."""
-    if (isinstance(step, ReluAfter) and isinstance(step.layer, Convolution) and isinstance(following, MaxPool)
-            and following.windows_apart):
+    """A convolution with its ReLU (fused: ``ReluAfter``, or a direct convolution that applies it) and the max
+    pooling after it, when that pool's windows do not overlap."""
+    with_relu = ((isinstance(step, ReluAfter) and isinstance(step.layer, Convolution))
+                 or (isinstance(step, direct.DirectConvolution) and step.relu))
+    if with_relu and isinstance(following, MaxPool) and following.windows_apart:
         return ReluPoolAfter(step, following)
     return None

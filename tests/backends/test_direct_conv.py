@@ -126,14 +126,16 @@ def test_where_im2col_is_faster_it_is_chosen(spec: str) -> None:
 
 def test_lenet5_first_convolution_is_direct_with_its_relu_and_the_second_is_im2col() -> None:
     """conv1 (6 filters) runs direct with its ReLU fused; conv2 (16 filters: BLAS is faster) by im2col, with its
-    ReLU and the max pool after it (``ReluPoolAfter``)."""
+    ReLU; each with the max pool after it (``ReluPoolAfter``)."""
     network = cnnc.load(LENET)
     steps = network.compile(backend="numba").program.root.steps
-    convs = [step for step in steps if isinstance(step, direct.DirectConvolution)
-             or (isinstance(step, (ReluAfter, ReluPoolAfter)) and isinstance(step.layer, Im2colConvolution))]
+    convs = [step for step in steps if isinstance(step, ReluPoolAfter)]
     assert [step.name for step in convs] == ["conv1", "conv2"]
-    assert isinstance(convs[0], direct.DirectConvolution) and convs[0].relu and convs[0].relu_name == "relu1"
-    assert isinstance(convs[1], ReluPoolAfter) and convs[1].layer.filters > direct.MAX_FILTERS
+    first = convs[0].relu_step
+    assert isinstance(first, direct.DirectConvolution) and first.relu and first.relu_name == "relu1"
+    assert convs[0].direct and convs[0].layer is first
+    assert isinstance(convs[1].relu_step, ReluAfter) and isinstance(convs[1].layer, Im2colConvolution)
+    assert convs[1].layer.filters > direct.MAX_FILTERS
 
 
 NETWORKS = {  # each with a convolution that the backend runs direct
@@ -149,7 +151,7 @@ NETWORKS = {  # each with a convolution that the backend runs direct
 def test_networks_with_direct_convolutions_equal_numpy_backend(spec: str, dtype: str) -> None:
     network = cnnc.loads(spec)
     kernels = list(network.compile(backend="numba").program.root.kernels())
-    assert any(isinstance(kernel, direct.DirectConvolution) for kernel in kernels)
+    assert any(isinstance(getattr(kernel, "layer", kernel), direct.DirectConvolution) for kernel in kernels)
     assert_same_as_numpy(network, dtype)
 
 

@@ -36,6 +36,12 @@ POOLED = {  # a convolution (too many filters for a direct one), its ReLU and a 
     "many-channels-relu-maxpool": "input 7x7x2\nconv 20 3 pad=1\nrelu\nmaxpool 2\nfc 3",  # position by position
     "many-channels-no-bias-relu-maxpool-gaps": "input 8x8x2\nconv 18 3 bias=false\nrelu\nmaxpool 2 stride=3\nfc 2",
 }
+DIRECT_POOLED = {  # the same with a direct convolution (few filters: ``direct.chosen``), which applies its ReLU
+    "direct-relu-maxpool": "input 12x12x1\nconv 6 5x5 pad=2\nrelu\nmaxpool 2\nfc 3",
+    "direct-no-bias-relu-maxpool-gaps": "input 11x11x2\nconv 4 3 pad=1 bias=false\nrelu\nmaxpool 2 stride=3\nfc 2",
+    "direct-relu-maxpool-ceil-1d": "input 121x2\nconv 5 3\nrelu\nmaxpool 2 round=ceil\nfc 3",
+}
+POOLED.update(DIRECT_POOLED)
 FUSED.update(POOLED)
 SPECS = {**LAYERS, **FUSED}
 TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
@@ -96,8 +102,8 @@ def test_example_equals_numpy_backend(path: Path) -> None:
 
 def test_lenet_runs_its_pools_and_relus_compiled() -> None:
     """LeNet-5's conv/fc + ReLU pairs become one fused step each (conv1 a direct convolution that applies
-    its ReLU: tests/backends/test_direct_conv.py), conv2's with the 2x2 max pool after it too (``ReluPoolAfter``),
-    the other max pool the compiled kernel."""
+    its ReLU: tests/backends/test_direct_conv.py), each convolution's with the 2x2 max pool after it too
+    (``ReluPoolAfter``)."""
     program = cnnc.load(Path(__file__).resolve().parents[2] / "examples" / "lenet5.cnn").compile(
         backend="numba").program
     kinds = [type(step).__name__ for step in program.root.steps]
@@ -105,12 +111,12 @@ def test_lenet_runs_its_pools_and_relus_compiled() -> None:
     relus = sum(1 for node in lenet if getattr(node, "function", None) == "relu")
     pools = sum(1 for node in lenet if getattr(node, "mode", None) == "max")
     with_pool = kinds.count(ReluPoolAfter.__name__)
-    assert with_pool == 1
+    assert with_pool == 2
     assert kinds.count(ReluAfter.__name__) + with_pool + kinds.count(DirectConvolution.__name__) == relus > 0
     assert kinds.count(MaxPool.__name__) + with_pool == pools > 1
     assert len(program.root.steps) == len(lenet) - relus - with_pool
     fused = [step.layer for step in program.root.steps if isinstance(step, (ReluAfter, ReluPoolAfter))]
-    assert sum(isinstance(layer, Convolution) for layer in fused) + kinds.count(DirectConvolution.__name__) == sum(
+    assert sum(isinstance(layer, (Convolution, DirectConvolution)) for layer in fused) == sum(
         node.kind == "conv" for node in lenet)
 
 
@@ -122,7 +128,7 @@ def test_relu_pool_fusion_gives_the_bits_of_the_steps_apart(spec: str, dtype: st
     network = cnnc.loads(spec)
     fused, apart = (network.compile(backend="numba", dtype=dtype, seed=3) for _ in range(2))
     steps = fused.program.root.steps
-    assert isinstance(steps[0], ReluPoolAfter)
+    assert isinstance(steps[0], ReluPoolAfter) and steps[0].direct == (spec in DIRECT_POOLED.values())
     apart.program.root.steps = [part for step in apart.program.root.steps
                                 for part in ((step.relu_step, step.pool) if isinstance(step, ReluPoolAfter) else (step,))]
     rng = np.random.default_rng(0)
