@@ -8,7 +8,9 @@ process.
 
 Run with ``OPENBLAS_NUM_THREADS=2`` (the default on two cores). For each batch size, the configurations take
 turns, repeat after repeat: ``1 thread`` (the whole batch, BLAS at one thread: what cnnc does below the floor,
-``Program.min_shard_macs``) and ``2 shards`` (two halves on two threads, BLAS at one thread each). ``--blas2``
+``Program.min_shard_macs``, ``min_process_shard_macs``) and ``2 shards`` (two halves, BLAS at one thread each:
+training steps in the calling thread and a worker process on Linux, ``cnnc/shard_processes.py``, predictions on
+two threads). ``--blas2``
 adds ``blas 2`` (the whole batch, BLAS at two threads), last in each turn: OpenBLAS's idle threads keep a core
 busy for a while after a product on two threads, which slowed whatever ran next on two threads (here, before
 ``blas 2`` went last: 2 shards of LeNet-5 at batch 64 on Numba took 7.6-8.3 ms a step, 5.0-5.4 in a process
@@ -53,7 +55,8 @@ def main() -> None:
               "2 shards": network.compile(backend=args.backend, threads=2)}
     if args.blas2:
         models["blas 2"] = network.compile(backend=args.backend, threads=1)
-    models["2 shards"].program.min_shard_macs = 0  # split at every batch size, to see where it pays
+    program = models["2 shards"].program
+    program.min_shard_macs = program.min_process_shard_macs = 0  # split at every batch size, to see where it pays
     for model in models.values():
         model.optimizer = cnnc.optim.SGD(lr=0.01, momentum=0.9)
     library = blas_threads.libraries()[0]

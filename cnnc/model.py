@@ -89,22 +89,30 @@ class Model:
     def threads(self, count: int | None) -> None:
         self._threads = None if count is None else whole_number(count, "threads")
 
-    def _shard_count(self, examples: int) -> int:
+    def _shard_count(self, examples: int, floor: str = "min_shard_macs") -> int:
         """Shards for a batch of ``examples`` (``threads`` asked only for a batch that could be split): none
-        with fewer than ``shards.MIN_SHARD`` examples, nor, on a backend that says so (``min_shard_macs``), with
-        fewer multiply-accumulates in its forward pass."""
+        with fewer than ``shards.MIN_SHARD`` examples, nor, on a backend that says so (its attribute ``floor``:
+        ``min_shard_macs``, or ``min_process_shard_macs`` for shards in processes), with fewer
+        multiply-accumulates in its forward pass."""
         if examples < 2 * shards.MIN_SHARD:
             return 1
         count = shards.shard_count(self.threads, examples)
-        floors = self._floors_of_work(examples)
+        floors = self._floors_of_work(examples, floor)
         if count > 1 and floors is not None:
             count = max(1, min(count, floors))
         return count
 
-    def _floors_of_work(self, examples: int) -> int | None:
-        """How many times the backend's least work for a thread (``min_shard_macs``) the forward pass of a
+    def _training_shard_count(self, examples: int) -> int:
+        """``_shard_count`` for a training step: with the floor of shards in worker processes where they run."""
+        from cnnc import shard_processes
+
+        in_processes = shard_processes.ENABLED and not self._fork_failed
+        return self._shard_count(examples, "min_process_shard_macs" if in_processes else "min_shard_macs")
+
+    def _floors_of_work(self, examples: int, floor: str = "min_shard_macs") -> int | None:
+        """How many times the backend's least work for a shard (its attribute ``floor``) the forward pass of a
         batch of ``examples`` holds, rounded down; None on a backend without that floor."""
-        least = getattr(self.program, "min_shard_macs", 0)
+        least = getattr(self.program, floor, 0)
         return examples * self.network.report.totals.macs // least if least else None
 
     def _whole_batch(self, examples: int):
@@ -123,7 +131,7 @@ class Model:
     def step_threads(self, examples: int) -> int:
         """Threads that share a training step's work on a batch of ``examples``: its shards, then the
         optimizer's update (``Optimizer.step``)."""
-        return self._shard_count(examples)
+        return self._training_shard_count(examples)
 
     def _program_here(self):
         """The lowered program for the calling thread: ``program`` in the thread that made the model, a
@@ -251,7 +259,10 @@ class Model:
         (``shards``); not in training when batchnorm normalises with the batch's statistics. Each shard
         draws dropout's masks for the whole batch from a copy of ``run.rng`` and keeps its part: the masks
         of the batch run whole."""
-        count = 1 if run.training and self._couples_examples else self._shard_count(len(x))
+        if run.training and self._couples_examples:
+            count = 1
+        else:
+            count = self._training_shard_count(len(x)) if run.training and grads else self._shard_count(len(x))
         if count == 1:
             with self._whole_batch(len(x)):
                 return self._shard_loss(self._program_here(), x, y, run, grads, None)
@@ -308,10 +319,11 @@ class Model:
 
     def _live_processes(self, count: int, examples: np.ndarray, make):
         """The workers for ``count`` shards, forked anew when there are none yet, the model's loss or the count
-        changed, or a step failed; None if ``fork`` fails."""
+        changed, a step failed, or ``examples`` (the first shard) do not fit their arenas; None if ``fork``
+        fails."""
         key = (count, self.loss, id(self.program))
         found = self._processes
-        if found is not None and found.alive and found.key == key:
+        if found is not None and found.alive and found.key == key and found.fits(examples):
             return found
         self._close_processes()  # a finalizer: runs the old workers' ``close`` once
         self._processes = None

@@ -6,7 +6,8 @@ docs/training.md, "Several threads" (``python bench/train_throughput.py``).
 The parameters, each worker's examples and its gradients live in anonymous shared memory (``Arena``), mapped
 before the fork: each step the caller copies the parameters and the shard's examples in, every worker writes
 its shard's gradients there, and only the targets, the dropout generator and the results (loss, outputs) travel
-through a pipe (the examples too when they do not fit their arena: a larger batch than the first one split).
+through a pipe. A step whose shards do not fit the workers' arenas (a larger batch than the one they were
+forked for) forks new workers.
 A worker ignores SIGINT (the caller decides what an interrupt does) and ends when its pipe closes, with the
 caller's process; ``close`` (the model's end, or a step that fails or is interrupted in the caller, after
 which the next step forks new workers) kills it. Every process forked from the caller closes its copies of
@@ -94,15 +95,12 @@ class Worker:
         _pipes.add(here)
 
     def start(self, x: np.ndarray, y: np.ndarray, run: object, examples: int) -> None:
-        """Send one shard: its examples (copied to the arena where they fit: then only their count is sent),
-        targets and pass (``Pass``, with its dropout generator), with the caller's NumPy floating-point error
-        handling (``np.errstate``)."""
-        into = self.inputs
-        if x.dtype == into.dtype and x.shape[1:] == into.shape[1:] and len(x) <= len(into):
-            np.copyto(into[:len(x)], x)
-            x = len(x)
+        """Send one shard: its examples (copied to the arena, which they fit: ``ShardProcesses.fits``; their
+        count is sent), targets and pass (``Pass``, with its dropout generator), with the caller's NumPy
+        floating-point error handling (``np.errstate``)."""
+        np.copyto(self.inputs[:len(x)], x)
         try:
-            self.connection.send((x, y, run, examples, np.geterr()))
+            self.connection.send((len(x), y, run, examples, np.geterr()))
         except OSError as error:  # the process has ended: its end of the pipe is closed
             raise self._ended() from error
 
@@ -161,12 +159,11 @@ def _serve(connection: Connection, params: Arena, inputs: Arena, grads: Arena, m
         task = make_task(params.arrays)
         while True:
             try:
-                x, y, run, examples, errors = connection.recv()
+                count, y, run, examples, errors = connection.recv()
             except EOFError:
                 code = 0
                 break
-            if isinstance(x, int):  # in the arena
-                x = inputs.arrays["x"][:x]
+            x = inputs.arrays["x"][:count]
             try:
                 with np.errstate(**errors):
                     loss, found, outputs = task(x, y, run, examples)
@@ -218,6 +215,11 @@ class ShardProcesses:
         except BaseException:
             self.close()
             raise
+
+    def fits(self, examples: np.ndarray) -> bool:
+        """Whether every shard of a step whose first shard is ``examples`` fits the workers' arenas."""
+        into = self.workers[0].inputs
+        return examples.dtype == into.dtype and examples.shape[1:] == into.shape[1:] and len(examples) <= len(into)
 
     @property
     def alive(self) -> bool:

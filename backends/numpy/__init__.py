@@ -33,6 +33,14 @@ class Program:
     idle OpenBLAS threads then held the second core: it had 2 shards losing on LeNet-5 up to batch 256, and this
     floor at 100M.)"""
 
+    min_process_shard_macs = 4_000_000
+    """``min_shard_macs`` for a training step's shards run in worker processes (``cnnc.shard_processes``), which
+    do not take turns on the GIL. ``OPENBLAS_NUM_THREADS=2 GLIBC_TUNABLES=glibc.malloc.hugetlb=1 python
+    bench/shard_threshold.py --batches 16,24,32 --repeats 9`` (and ``--backend numpy``), LeNet-5, the whole batch
+    at one thread / 2 shards, best of 9: Numba 1.06x at batch 16 (3.3M a shard), 1.22x at 24 (5.0M), 1.27x at
+    32; NumPy 1.03x, 1.32x, 1.38x (in a run before, at batches 16 and 32: Numba 0.96x and 1.24x, NumPy 1.10x
+    and 1.25x)."""
+
     compiled_updates = None
     """The optimizer's updates as compiled kernels (``cnnc.optim.Optimizer.step``'s ``compiled``): none here, the
     Numba backend's ``backends/numba/optim.py``."""

@@ -34,10 +34,12 @@ DROPOUT_NET = cnnc.loads("network drop\ninput 12x12x3\nconv 8 3x3\nrelu\nmaxpool
 def _small_networks_split(monkeypatch: pytest.MonkeyPatch) -> None:
     """Split these small networks' batches (no floor of work per shard)."""
     monkeypatch.setattr(NumpyProgram, "min_shard_macs", 0)
+    monkeypatch.setattr(NumpyProgram, "min_process_shard_macs", 0)
     if importlib.util.find_spec("numba") is not None:
         from cnnc.backends.numba import Program as NumbaProgram
 
         monkeypatch.setattr(NumbaProgram, "min_shard_macs", 0)
+        monkeypatch.setattr(NumbaProgram, "min_process_shard_macs", 0)
 
 
 def model_and_data(network: cnnc.Network, backend: str, examples: int = 40, dtype: str = "float32"):
@@ -182,7 +184,7 @@ def test_workers_end_with_the_callers_process() -> None:
         import numpy as np
         import cnnc
         from cnnc.backends.numpy import Program
-        Program.min_shard_macs = 0
+        Program.min_process_shard_macs = 0
         net = cnnc.load({str(ROOT / "examples" / "lenet5.cnn")!r})
         model = net.compile(threads=2)
         x = np.random.default_rng(0).random((32, 28, 28, 1), dtype=np.float32)
@@ -227,7 +229,7 @@ softmax
 train { optimizer=momentum lr=0.05 momentum=0.9 epochs=40 batch=32 seed=3 }
 """
 """About 1.9M multiply-accumulates an example: a batch of 32 splits in two shards above the NumPy
-backend's floor of work per shard (``min_shard_macs``), with no test's patch in the command's process."""
+backend's floor of work per shard (``min_process_shard_macs``), with no test's patch in the command's process."""
 
 
 def children_of(pid: int) -> list[int]:
@@ -298,15 +300,21 @@ def test_a_failed_fork_leaves_the_models_shards_on_threads(monkeypatch) -> None:
         np.testing.assert_array_equal(grads[key], value, err_msg=key)
 
 
-def test_a_batch_larger_than_the_first_sends_its_examples_through_the_pipe() -> None:
-    """A worker's arena of examples holds the first split step's shard: a larger batch's shard goes through the
-    pipe, and the step is the same as on one thread."""
+def test_a_batch_larger_than_the_workers_arenas_forks_new_ones() -> None:
+    """A worker's arena of examples holds the shards of the step it was forked for: a larger batch forks new
+    workers with larger arenas, a smaller one takes the front of the same; the steps are those of one thread."""
     model, x, y = model_and_data(DROPOUT_NET, "numpy", examples=80, dtype="float64")
     model.loss_and_grads(x[:32], y[:32])
+    first = workers_of(model)
     assert len(model._processes.workers[0].inputs) == 16
-    loss, grads = model.loss_and_grads(x, y, seed=4)
+    found = [model.loss_and_grads(x, y, seed=4)]
+    second = workers_of(model)
+    assert second != first and len(model._processes.workers[0].inputs) == 40 and wait_until_ended(first)
+    found.append(model.loss_and_grads(x[:50], y[:50], seed=4))
+    assert workers_of(model) == second
     model.threads = 1
-    expected_loss, expected = model.loss_and_grads(x, y, seed=4)
-    assert loss == pytest.approx(expected_loss, rel=1e-12)
-    for key, value in expected.items():
-        np.testing.assert_allclose(grads[key], value, rtol=1e-10, atol=1e-13, err_msg=key)
+    for (loss, grads), stop in zip(found, [80, 50]):
+        expected_loss, expected = model.loss_and_grads(x[:stop], y[:stop], seed=4)
+        assert loss == pytest.approx(expected_loss, rel=1e-12)
+        for key, value in expected.items():
+            np.testing.assert_allclose(grads[key], value, rtol=1e-10, atol=1e-13, err_msg=key)

@@ -35,10 +35,12 @@ def _small_networks_split(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests split small networks: no floor of multiply-accumulates per shard on either backend
     (test_a_shard_gets_the_backends_floor_of_work tests the floor)."""
     monkeypatch.setattr(NumpyProgram, "min_shard_macs", 0)
+    monkeypatch.setattr(NumpyProgram, "min_process_shard_macs", 0)
     if importlib.util.find_spec("numba") is not None:
         from cnnc.backends.numba import Program as NumbaProgram
 
         monkeypatch.setattr(NumbaProgram, "min_shard_macs", 0)
+        monkeypatch.setattr(NumbaProgram, "min_process_shard_macs", 0)
 
 
 def relative_difference(found: np.ndarray, expected: np.ndarray) -> float:
@@ -288,7 +290,8 @@ def test_the_shards_gradients_are_summed_on_threads_from_the_same_floor(monkeypa
 def test_a_shard_gets_the_backends_floor_of_work(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A shard's forward pass gets at least ``min_shard_macs`` multiply-accumulates (10M on both backends):
     LeNet-5 (0.42M an example) is not split at batch 32 (6.7M a shard), is at 64 (13.5M); the CIFAR net of the
-    benches (26.6M) is at 16."""
+    benches (26.6M) is at 16. A training step's shards in worker processes get at least
+    ``min_process_shard_macs`` (4M): LeNet-5 is split from batch 20 (19 x 0.42M = 7.9M)."""
     monkeypatch.undo()
     monkeypatch.setattr(blas_threads, "controllable", lambda: True)
     sys.path.insert(0, str(ROOT / "bench"))
@@ -299,6 +302,13 @@ def test_a_shard_gets_the_backends_floor_of_work(backend: str, monkeypatch: pyte
     assert (lenet._shard_count(32), lenet._shard_count(48), lenet._shard_count(49), lenet._shard_count(64),
             cifar._shard_count(16)) == (1, 1, 2, 2, 2)  # 48 x 0.42M = 19.99M: under two shards' 20M
     assert lenet._shard_count(8) == cifar._shard_count(8) == 1  # below 2 * MIN_SHARD: never
+    from cnnc import shard_processes
+
+    for enabled, expected in ((True, (1, 2, 2)), (False, (1, 1, 1))):
+        monkeypatch.setattr(shard_processes, "ENABLED", enabled)
+        assert (lenet._training_shard_count(19), lenet._training_shard_count(20),
+                lenet._training_shard_count(32)) == expected
+        assert lenet.step_threads(32) == expected[2]
 
 
 def test_an_error_in_a_shard_is_raised_in_the_caller() -> None:
@@ -313,9 +323,9 @@ def test_an_error_in_a_shard_is_raised_in_the_caller() -> None:
 @needs_openblas
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_batch_below_the_floor_runs_on_one_blas_thread(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """LeNet-5 at batch 32 on 2 threads is not split (``min_shard_macs``) and runs with OpenBLAS at one thread,
-    training and predicting; the CIFAR net at batch 16 is split (one BLAS thread per shard); BLAS's count is
-    restored after."""
+    """LeNet-5 at batch 16 on 2 threads is not split (``min_shard_macs``, ``min_process_shard_macs``) and runs
+    with OpenBLAS at one thread, training and predicting; the CIFAR net at batch 16 is split (one BLAS thread per
+    shard); BLAS's count is restored after."""
     monkeypatch.undo()  # the backends' own floors
     library = blas_threads.libraries()[0]
     before = library.get()
@@ -324,7 +334,7 @@ def test_a_batch_below_the_floor_runs_on_one_blas_thread(backend: str, monkeypat
         sys.path.insert(0, str(ROOT / "bench"))
         from train_throughput import network as bench_network
 
-        for network, batch in ((LENET, 32), (bench_network("cifar"), 16)):
+        for network, batch in ((LENET, 16), (bench_network("cifar"), 16)):
             model = network.compile(backend=backend, threads=2, seed=0)
             seen = []
 

@@ -218,9 +218,8 @@ def test_predict_top_k_for_arrays(spec, tmp_path):
 @pytest.mark.skipif(not MNIST.is_dir(), reason="../shared/data/mnist is absent")
 def test_lenet5_on_mnist_from_the_command_line(tmp_path):
     """The issue's real-data check: the spec's own recipe, first 8,000 digits to train, last 2,000 to test, on
-    one thread. Two threads (the default on a 2-core machine) run these batches of 64 whole too: they are below
-    the NumPy backend's floor of work per shard (``min_shard_macs``). Split, each step would equal these within
-    float32's rounding, which over 5 epochs moved the final accuracy to 96.95% in one CI run."""
+    one thread. Two threads (the default on a 2-core machine) split each batch of 64 in two, whose steps equal
+    these within float32's rounding, which over 5 epochs moves the final accuracy to 96.95% (README)."""
     log = tmp_path / "lenet5.jsonl"
     code, out, err = run("train", str(ROOT / "examples" / "lenet5.cnn"), "--data", f"mnist:{MNIST}",
                          "--out", str(tmp_path / "lenet5.npz"), "--log", str(log), "--threads", "1")
