@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from math import ceil
 
+from cnnc.shapes import Window
+
 
 def sizes(values) -> str:
     """``3`` when every dimension is 3, else ``1x7``."""
@@ -17,8 +19,8 @@ def _floor_output(n: int, before: int, after: int, span: int, stride: int) -> in
 
 
 def _ceil_output(n: int, pad: int, span: int, stride: int) -> int:
-    out = ceil((n + 2 * pad - span) / stride) + 1
-    return out - 1 if (out - 1) * stride >= n + pad else out
+    """The output size of `pad=` and `round=ceil` as the analysis computes it (``cnnc.shapes.Window``)."""
+    return Window(n, span, stride, pad, pad, 1, True).output
 
 
 def _same(n: int, span: int, stride: int) -> tuple[int, int]:

@@ -116,6 +116,9 @@ def test_written_out_layers_are_refused_naming_the_node(spec: str, node: str, tm
     # a fork whose branch starts with a residual on the same value, then a residual further down it
     "input 3\nrelu\nconcat {\n    branch { relu }\n    branch {\n        residual { relu; relu }\n        relu\n"
     "        residual { relu }\n    }\n}\n",
+    # a ceil-mode pool padded by more than half its kernel in one dimension (1 wide, padded 1): there ceil gives
+    # floor's windows (the analysis's rule), exported as plain pads
+    "input 30x30x30x3\nmaxpool 8x8x1 pad=0x1x1 round=ceil\n",
 ])
 def test_forms_found_by_the_random_round_trip_come_back(text: str, tmp_path: Path) -> None:
     spec, model, imported = tmp_path / "net.cnn", tmp_path / "net.onnx", tmp_path / "back.cnn"
