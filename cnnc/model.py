@@ -33,10 +33,10 @@ class Model:
 
     ``threads``: how many threads a batch is split across (``shards``): by default NumPy's BLAS thread
     count when first needed; a training step's shards after the first run in worker processes on Linux
-    (``shard_processes``), which end with the model. Several threads may call ``predict`` and ``evaluate`` on one model at once
-    (each thread runs its own copy of the lowered kernels and their scratch buffers), and ``loss_and_grads``
-    unless it trains through batchnorm (running statistics are updated in place); ``forward``/``backward``
-    keep the last pass on the model, and ``fit`` updates its parameters."""
+    (``shard_processes``), which end with the model. Several threads may call ``predict`` and ``evaluate`` on
+    one model at once (each thread runs its own copy of the lowered kernels and their scratch buffers), and
+    ``loss_and_grads`` unless it trains through batchnorm (running statistics are updated in place);
+    ``forward``/``backward`` keep the last pass on the model, and ``fit`` updates its parameters."""
 
     def __init__(self, network: Network, seed: int = 0, dtype: str = "float32", loss: str | None = None,
                  backend: str = "numpy", draw_weights: bool = True, threads: int | None = None) -> None:
@@ -270,8 +270,9 @@ class Model:
         draws = run.training and self._draws_masks  # then each shard draws from a copy of the step's generator
         processes = self._shard_processes(count, x[:parts[0][1]]) if run.training and grads else None
         try:
-            runs = [Pass(run.training, _copy(run.rng) if draws else run.rng, run.buffers, run.for_backward,
-                         (start, stop, len(x)), threaded=processes is None) for start, stop in parts]
+            runs = [Pass(run.training, _shard_generator(run, index, draws, processes is not None), run.buffers,
+                         run.for_backward, (start, stop, len(x)), threaded=processes is None)
+                    for index, (start, stop) in enumerate(parts)]
             if processes is None:
                 found = shards.run(parts, lambda index, start, stop: self._shard_loss(
                     self._program_here(), x[start:stop], y[start:stop], runs[index], grads, len(x)))
@@ -299,11 +300,11 @@ class Model:
         return loss, total, outputs
 
     def _shard_processes(self, count: int, examples: np.ndarray):
-        """Worker processes for the ``count - 1`` shards of a training step after the first (``examples``: as
-        many as the first shard holds, for the size of a worker's arena of examples)
-        (``cnnc.shard_processes``), held (``_processes_lock``, released by ``batch_loss``) until the step ends.
-        None where processes are not used, where ``fork`` failed (this model's shards then stay on threads), or
-        while another thread's step holds them (that step's shards then run on threads)."""
+        """Worker processes (``cnnc.shard_processes``) for the ``count - 1`` shards of a training step after the
+        first, ``examples`` (whose size sets their arenas'), held (``_processes_lock``, released by
+        ``batch_loss``) until the step ends. None where processes are not used, where ``fork`` failed (this
+        model's shards then stay on threads), or while another thread's step holds them (that step's shards then
+        run on threads)."""
         from cnnc import shard_processes
 
         if not shard_processes.ENABLED or self._fork_failed or not self._processes_lock.acquire(blocking=False):
@@ -465,6 +466,15 @@ class Model:
         OSError if it cannot be written."""
         from cnnc.checkpoint import save_model
         save_model(self, path_argument(path), self.run_state)
+
+
+def _shard_generator(run: Pass, index: int, draws: bool, in_processes: bool) -> np.random.Generator | None:
+    """What shard ``index``'s pass draws from: a copy of the step's generator where the network draws masks
+    (each shard draws the whole batch's), else the step's own, or none for a worker process's shard (it draws
+    nothing, and a generator costs some 40 us a step to send)."""
+    if draws:
+        return _copy(run.rng)
+    return None if in_processes and index else run.rng
 
 
 def _copy(generator: np.random.Generator) -> np.random.Generator:
