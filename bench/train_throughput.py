@@ -143,9 +143,9 @@ def memory_probe(variant: str, threads: int) -> None:
     images (which loads numba's cached kernels, or has torch set up its own kernels: code, not memory
     that grows with the batch); on several threads a step on 32 images, which splits, so that cnnc's
     worker processes (``cnnc/shard_processes.py``) exist: each one's growth is added (its peak beyond its
-    resident memory before the 3 steps, most of which it shares with this process). Resident memory (Linux
-    ``VmHWM`` - ``VmRSS``) counts every allocation alike, NumPy's and torch's allocator's; tracemalloc would
-    see NumPy's only."""
+    resident memory before the 3 steps, most of which it shares with this process; their arenas hold the
+    batch's shards). Resident memory (Linux ``VmHWM`` - ``VmRSS``) counts every allocation alike, NumPy's and
+    torch's allocator's; tracemalloc would see NumPy's only."""
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[variable] = str(threads)
     import numpy as np
@@ -173,7 +173,7 @@ def memory_probe(variant: str, threads: int) -> None:
 
         def step() -> None:
             train(model, x, y, Plan(epochs=1, batch_size=MEMORY_BATCH), None, Progress())
-    processes = getattr(model, "_processes", None)
+    processes = model._workers.processes
     workers = [worker.pid for worker in processes.workers] if processes is not None else []
     before = {pid: _status_kb("VmRSS", pid) for pid in ["self", *workers]}
     for pid in before:

@@ -6,11 +6,10 @@ import contextlib
 import math
 import os
 import threading
-import weakref
 
 import numpy as np
 
-from cnnc import ir, optim, shards
+from cnnc import ir, optim, shard_processes, shards
 from cnnc.api import Network
 from cnnc.arguments import BACKENDS, bad_argument, choice, flag, path_argument, positive_number, whole_number
 from cnnc.backends.numpy import Pass, Program
@@ -70,10 +69,7 @@ class Model:
         layers = list(ir.walk(network.ir.layers))
         self._couples_examples = any(isinstance(node, ir.BatchNorm) for node in layers)  # in training
         self._draws_masks = any(isinstance(node, (ir.Dropout, ir.DropPath)) and node.p > 0 for node in layers)
-        self._processes = None  # worker processes for training steps' shards (``_shard_processes``)
-        self._processes_lock = threading.Lock()
-        self._close_processes = lambda: None  # ends ``_processes``: a ``weakref.finalize`` of the model
-        self._fork_failed = False
+        self._workers = shard_processes.ModelWorkers()  # for training steps' shards (``batch_loss``)
 
     @property
     def threads(self) -> int:
@@ -104,10 +100,7 @@ class Model:
 
     def _training_shard_count(self, examples: int) -> int:
         """``_shard_count`` for a training step: with the floor of shards in worker processes where they run."""
-        from cnnc import shard_processes
-
-        in_processes = shard_processes.ENABLED and not self._fork_failed
-        return self._shard_count(examples, "min_process_shard_macs" if in_processes else "min_shard_macs")
+        return self._shard_count(examples, "min_process_shard_macs" if self._workers.usable else "min_shard_macs")
 
     def _floors_of_work(self, examples: int, floor: str = "min_shard_macs") -> int | None:
         """How many times the backend's least work for a shard (its attribute ``floor``) the forward pass of a
@@ -268,7 +261,10 @@ class Model:
                 return self._shard_loss(self._program_here(), x, y, run, grads, None)
         parts = shards.bounds(len(x), count)
         draws = run.training and self._draws_masks  # then each shard draws from a copy of the step's generator
-        processes = self._shard_processes(count, x[:parts[0][1]]) if run.training and grads else None
+        processes = None
+        if run.training and grads:
+            processes = self._workers.take(self, count, self.params, x[:parts[0][1]], self._worker_task,
+                                           (count, self.loss, id(self.program)))
         try:
             runs = [Pass(run.training, _shard_generator(run, index, draws, processes is not None), run.buffers,
                          run.for_backward, (start, stop, len(x)), threaded=processes is None)
@@ -281,7 +277,7 @@ class Model:
                     self._program_here(), x[:parts[0][1]], y[:parts[0][1]], runs[0], grads, len(x)))
         finally:
             if processes is not None:
-                self._processes_lock.release()
+                self._workers.give_back()
         if draws:  # the step's generator ends where the whole batch's draws leave it
             run.rng.bit_generator.state = runs[0].rng.bit_generator.state
         loss = sum(part[0] for part in found)
@@ -299,46 +295,10 @@ class Model:
         shards.for_each_part(first, optim.elementwise_threads(first, count), add)
         return loss, total, outputs
 
-    def _shard_processes(self, count: int, examples: np.ndarray):
-        """Worker processes (``cnnc.shard_processes``) for the ``count - 1`` shards of a training step after the
-        first, ``examples`` (whose size sets their arenas'), held (``_processes_lock``, released by
-        ``batch_loss``) until the step ends. None where processes are not used, where ``fork`` failed (this
-        model's shards then stay on threads), or while another thread's step holds them (that step's shards then
-        run on threads)."""
-        from cnnc import shard_processes
-
-        if not shard_processes.ENABLED or self._fork_failed or not self._processes_lock.acquire(blocking=False):
-            return None
-        try:
-            found = self._live_processes(count, examples, shard_processes.ShardProcesses)
-        except BaseException:
-            self._processes_lock.release()
-            raise
-        if found is None:
-            self._processes_lock.release()
-        return found
-
-    def _live_processes(self, count: int, examples: np.ndarray, make):
-        """The workers for ``count`` shards, forked anew when there are none yet, the model's loss or the count
-        changed, a step failed, or ``examples`` (the first shard) do not fit their arenas; None if ``fork``
-        fails."""
-        key = (count, self.loss, id(self.program))
-        found = self._processes
-        if found is not None and found.alive and found.key == key and found.fits(examples):
-            return found
-        self._close_processes()  # a finalizer: runs the old workers' ``close`` once
-        self._processes = None
-        try:
-            found = self._processes = make(count - 1, self.params, examples, self._worker_task, key)
-        except OSError:  # no memory or process slot for a child
-            self._fork_failed = True
-            return None
-        self._close_processes = weakref.finalize(self, found.close)
-        return found
-
     def _worker_task(self, params: dict[str, np.ndarray]):
-        """In a worker process (forked: this model is the worker's copy): read the parameters from ``params``
-        (the arena the caller copies them to) and return the function that runs one shard."""
+        """In a worker process (``cnnc.shard_processes``; forked: this model is the worker's copy): read the
+        parameters from ``params`` (the arena the caller copies them to) and return the function that runs one
+        shard. The workers are forked anew when the model's loss or the shard count changes (their key)."""
         self.params = params
         program = self._program_here()
 

@@ -6,12 +6,12 @@ docs/training.md, "Several threads" (``python bench/train_throughput.py``).
 The parameters, each worker's examples and its gradients live in anonymous shared memory (``Arena``), mapped
 before the fork: each step the caller copies the parameters and the shard's examples in, every worker writes
 its shard's gradients there, and only the targets, the dropout generator and the results (loss, outputs) travel
-through a pipe. A step whose shards do not fit the workers' arenas (a larger batch than the one they were
-forked for) forks new workers.
+through a pipe. A step whose shards do not fit the workers' arenas (``EXAMPLES_BYTES``) forks new workers.
 A worker ignores SIGINT (the caller decides what an interrupt does) and ends when its pipe closes, with the
 caller's process; ``close`` (the model's end, or a step that fails or is interrupted in the caller, after
 which the next step forks new workers) kills it. Every process forked from the caller closes its copies of
-the workers' pipe ends (``_forget_pipes``), so that a worker sees its pipe close.
+the workers' pipe ends (``_forget_pipes``), so that a worker sees its pipe close. A model keeps its workers
+in a ``ModelWorkers``, which decides when to fork them again.
 
 ``CNNC_SHARD_PROCESSES=0`` in the environment keeps every shard on a thread of the calling process."""
 
@@ -21,7 +21,9 @@ import mmap
 import os
 import signal
 import sys
+import threading
 import warnings
+import weakref
 
 import numpy as np
 
@@ -39,6 +41,10 @@ fork-safe; Windows has no fork)."""
 
 ALIGNMENT = 64
 """Bytes between the starts of an arena's arrays are a multiple of this (a cache line)."""
+
+EXAMPLES_BYTES = 1 << 26
+"""The room a worker's arena of examples has at least (64 MB; the first step's shard if larger): pages of an
+anonymous mapping take memory only once written, and a larger batch than it holds forks new workers."""
 
 
 class WorkerLost(RuntimeError):
@@ -186,13 +192,16 @@ class ShardProcesses:
 
     def __init__(self, count: int, params: dict[str, np.ndarray], examples: np.ndarray, make_task: Callable,
                  key: tuple) -> None:
-        """``examples``: shaped as the most examples a worker gets (the first step's first shard)."""
+        """``examples``: the first step's first shard (the most examples a worker gets), whose shape sets the
+        room of the workers' arenas of examples (``EXAMPLES_BYTES``)."""
         self.key = key
         self.params = Arena(params)
+        rows = max(len(examples), EXAMPLES_BYTES // max(examples[:1].nbytes, 1))
+        room = {"x": np.broadcast_to(np.zeros((), examples.dtype), (rows, *examples.shape[1:]))}  # a shape alone
         self.workers: list[Worker] = []
         try:
             for _ in range(count):
-                self.workers.append(Worker(self.params, Arena({"x": examples}), Arena(params), make_task))
+                self.workers.append(Worker(self.params, Arena(room), Arena(params), make_task))
         except BaseException:
             self.close()
             raise
@@ -231,3 +240,61 @@ class ShardProcesses:
         for worker in self.workers:
             worker.close()
         self.workers = []
+
+
+class ModelWorkers:
+    """The worker processes of one model's training steps: forked at the first step that splits, and again
+    when what they copied from the model changed (``key``), a step's shards no longer fit their arenas, or a
+    step failed; one step at a time uses them (``take``, ``give_back``)."""
+
+    def __init__(self) -> None:
+        self.processes: ShardProcesses | None = None
+        self.fork_failed = False  # then this model's shards stay on threads
+        self._lock = threading.Lock()
+        self._finalizer: weakref.finalize | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Whether training steps' shards go to processes."""
+        return ENABLED and not self.fork_failed
+
+    def take(self, owner: object, count: int, params: dict[str, np.ndarray], examples: np.ndarray,
+             make_task: Callable, key: tuple) -> ShardProcesses | None:
+        """The workers for the ``count - 1`` shards of a step after the first, ``examples`` (whose size sets
+        their arenas'), held until ``give_back``; forked anew as the class says, ending with ``owner`` (the
+        model). None where processes are not used, where ``fork`` fails, or while another thread's step
+        holds them (that step's shards then run on threads)."""
+        if not self.usable or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            found = self._live(owner, count, params, examples, make_task, key)
+        except BaseException:
+            self._lock.release()
+            raise
+        if found is None:
+            self._lock.release()
+        return found
+
+    def give_back(self) -> None:
+        """End the step that ``take`` gave the workers to."""
+        self._lock.release()
+
+    def _live(self, owner: object, count: int, params: dict[str, np.ndarray], examples: np.ndarray,
+              make_task: Callable, key: tuple) -> ShardProcesses | None:
+        found = self.processes
+        if found is not None and found.alive and found.key == key and found.fits(examples):
+            return found
+        self.close()
+        try:
+            found = self.processes = ShardProcesses(count - 1, params, examples, make_task, key)
+        except OSError:  # no memory or process slot for a child
+            self.fork_failed = True
+            return None
+        self._finalizer = weakref.finalize(owner, found.close)
+        return found
+
+    def close(self) -> None:
+        """End the workers now (their finalizer, which runs once)."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self.processes = None

@@ -52,7 +52,7 @@ def model_and_data(network: cnnc.Network, backend: str, examples: int = 40, dtyp
 
 
 def workers_of(model: Model) -> list[int]:
-    processes = model._processes
+    processes = model._workers.processes
     return [worker.pid for worker in processes.workers] if processes is not None else []
 
 
@@ -85,9 +85,9 @@ def test_processes_train_as_threads_do_bit_for_bit(backend: str, network, monkey
         monkeypatch.setattr(shard_processes, "ENABLED", enabled)
         model, x, y = model_and_data(network, backend)
         model.fit(x, y, epochs=3, batch_size=20, verbose=False)
-        assert (model._processes is not None) == enabled
+        assert (model._workers.processes is not None) == enabled
         found[enabled] = model.params
-        model._close_processes()
+        model._workers.close()
     for key, value in found[False].items():
         np.testing.assert_array_equal(found[True][key], value, err_msg=key)
 
@@ -119,10 +119,10 @@ def test_an_error_in_a_worker_is_raised_in_the_caller_and_the_next_step_forks_an
         return original(self, program, *args)
 
     monkeypatch.setattr(Model, "_shard_loss", failing_in_workers)
-    model._close_processes()  # the next step forks workers that run the patched method
+    model._workers.close()  # the next step forks workers that run the patched method
     with pytest.raises(ValueError, match="a shard's own failure"):
         model.loss_and_grads(x, y, seed=5)
-    assert model._processes is not None and not model._processes.alive
+    assert model._workers.processes is not None and not model._workers.processes.alive
     monkeypatch.setattr(Model, "_shard_loss", original)
     loss, grads = model.loss_and_grads(x, y, seed=5)
     assert loss == expected[0]
@@ -189,7 +189,7 @@ def test_workers_end_with_the_callers_process() -> None:
         model = net.compile(threads=2)
         x = np.random.default_rng(0).random((32, 28, 28, 1), dtype=np.float32)
         model.loss_and_grads(x, np.arange(32) % 10)
-        print(*[worker.pid for worker in model._processes.workers], flush=True)
+        print(*[worker.pid for worker in model._workers.processes.workers], flush=True)
         os._exit(0)
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
@@ -292,7 +292,7 @@ def test_a_failed_fork_leaves_the_models_shards_on_threads(monkeypatch) -> None:
     model, x, y = model_and_data(DROPOUT_NET, "numpy")
     monkeypatch.setattr(os, "fork", no_fork)
     loss, grads = model.loss_and_grads(x, y, seed=1)
-    assert model._processes is None and model._fork_failed
+    assert model._workers.processes is None and model._workers.fork_failed
     monkeypatch.setattr(shard_processes, "ENABLED", False)
     expected_loss, expected = model_and_data(DROPOUT_NET, "numpy")[0].loss_and_grads(x, y, seed=1)
     assert loss == expected_loss
@@ -300,16 +300,18 @@ def test_a_failed_fork_leaves_the_models_shards_on_threads(monkeypatch) -> None:
         np.testing.assert_array_equal(grads[key], value, err_msg=key)
 
 
-def test_a_batch_larger_than_the_workers_arenas_forks_new_ones() -> None:
-    """A worker's arena of examples holds the shards of the step it was forked for: a larger batch forks new
-    workers with larger arenas, a smaller one takes the front of the same; the steps are those of one thread."""
+def test_a_batch_larger_than_the_workers_arenas_forks_new_ones(monkeypatch) -> None:
+    """A worker's arena of examples holds the shards of the step it was forked for (here no more: at least
+    ``EXAMPLES_BYTES``): a larger batch forks new workers with larger arenas, a smaller one takes the front of
+    the same; the steps are those of one thread."""
+    monkeypatch.setattr(shard_processes, "EXAMPLES_BYTES", 0)
     model, x, y = model_and_data(DROPOUT_NET, "numpy", examples=80, dtype="float64")
     model.loss_and_grads(x[:32], y[:32])
     first = workers_of(model)
-    assert len(model._processes.workers[0].inputs) == 16
+    assert len(model._workers.processes.workers[0].inputs) == 16
     found = [model.loss_and_grads(x, y, seed=4)]
     second = workers_of(model)
-    assert second != first and len(model._processes.workers[0].inputs) == 40 and wait_until_ended(first)
+    assert second != first and len(model._workers.processes.workers[0].inputs) == 40 and wait_until_ended(first)
     found.append(model.loss_and_grads(x[:50], y[:50], seed=4))
     assert workers_of(model) == second
     model.threads = 1
@@ -318,3 +320,13 @@ def test_a_batch_larger_than_the_workers_arenas_forks_new_ones() -> None:
         assert loss == pytest.approx(expected_loss, rel=1e-12)
         for key, value in expected.items():
             np.testing.assert_allclose(grads[key], value, rtol=1e-10, atol=1e-13, err_msg=key)
+
+
+def test_the_arena_of_examples_has_room_for_larger_batches() -> None:
+    model, x, y = model_and_data(DROPOUT_NET, "numpy", examples=80)
+    model.loss_and_grads(x[:32], y[:32])
+    first = workers_of(model)
+    room = model._workers.processes.workers[0].inputs
+    assert room.shape == (shard_processes.EXAMPLES_BYTES // x[:1].nbytes, *x.shape[1:])
+    model.loss_and_grads(x, y)
+    assert workers_of(model) == first
