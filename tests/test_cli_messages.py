@@ -88,3 +88,23 @@ def test_no_message_on_stderr_is_wrapped_to_the_terminal(monkeypatch, capsys):
         monkeypatch.setenv(name, value)
     assert main(["rule", "W2999999999999999999999999999999"]) == 2
     assert max(map(len, capsys.readouterr().err.splitlines())) > 40
+
+
+@pytest.mark.parametrize("command", [("check",), ("fmt",), ("draw", "-o", "out.svg"), ("train", "--data", "synthetic")])
+def test_a_misspelt_spec_gets_the_nearest_name_beside_it(command, specs, tmp_path):
+    specs(lenet5=CLEAN)
+    (tmp_path / "lenet5.npz").write_bytes(b"")  # another extension: never offered for a .cnn
+    code, _, err = run(command[0], str(tmp_path / "lenett5.cnn"), *command[1:])
+    assert code == 2 and f"cannot read {tmp_path / 'lenett5.cnn'}" in err
+    assert f"  help: did you mean {tmp_path / 'lenet5.cnn'}?" in err
+
+
+def test_a_misspelt_model_or_onnx_file_too_and_nothing_when_no_name_is_near(tmp_path):
+    (tmp_path / "lenet5.npz").write_bytes(b"")
+    (tmp_path / "lenet5.cnn").write_text(CLEAN, encoding="utf-8")
+    code, _, err = run("eval", str(tmp_path / "lenet.npz"))
+    assert code == 2 and err.endswith(f"  help: did you mean {tmp_path / 'lenet5.npz'}?\n")
+    code, _, err = run("import", str(tmp_path / "lenet.onnx"))  # no .onnx beside it
+    assert code == 2 and "no such file" in err and "did you mean" not in err
+    code, _, err = run("check", str(tmp_path / "cifar10.cnn"))  # too far from lenet5.cnn
+    assert code == 2 and "did you mean" not in err

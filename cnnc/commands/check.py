@@ -214,6 +214,9 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             except OSError as exc:
                 err.print(f"cnnc: error: cannot read {name}: {exc.strerror or exc}", markup=False, highlight=False,
                           soft_wrap=True)
+                from cnnc.near_names import did_you_mean  # difflib: only on this error
+                if hint := did_you_mean(name):
+                    err.print(f"  help: {hint}", markup=False, highlight=False, soft_wrap=True)
                 failed = True
                 continue
             config = configs.for_spec(name)

@@ -40,7 +40,8 @@ def open_model(path: str, backend: str = "numpy", threads: int | None = None):
         model.threads = threads
         return model
     except FileNotFoundError:
-        raise CannotRun(f"{path}: no such file") from None
+        from cnnc.near_names import did_you_mean  # difflib: only on this error
+        raise CannotRun(f"{path}: no such file", did_you_mean(path)) from None
     except (ModelFileError, OSError) as problem:
         raise CannotRun(str(problem)) from None
     except SpecError as problem:
@@ -197,7 +198,8 @@ def checked_spec(path: str, out: Console) -> Network | None:
     try:
         source = read_source(path)
     except OSError as problem:
-        raise CannotRun(f"cannot read {path}: {problem.strerror or problem}") from None
+        from cnnc.near_names import did_you_mean  # difflib: only on this error
+        raise CannotRun(f"cannot read {path}: {problem.strerror or problem}", did_you_mean(path)) from None
     checked = not_utf8(source) or check(source, Options())
     if not checked.ok:
         for diagnostic in checked.diagnostics:

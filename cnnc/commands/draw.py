@@ -54,7 +54,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         source = read_source(args.spec)
     except OSError as problem:
-        raise CannotRun(f"cannot read {args.spec}: {problem.strerror or problem}") from None
+        from cnnc.near_names import did_you_mean  # difflib: only on this error
+        raise CannotRun(f"cannot read {args.spec}: {problem.strerror or problem}", did_you_mean(args.spec)) from None
     checked = not_utf8(source) or check(source, Options())
     if not checked.ok:
         for diagnostic in checked.diagnostics:

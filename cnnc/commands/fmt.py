@@ -103,6 +103,9 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             formatted = format_source(source)
         except OSError as problem:
             _say(err, f"cnnc: error: cannot read {name}: {problem.strerror or problem}")
+            from cnnc.near_names import did_you_mean  # difflib: only on this error
+            if hint := did_you_mean(name):
+                _say(err, f"  help: {hint}")
             failed = True
             continue
         except FormatterBug as bug:

@@ -44,8 +44,9 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
     from cnnc.importer import NotImportable, import_onnx
 
     if not Path(args.model).is_file():
+        from cnnc.near_names import did_you_mean  # difflib: only on this error
         raise CannotRun(f"cannot read {args.model}: " + ("it is a folder" if Path(args.model).is_dir()
-                                                          else "no such file"))
+                                                          else "no such file"), did_you_mean(args.model))
     try:
         imported = import_onnx(args.model, partial=args.partial, fold=not args.no_fold)
     except NotImportable as problem:
