@@ -10,8 +10,7 @@ Run with ``OPENBLAS_NUM_THREADS=2`` (the default on two cores). For each batch s
 turns, repeat after repeat: ``1 thread`` (the whole batch, BLAS at one thread: what cnnc does below the floor,
 ``Program.min_shard_macs``, ``min_process_shard_macs``) and ``2 shards`` (two halves, BLAS at one thread each:
 training steps in the calling thread and a worker process on Linux, ``cnnc/shard_processes.py``, predictions on
-two threads). ``--blas2``
-adds ``blas 2`` (the whole batch, BLAS at two threads), last in each turn: OpenBLAS's idle threads keep a core
+two threads). ``--blas2`` adds ``blas 2`` (the whole batch, BLAS at two threads), last in each turn: OpenBLAS's idle threads keep a core
 busy for a while after a product on two threads, which slowed whatever ran next on two threads (here, before
 ``blas 2`` went last: 2 shards of LeNet-5 at batch 64 on Numba took 7.6-8.3 ms a step, 5.0-5.4 in a process
 without it). Printed: milliseconds per step, best and median, and the ratio of the best of ``1 thread`` to the

@@ -130,9 +130,9 @@ class Winograd:
     """Whether threads running shards of a batch run these transforms in parallel. NumPy's do not: they are
     many short NumPy calls and the GIL is held between them, so a pass on a thread beside other shards
     (``Pass.threaded``; not a training step's shards in worker processes, ``cnnc.shard_processes``) takes
-    im2col instead (``Convolution._winograd_for``). ``python bench/train_throughput.py --repeats 3 --throughput-only``, the
-    NumPy backend on the CIFAR net at 2 threads: 322 and 314 images/s in two runs with Winograd in the shards,
-    457 with im2col there."""
+    im2col instead (``Convolution._winograd_for``). ``python bench/train_throughput.py --repeats 3
+    --throughput-only``, the NumPy backend on the CIFAR net at 2 threads: 322 and 314 images/s in two runs with
+    Winograd in the shards, 457 with im2col there."""
 
     def __init__(self, geo: Geometry, channels: int, filters: int, workspace: Workspace) -> None:
         self.geo, self.channels, self.filters, self.workspace = geo, channels, filters, workspace
