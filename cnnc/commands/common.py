@@ -67,6 +67,14 @@ def add_backend_option(parser) -> None:
     add_threads_option(parser)
 
 
+def checkpoint_kept(target: object, saved_epoch: int | None, good: str = "") -> str:
+    """What a stopped training run leaves: ``the last [good ]checkpoint, TARGET (after epoch N), is intact``, or
+    that ``target`` was not written to."""
+    if not saved_epoch:
+        return f"{target} was not written to"
+    return f"the last {good + ' ' if good else ''}checkpoint, {target} (after epoch {saved_epoch}), is intact"
+
+
 MAX_THREADS = 256
 
 

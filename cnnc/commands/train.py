@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cnnc.commands import train_torch
-from cnnc.commands.common import DATA_HELP, EXIT_ERRORS, EXIT_OK, UsageError, add_threads_option, checked_spec, \
-    open_model, require_backend
+from cnnc.commands.common import DATA_HELP, EXIT_ERRORS, EXIT_OK, UsageError, add_threads_option, \
+    checked_spec, checkpoint_kept, open_model, require_backend
 from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:  # the analysis, NumPy and the backend load when a run starts, not when the CLI does
@@ -345,16 +345,14 @@ def _run(args: argparse.Namespace, out: Console, err: Console, session: train_to
 
 def _worker_lost(failure: Exception, callbacks: Run, err: Console) -> int:
     """A process that ran shards of the batches ended (``cnnc.shard_processes``): say so and what is kept."""
-    kept = (f"the last checkpoint, {callbacks.out} (after epoch {callbacks.saved_epoch}), is intact"
-            if callbacks.saved_epoch else f"{callbacks.out} was not written to")
+    kept = checkpoint_kept(callbacks.out, callbacks.saved_epoch)
     err.print(f"cnnc: error: training stopped: {failure}; {kept}\n  help: a process killed for memory? "
               "--threads 1 trains in this process alone", markup=False, highlight=False, soft_wrap=True)
     return EXIT_ERRORS
 
 
 def _diverged(failure: NonFiniteLoss, model, callbacks: Run, err: Console) -> int:
-    kept = (f"the last good checkpoint, {callbacks.out} (after epoch {callbacks.saved_epoch}), is intact"
-            if callbacks.saved_epoch else f"{callbacks.out} was not written to")
+    kept = checkpoint_kept(callbacks.out, callbacks.saved_epoch, "good")
     _log_event(callbacks.log, {"event": "diverged", "epoch": failure.epoch + 1, "batch": failure.batch + 1})
     err.print(f"cnnc: error: training diverged: {failure}; {kept}", markup=False, highlight=False, soft_wrap=True)
     err.print(f"  help: the learning rate ({model.optimizer.lr:g}) is probably too high: try --lr "

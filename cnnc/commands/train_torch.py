@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cnnc.commands.common import EXIT_ERRORS, UsageError
+from cnnc.commands.common import EXIT_ERRORS, UsageError, checkpoint_kept
 from cnnc.errors import CannotRun
 
 if TYPE_CHECKING:  # rich and the backends load when a run starts, not when the CLI does
@@ -147,8 +147,7 @@ class TorchSession:
 
     def failed(self, failure: BaseException, saved_epoch: int | None, target: Path, err: Console) -> int:
         """A lost worker: say so (rank 0) and what checkpoint is left; exit 1."""
-        kept = (f"the last checkpoint, {target} (after epoch {saved_epoch}), is intact" if saved_epoch
-                else f"{target} was not written to")
+        kept = checkpoint_kept(target, saved_epoch)
         err.print(f"cnnc: error: training stopped: lost contact with another worker ({failure}); {kept}",
                   markup=False, highlight=False, soft_wrap=True)
         return EXIT_ERRORS
