@@ -104,6 +104,8 @@ def test_a_misspelt_model_or_onnx_file_too_and_nothing_when_no_name_is_near(tmp_
     (tmp_path / "lenet5.cnn").write_text(CLEAN, encoding="utf-8")
     code, _, err = run("eval", str(tmp_path / "lenet.npz"))
     assert code == 2 and err.endswith(f"  help: did you mean {tmp_path / 'lenet5.npz'}?\n")
+    code, _, err = run("eval", str(tmp_path / "lenet5.nzp"))  # a misspelt extension is near too
+    assert code == 2 and err.endswith(f"  help: did you mean {tmp_path / 'lenet5.npz'}?\n")
     code, _, err = run("import", str(tmp_path / "lenet.onnx"))  # no .onnx beside it
     assert code == 2 and "no such file" in err and "did you mean" not in err
     code, _, err = run("check", str(tmp_path / "cifar10.cnn"))  # too far from lenet5.cnn
