@@ -4,8 +4,8 @@
     python bench/direct_conv.py [--repeats 30] [--batch 64] [--threads 1] [--networks lenet5,cifar,FILE.cnn]
 
 For every convolution followed by a ReLU in each network (LeNet-5 of examples/lenet5.cnn; the CIFAR-size net of
-bench/train_throughput.py; or any .cnn file), both steps are built with the same weights and run on the same random batch:
-forward, then backward as training runs it (no input gradient for the first layer). The two take turns,
+bench/train_throughput.py; or any .cnn file), both steps are built with the same weights and run on the same
+random batch: forward, then backward as training runs it (no input gradient for the first layer). The two take turns,
 repeat after repeat; printed: best and median ms of each, and direct / im2col of the best.
 """
 

@@ -214,9 +214,12 @@ def main() -> None:
     import numpy as np
     import torch
 
+    from cnnc import blas_threads
+
     thread_counts = [int(part) for part in args.threads.split(",")]
     print(f"numpy {np.__version__}, torch {torch.__version__}; load average before the run "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(blas_threads.kernels_report())
     for name in args.networks.split(","):
         bench(name, thread_counts, args.seconds, args.repeats)
     if args.profile:

@@ -10,11 +10,11 @@ Run with ``OPENBLAS_NUM_THREADS=2`` (the default on two cores). For each batch s
 turns, repeat after repeat: ``1 thread`` (the whole batch, BLAS at one thread: what cnnc does below the floor,
 ``Program.min_shard_macs``, ``min_process_shard_macs``) and ``2 shards`` (two halves, BLAS at one thread each:
 training steps in the calling thread and a worker process on Linux, ``cnnc/shard_processes.py``, predictions on
-two threads). ``--blas2`` adds ``blas 2`` (the whole batch, BLAS at two threads), last in each turn: OpenBLAS's idle threads keep a core
-busy for a while after a product on two threads, which slowed whatever ran next on two threads (here, before
-``blas 2`` went last: 2 shards of LeNet-5 at batch 64 on Numba took 7.6-8.3 ms a step, 5.0-5.4 in a process
-without it). Printed: milliseconds per step, best and median, and the ratio of the best of ``1 thread`` to the
-best of ``2 shards`` (above 1: splitting pays)."""
+two threads). ``--blas2`` adds ``blas 2`` (the whole batch, BLAS at two threads), last in each turn:
+OpenBLAS's idle threads keep a core busy for a while after a product on two threads, which slowed whatever
+ran next on two threads (here, before ``blas 2`` went last: 2 shards of LeNet-5 at batch 64 on Numba took
+7.6-8.3 ms a step, 5.0-5.4 in a process without it). Printed: milliseconds per step, best and median, and the
+ratio of the best of ``1 thread`` to the best of ``2 shards`` (above 1: splitting pays)."""
 
 from __future__ import annotations
 
@@ -59,8 +59,10 @@ def main() -> None:
     for model in models.values():
         model.optimizer = cnnc.optim.SGD(lr=0.01, momentum=0.9)
     library = blas_threads.libraries()[0]
-    print(f"{network.ir.name or args.network} {args.mode}, {args.backend} backend; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
-          f"; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"{network.ir.name or args.network} {args.mode}, {args.backend} backend; "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(blas_threads.kernels_report())
     for batch in map(int, args.batches.split(",")):
         rng = np.random.default_rng(0)
         x = rng.random((batch, *network.report.input.dims), dtype=np.float32)

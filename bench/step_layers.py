@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--apart", action="store_true", help="also time the fused pooling steps split apart")
     args = parser.parse_args()
     restart_with_malloc_tuned()
+    from cnnc import blas_threads
+
     models = {"as lowered": Timed(args.network, args.backend, False)}
     if args.apart:
         models["apart"] = Timed(args.network, args.backend, True)
@@ -110,6 +112,7 @@ def main() -> None:
             runs[label].append(model.repeat(args.steps))
     print(f"{args.network} on {args.backend}, batch 64, 1 thread, {args.steps} steps x {args.repeats} repeats; "
           f"load average {os.getloadavg()[0]:.2f}; ms per training step, best (median)")
+    print(blas_threads.kernels_report())
     for label, found in runs.items():
         print(f"  {label}:")
         for key in found[0]:

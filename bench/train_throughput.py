@@ -442,9 +442,12 @@ def main() -> None:
     import numpy as np
     import torch
 
+    from cnnc import blas_threads
+
     thread_counts = [int(part) for part in args.threads.split(",")]
     print(f"numpy {np.__version__}, torch {torch.__version__}; load average before the run "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(blas_threads.kernels_report())
     tunables = environment("cnnc-numpy").get("GLIBC_TUNABLES")
     print(f"cnnc's processes: GLIBC_TUNABLES={tunables}, as cnnc train restarts itself" if tunables else
           "cnnc's processes: malloc as it is (CNNC_TUNE_MALLOC=0, or no tunables to set here)")

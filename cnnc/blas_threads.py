@@ -19,8 +19,11 @@ _SUFFIXES = ("64_", "")
 class OpenBlas:
     """One loaded OpenBLAS library's thread count: ``get()`` and ``set(count)``."""
 
-    def __init__(self, path: str, get: ctypes._CFuncPtr, set_: ctypes._CFuncPtr) -> None:
+    def __init__(self, path: str, get: ctypes._CFuncPtr, set_: ctypes._CFuncPtr, corename: str | None = None) -> None:
         self.path, self._get, self._set = path, get, set_
+        self.corename = corename
+        """The kernels OpenBLAS runs (``Haswell``, ``SkylakeX``...): its choice for this processor, or the one
+        ``OPENBLAS_CORETYPE`` names; None when the library does not say."""
 
     def get(self) -> int:
         return int(self._get())
@@ -65,8 +68,16 @@ def _open(path: str) -> OpenBlas | None:
             if get is not None and set_ is not None:
                 get.restype, get.argtypes = ctypes.c_int, []
                 set_.restype, set_.argtypes = None, [ctypes.c_int]
-                return OpenBlas(path, get, set_)
+                return OpenBlas(path, get, set_, _corename(library, prefix, suffix))
     return None
+
+
+def _corename(library: ctypes.CDLL, prefix: str, suffix: str) -> str | None:
+    name = getattr(library, f"{prefix}_get_corename{suffix}", None)
+    if name is None:
+        return None
+    name.restype, name.argtypes = ctypes.c_char_p, []
+    return (name() or b"").decode("ascii", "replace").strip() or None
 
 
 @cache
@@ -127,3 +138,35 @@ def one_thread_each():
             if _users == 0:
                 for library, count in zip(libraries(), _saved):
                     library.set(count)
+
+
+PIN_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+"""Environment variables that make OpenBLAS run other kernels than it would choose for the processor (some
+machines set them because older OpenBLAS builds crash or compute wrongly on their processor)."""
+
+
+def kernels_report() -> str:
+    """What a benchmark prints of numpy's BLAS: the kernels OpenBLAS runs, and, when ``PIN_VARIABLES`` chose
+    them, the ones it chooses for this processor by itself (asked of a Python started without them) and the
+    command that measures those. Python's own ``sys.executable`` runs the question, with cnnc importable."""
+    import subprocess
+    import sys
+
+    found = libraries()
+    if not found:
+        return "numpy's BLAS: not an OpenBLAS cnnc can query"
+    running = found[0].corename or "unknown"
+    pins = {name: os.environ[name] for name in PIN_VARIABLES if name in os.environ}
+    if not pins:
+        return f"numpy's OpenBLAS runs its {running} kernels (its own choice for this processor)"
+    env = {name: value for name, value in os.environ.items() if name not in pins}
+    question = "from cnnc import blas_threads; print(blas_threads.libraries()[0].corename)"
+    try:
+        own = subprocess.run([sys.executable, "-c", question], env=env, capture_output=True, text=True,
+                             timeout=60).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        own = "unknown"
+    settings = " ".join(f"{name}={value}" for name, value in pins.items())
+    unset = " ".join(f"-u {name}" for name in pins)
+    return (f"numpy's OpenBLAS runs its {running} kernels, as {settings} says; by itself it would run its "
+            f"{own} kernels here: `env {unset} python bench/...` measures those")
