@@ -109,12 +109,14 @@ class Model:
         return examples * self.network.report.totals.macs // least if least else None
 
     def _whole_batch(self, examples: int):
-        """The context a batch that is not split runs in: one BLAS thread when several were asked but the batch's
-        forward pass has less work than two shards would each get (``min_shard_macs``); OpenBLAS's threads then
-        cost more than they give (LeNet-5 at batch 64, Numba backend, training steps: 7.2-7.9 ms on 2 BLAS
-        threads, 5.9-7.0 on one, in alternated runs, when that batch was below the floor). Else nothing changes."""
+        """The context a batch that is not split runs in: one BLAS thread when one thread was asked (``threads=1``
+        holds OpenBLAS to one thread too, as its "one BLAS thread each" says), or when several were asked but the
+        batch's forward pass has less work than two shards would each get (``min_shard_macs``); OpenBLAS's
+        threads then cost more than they give (LeNet-5 at batch 64, Numba backend, training steps: 7.2-7.9 ms on
+        2 BLAS threads, 5.9-7.0 on one, in alternated runs, when that batch was below the floor). Else nothing
+        changes."""
         floors = self._floors_of_work(examples)
-        if self.threads > 1 and floors is not None and floors < 2:
+        if self.threads == 1 or (floors is not None and floors < 2):
             from cnnc import blas_threads  # ctypes: loaded when first needed (start-up)
 
             if blas_threads.controllable():

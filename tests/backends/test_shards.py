@@ -354,6 +354,32 @@ def test_a_batch_below_the_floor_runs_on_one_blas_thread(backend: str, monkeypat
 
 
 @needs_openblas
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_thread_asked_holds_the_blas_to_one_thread(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``threads=1`` (``cnnc train --threads 1``) with OpenBLAS at 2 threads: every batch, above the floor or
+    not, runs with OpenBLAS at one thread, training, evaluating and predicting; the count is restored after."""
+    monkeypatch.undo()  # the backends' own floors
+    library = blas_threads.libraries()[0]
+    before = library.get()
+    library.set(2)
+    try:
+        model = LENET.compile(backend=backend, threads=1, seed=0)
+        seen = []
+        for name in ("forward", "infer"):
+            method = getattr(model.program, name)
+            monkeypatch.setattr(model.program, name, lambda *args, method=method, **kwargs: (
+                seen.append(library.get()), method(*args, **kwargs))[1])
+        for batch in (16, 64):  # below and above two shards' floor of work
+            x = np.random.default_rng(0).random((batch, 28, 28, 1), dtype=np.float32)
+            model.loss_and_grads(x, np.arange(batch) % 10)
+            model.evaluate(x, np.arange(batch) % 10)
+            model.predict(x)
+        assert seen == [1] * 6 and library.get() == 2
+    finally:
+        library.set(before)
+
+
+@needs_openblas
 def test_openblas_is_held_at_one_thread_and_restored() -> None:
     library = blas_threads.libraries()[0]
     before = library.get()
