@@ -119,7 +119,7 @@ def _dispatch(argv: list[str] | None, consoles: _Consoles) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as problem:
-        _say(consoles.err, parser.format_usage().rstrip())
+        _say(consoles.err, problem.usage or parser.format_usage().rstrip())
         _say(consoles.err, str(problem))
         return EXIT_FAILURE
     except SystemExit as exit_:  # --help and --version

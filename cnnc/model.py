@@ -116,7 +116,7 @@ class Model:
         2 BLAS threads, 5.9-7.0 on one, in alternated runs, when that batch was below the floor). Else nothing
         changes."""
         floors = self._floors_of_work(examples)
-        if self.threads == 1 or (floors is not None and floors < 2):
+        if self._threads == 1 or (self.threads > 1 and floors is not None and floors < 2):
             from cnnc import blas_threads  # ctypes: loaded when first needed (start-up)
 
             if blas_threads.controllable():

@@ -110,3 +110,39 @@ def test_a_misspelt_model_or_onnx_file_too_and_nothing_when_no_name_is_near(tmp_
     assert code == 2 and "no such file" in err and "did you mean" not in err
     code, _, err = run("check", str(tmp_path / "cifar10.cnn"))  # too far from lenet5.cnn
     assert code == 2 and "did you mean" not in err
+
+
+@pytest.mark.parametrize(("argv", "usage", "message", "hint"), [
+    (["train", "net.cnn", "--epohcs", "3"], "usage: cnnc train ", "cnnc train: unrecognized arguments: --epohcs 3",
+     "  help: did you mean --epochs?"),
+    (["train", "net.cnn", "--lr=0.1", "--bach-size=3"], "usage: cnnc train ",
+     "cnnc train: unrecognized arguments: --bach-size=3", "  help: did you mean --batch-size?"),
+    (["check", "net.cnn", "--fromat", "json"], "usage: cnnc check ", "cnnc check: unrecognized arguments: --fromat "
+     "json", "  help: did you mean --format?"),
+    (["chek", "net.cnn"], "usage: cnnc [options] COMMAND ...", "cnnc: argument COMMAND: invalid choice: 'chek'",
+     "  help: did you mean check?"),
+    (["check", "net.cnn", "--format", "jsn"], "usage: cnnc check ", "cnnc check: argument --format: invalid choice: "
+     "'jsn'", "  help: did you mean json?"),
+    (["train", "net.cnn", "--backend", "tourch"], "usage: cnnc train ", "cnnc train: argument --backend: invalid "
+     "choice: 'tourch'", "  help: did you mean torch?"),
+])
+def test_a_misspelt_option_command_or_choice_gets_the_usage_of_its_command_and_the_nearest_name(
+        argv, usage, message, hint):
+    code, out, err = run(*argv)
+    lines = err.splitlines()
+    assert code == 2 and out == "" and len(lines) == 3  # the usage on one line, the message, the help
+    assert lines[0].startswith(usage)
+    assert lines[1].startswith(message) and lines[2] == hint
+
+
+@pytest.mark.parametrize("argv", [["train", "net.cnn", "--fast"], ["train", "net.cnn", "--gpu"],
+                                  ["compile", "net.cnn", "--to", "tensorflow"]])
+def test_nothing_near_enough_gets_no_guess(argv):
+    code, _, err = run(*argv)
+    assert code == 2 and "help:" not in err and err.splitlines()[0].startswith(f"usage: cnnc {argv[0]} [options] ")
+
+
+def test_the_usage_line_names_required_options_and_positionals():
+    assert run("draw", "net.cnn")[2].splitlines() == [
+        "usage: cnnc draw [options] -o OUT.svg SPEC", "cnnc draw: the following arguments are required: -o/--out"]
+    assert run("check")[2].splitlines()[0] == "usage: cnnc check [options] FILE [FILE ...]"

@@ -22,7 +22,12 @@ EXIT_OK, EXIT_ERRORS, EXIT_FAILURE = 0, 1, 2
 
 
 class UsageError(Exception):
-    """Bad command-line usage: exit code 2."""
+    """Bad command-line usage: exit code 2. ``usage``: the usage line of the command it concerns, when the
+    parser found it (else the caller prints cnnc's)."""
+
+    def __init__(self, message: str, usage: str | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 DATA_HELP = ("mnist[:DIR], fashion-mnist[:DIR], cifar10[:DIR], synthetic[:n=2000,classes=K,seed=0] (K: the "
@@ -125,7 +130,59 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # argparse would call sys.exit
-        raise UsageError(f"{self.prog}: {message}")
+        """A UsageError with the usage of the command concerned (an unknown option of `cnnc train` is found by
+        cnnc's parser, which then has `train`'s alone: ``cli.build_parser``) and, for a misspelt option,
+        command or choice, a help line naming the nearest one."""
+        concerned = self._subcommand() or self
+        hint = near_argument(message, [option for action in concerned._actions for option in action.option_strings
+                                       if option.startswith("--")])
+        raise UsageError(f"{concerned.prog}: {message}" + (f"\n  help: did you mean {hint}?" if hint else ""),
+                         usage=concerned.short_usage())
+
+    def short_usage(self) -> str:
+        """One line: ``usage: cnnc train [options] SPEC``, the required options and the positional arguments as
+        argparse writes them (a subcommand's whole usage, every option, took 11 lines for `cnnc train`; `--help`
+        lists them)."""
+        formatter = self._get_formatter()
+        formatter.add_usage(None, [action for action in self._actions if action.required or not action.option_strings],
+                            [])
+        usage = " ".join(formatter.format_help().split())
+        prefix = f"usage: {self.prog}"
+        return usage.replace(prefix, f"{prefix} [options]", 1) if usage.startswith(prefix + " ") else usage
+
+    def _subcommand(self) -> argparse.ArgumentParser | None:
+        """The one subcommand registered, if only one is (aliases count once)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers = list(dict.fromkeys(action.choices.values()))
+                return parsers[0] if len(parsers) == 1 else None
+        return None
+
+
+NEAR_ENOUGH = 0.75
+"""The least similarity (``difflib``'s ratio) of an option, command or choice taken for the one typed:
+`--epohcs` finds `--epochs` (0.88), `chek` finds `check` (0.89), `trian` finds `train` (0.8), `--fromat` finds
+`--format` (0.88), `jsn` finds `json` (0.86); among `cnnc train`'s options `--fast` finds nothing (`--data`:
+0.67), nor does `--gpu` (`--out`: 0.6)."""
+
+
+def near_argument(message: str, options: list[str]) -> str | None:
+    """The option (among ``options``) nearest the first unrecognised one of argparse's ``message``, or the
+    choice nearest an invalid one; None when none is near enough (``NEAR_ENOUGH``)."""
+    from difflib import get_close_matches
+
+    unrecognized = re.match(r"unrecognized arguments: (.*)", message)
+    if unrecognized:
+        typed = next((word.split("=")[0] for word in unrecognized.group(1).split() if word.startswith("--")), None)
+        candidates = options
+    else:  # argparse quotes the typed value; the choices quoted or not, by Python version
+        invalid = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if not invalid:
+            return None
+        typed = invalid.group(1)
+        candidates = [choice.strip().strip("'") for choice in invalid.group(2).split(",")]
+    close = get_close_matches(typed, candidates, n=1, cutoff=NEAR_ENOUGH) if typed else []
+    return close[0] if close else None
 
 
 def package_version() -> str:
