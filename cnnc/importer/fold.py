@@ -1,6 +1,7 @@
 """Folding repeated stretches as a person would write them: the stretch of top-level statements whose
 text, numbers aside, comes back most often (counted in lines saved) becomes a `def` whose parameters
-are the numbers that differ between its uses; then runs of identical statements become `repeat`."""
+are the numbers that differ between its uses, named for what it holds (``conv_bn_relu``, ``squeeze_excite``);
+then runs of identical statements become `repeat`."""
 
 from __future__ import annotations
 
@@ -80,19 +81,50 @@ def fold(items: list, reserved: set[str] = frozenset()) -> tuple[list, list[Defi
         if found is None:
             break
         length, starts = found
-        name = _definition_name(len(definitions), reserved)
-        definition, calls = _define(name, [items[s:s + length] for s in starts])
+        definition, calls = _define("block", [items[s:s + length] for s in starts])
+        name = _definition_name(_describe(definition.body), {d.name for d in definitions} | set(reserved))
+        definition.name = name
+        for call in calls:
+            call.name = name
         definitions.append(definition)
         for start, call in sorted(zip(starts, calls), key=lambda pair: -pair[0]):
             items = items[:start] + [call] + items[start + length:]
     return _repeats(items), definitions
 
 
-def _definition_name(index: int, reserved: set[str]) -> str:
-    name = "block" if index == 0 else f"block{index + 1}"
-    while name in reserved:
-        name += "_"
+def _definition_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base2``, ``base3``... when taken."""
+    name, index = base, 2
+    while name in taken:
+        name, index = f"{base}{index}", index + 1
     return name
+
+
+SHORT = {"batchnorm": "bn", "layernorm": "ln", "groupnorm": "gn", "instancenorm": "in", "layerscale": "scale"}
+"""How a trailer is spelled in a def's name: ``conv; batchnorm; relu`` is ``conv_bn_relu``."""
+
+
+def _describe(body: list[Text]) -> str:
+    """A name for a def from its statements: a layer and its trailers (``conv_bn_silu``; ``dwconv_bn_relu``
+    for a convolution with as many groups as filters), a squeeze-excite ``multiply`` (``squeeze_excite``), a
+    ``residual`` (``residual_block``); else ``block``."""
+    statements = [line.text() for line in body if line.text().strip() and not line.text()[0].isspace()
+                  and line.text().strip() != "}"]  # a block's inner lines are indented, its brace closes it
+    heads = [statement.split(maxsplit=1)[0] for statement in statements]
+    text = "\n".join(line.text() for line in body)
+    if heads == ["multiply"] and "globalavgpool" in text and "sigmoid" in text:
+        return "squeeze_excite"
+    if not heads or not all(head in TRAILERS for head in heads[1:]):
+        return "block"
+    first = heads[0]
+    if first == "residual":
+        return "_".join(["residual_block", *(SHORT.get(head, head) for head in heads[1:])])
+    if first not in ("conv", "deconv", "fc") or len(heads) == 1:  # a layer alone: its op is no def's name
+        return "block"
+    words = statements[0].split()
+    if first == "conv" and len(words) > 1 and f"groups={words[1]}" in words:
+        first = "dwconv"
+    return "_".join([first, *(SHORT.get(head, head) for head in heads[1:])])
 
 
 def _best_stretch(items: list, units_only: bool = False) -> tuple[int, list[int]] | None:

@@ -128,3 +128,19 @@ def test_forms_found_by_the_random_round_trip_come_back(text: str, tmp_path: Pat
     assert code == 0, stderr
     original, back = report(spec), report(imported)
     assert len(back["layers"]) == len(original["layers"]) and rows(back) == rows(original)
+
+
+@pytest.mark.parametrize(("name", "definitions"), [
+    ("mobilenet_v1", ["conv_bn_relu(c)", "dwconv_bn_relu(c)", "dwconv_bn_relu2(c)", "block(n)"]),
+    ("resnet18", ["residual_block_relu(c)", "block(c)"]),
+    ("efficientnet_b0", ["residual_block(c, k, pad, c2)", "squeeze_excite(c, c2)", "conv_bn_silu(c)", "conv_bn(c)",
+                         "dwconv_bn_silu(c, k, pad)", "block(n, n2, n3, n4, n5, n6)", "block2(c, k, pad, n, n2)"]),
+])
+def test_folded_definitions_are_named_for_what_they_hold(name: str, definitions: list[str], tmp_path: Path) -> None:
+    """A layer and its trailers (`conv_bn_relu`; `dwconv` where groups equal filters), a squeeze-excite
+    `multiply`, a `residual`; a stretch of several kinds stays `block`, `block2`..."""
+    model = tmp_path / f"{name}.onnx"
+    assert run("compile", str(EXAMPLES / f"{name}.cnn"), "--to", "onnx", "-o", str(model))[0] == 0
+    text = import_onnx(str(model)).text
+    assert re.findall(r"(?m)^def (.*) \{$", text) == definitions
+    check_spec(text, f"{name}.cnn")  # the names are valid and the calls use them
