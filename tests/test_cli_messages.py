@@ -117,6 +117,8 @@ def test_a_misspelt_model_or_onnx_file_too_and_nothing_when_no_name_is_near(tmp_
      "  help: did you mean --epochs?"),
     (["train", "net.cnn", "--lr=0.1", "--bach-size=3"], "usage: cnnc train ",
      "cnnc train: unrecognized arguments: --bach-size=3", "  help: did you mean --batch-size?"),
+    (["train", "net.cnn", "-epochs", "3"], "usage: cnnc train ", "cnnc train: unrecognized arguments: -epochs 3",
+     "  help: did you mean --epochs?"),
     (["check", "net.cnn", "--fromat", "json"], "usage: cnnc check ", "cnnc check: unrecognized arguments: --fromat "
      "json", "  help: did you mean --format?"),
     (["chek", "net.cnn"], "usage: cnnc [options] COMMAND ...", "cnnc: argument COMMAND: invalid choice: 'chek'",

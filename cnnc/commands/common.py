@@ -173,7 +173,8 @@ def near_argument(message: str, options: list[str]) -> str | None:
 
     unrecognized = re.match(r"unrecognized arguments: (.*)", message)
     if unrecognized:
-        typed = next((word.split("=")[0] for word in unrecognized.group(1).split() if word.startswith("--")), None)
+        typed = next((word.split("=")[0] for word in unrecognized.group(1).split()
+                      if word.startswith("-") and not re.fullmatch(r"-[0-9.]+", word)), None)  # -epochs too
         candidates = options
     else:  # argparse quotes the typed value; the choices quoted or not, by Python version
         invalid = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
