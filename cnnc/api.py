@@ -17,7 +17,7 @@ from cnnc.elaborate import elaborate
 from cnnc.frozen import field, frozen
 from cnnc.parser import parse
 from cnnc.report import DTYPE_BYTES, OPTIMIZER_STATES, Assumptions, Report
-from cnnc.reading import decode, not_utf8
+from cnnc.reading import decode, not_utf8, read_spec_bytes
 from cnnc.source import Source
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (start-up)
@@ -171,7 +171,9 @@ def load(path: str | os.PathLike, *, name: str | None = None,
     file cannot be read, TypeError or ValueError for an argument it does not accept."""
     options = _options(name, input, batch, dtype, optimizer, inplace_activations)
     path = path_argument(path)
-    return _network(decode(path.read_bytes(), str(path)), options)
+    with open(path, "rb") as file:
+        data, size = read_spec_bytes(file)
+    return _network(decode(data, str(path), size), options)
 
 
 def _network(source: Source, options: Options) -> Network:

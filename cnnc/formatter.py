@@ -102,7 +102,7 @@ def _too_long(text: str, origins: list[int]) -> Diagnostic:
         if length > MAX_SOURCE_CHARACTERS:
             break
     return error("E006", f"formatted, the spec would be {len(text):,} characters long, more than the "
-                         f"{MAX_SOURCE_CHARACTERS:,} cnnc reads", Span.point(max(origin, 1), 1),
+                         f"{MAX_SOURCE_CHARACTERS:,} characters cnnc reads", Span.point(max(origin, 1), 1),
                  "formatting indents each block level by four spaces and writes `; ` between statements; "
                  "a network this long is better written with `def` blocks and `repeat`")
 

@@ -423,8 +423,9 @@ def refusal(source: Source) -> Diagnostic | None:
     if len(text) > MAX_SOURCE_CHARACTERS:
         line = text.count("\n", 0, MAX_SOURCE_CHARACTERS) + 1
         column = MAX_SOURCE_CHARACTERS - text.rfind("\n", 0, MAX_SOURCE_CHARACTERS)
-        return error("E006", f"the spec is {len(text):,} characters long, more than the "
-                             f"{MAX_SOURCE_CHARACTERS:,} cnnc reads", Span.point(line, column),
+        length = f"{len(text):,} characters" if source.size is None else f"{source.size:,} bytes"
+        return error("E006", f"the spec is {length} long, more than the "
+                             f"{MAX_SOURCE_CHARACTERS:,} characters cnnc reads", Span.point(line, column),
                      "a network this long is better written with `def` blocks and `repeat`")
     return None
 

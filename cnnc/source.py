@@ -46,6 +46,9 @@ class Source:
 
     text: str
     path: str = "<string>"
+    size: int | None = None
+    """The file's length in bytes when its text was cut where no spec cnnc reads can go on
+    (``reading.read_spec_bytes``): refused for its length (E006); None when the text is whole."""
 
     @property
     def stem(self) -> str:

@@ -220,6 +220,48 @@ def test_a_spec_longer_than_the_limit_is_refused_before_parsing():
     assert (diagnostic.span.line, diagnostic.span.column) == (2, MAX_SOURCE_CHARACTERS - 12 + 1)
 
 
+@pytest.mark.parametrize("how", ["check", "fmt", "load", "stdin"])
+def test_a_file_past_four_bytes_a_character_of_the_limit_is_read_only_that_far(how, tmp_path, monkeypatch):
+    """A spec of more bytes than 4 x the characters cnnc reads is cut there and refused for its length in bytes
+    (E006), the rest counted, never held: 6 MB of `relu; ` with a 3-byte character across the cut, which is
+    no E001 (the bench's fuzzing found a 600 MB spec that took 15 s and some 3 GB to be refused whole)."""
+    import cnnc
+    from cnnc import reading
+    from cnnc.diagnostics import SpecError
+    from cnnc.parser import MAX_SOURCE_CHARACTERS
+
+    limit = 4 * MAX_SOURCE_CHARACTERS + 4
+    head = "input 8x8x3\n" + "relu; " * ((limit - 12) // 6)
+    data = (head + "\u2014" * 4 + "relu; " * 1_000_000 + "\n").encode("utf-8")  # "—" is 3 bytes in UTF-8
+    assert limit - 12 < len(head.encode()) + 12 and len(data) > limit
+    path = write(tmp_path, data.decode("utf-8"))
+    reads: list[int] = []
+    monkeypatch.setattr(reading, "read_spec_bytes", _counting(reading.read_spec_bytes, reads))
+    if how == "load":
+        monkeypatch.setattr(cnnc.api, "read_spec_bytes", reading.read_spec_bytes)
+        with pytest.raises(SpecError) as raised:
+            cnnc.load(path)
+        message = str(raised.value)
+    elif how == "stdin":
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+        code, message, _ = run_cli("check", "-")
+        assert code == 1
+    else:
+        code, out, err = run_cli(how, path)
+        message = out + err
+        assert code == (2 if how == "fmt" else 1)  # fmt: a spec with errors is not formatted
+    assert reads == [limit] and "E001" not in message
+    assert "E006" in message and f"the spec is {len(data):,} bytes long, more than the 524,288 characters" in message
+
+
+def _counting(read, reads: list[int]):
+    def counted(file):
+        data, size = read(file)
+        reads.append(len(data))
+        return data, size
+    return counted
+
+
 def test_a_long_source_line_is_cut_around_the_caret(tmp_path):
     text = "input 8x8x3\n" + "relu;" * 100 + "conv 3 9x9;" + "relu;" * 100 + "\n"
     code, out, _ = run_cli("check", write(tmp_path, text), "-q")
