@@ -337,6 +337,21 @@ def _spatial_windows(node: ir.Conv | ir.Pool, state: _State, stride, dilation,
     return result
 
 
+def _every_window_reads_input(node: ir.Pool, found: tuple[Window, ...]) -> None:
+    """E106 for a max pool whose first or last window, along some dimension, reads only padding."""
+    for axis, window in enumerate(found, start=1):
+        last_start = (window.output - 1) * window.stride - window.pad_before
+        if window.span <= window.pad_before or last_start >= window.size:
+            side, pad = (("first", window.pad_before) if window.span <= window.pad_before
+                         else ("last", window.pad_after))
+            where = "" if len(set(found)) == 1 else f" in spatial dimension {axis}"
+            raise _fail("E106", node, f"`{node.name}`'s {side} window{where} reads only padding (a window of "
+                                      f"{window.span} in a padding of {pad}): it has no value to take the "
+                                      "maximum of",
+                        f"pad by less than the window's span ({window.span}): `pad={(window.span - 1) // 2}` "
+                        f"keeps the windows centred, or take a larger kernel")
+
+
 def _scaled(state: _State, factors) -> tuple:
     """The state's jump times a factor per dimension: what a layer reports for a fixed window."""
     return tuple(_exact(j * f) for j, f in zip(state.jump, factors))
@@ -370,6 +385,8 @@ def _(node: ir.Conv, state: _State, analyzer: _Analyzer) -> dict:
 @_analyze_layer.register(ir.Pool)
 def _(node: ir.Pool, state: _State, analyzer: _Analyzer) -> dict:
     found = _spatial_windows(node, state, node.strides, (1,), analyzer)
+    if node.mode == "max":
+        _every_window_reads_input(node, found)
     output = ir.Shape(tuple(w.output for w in found), state.shape.channels)
     return _unchanged(state, output=output, reach=_window_reach(state, found),
                       jump=_scaled(state, (w.stride for w in found)),

@@ -50,6 +50,7 @@ ERROR_CODES: dict[str, str] = {
     "E103": "rank-mismatch",
     "E104": "groups-mismatch",
     "E105": "no-input",
+    "E106": "window-in-padding",
 }
 
 

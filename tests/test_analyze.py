@@ -371,6 +371,31 @@ def test_e101_after_downsampling_in_a_block_notes_the_call():
     assert [(n.span.line, n.span.column) for n in diagnostic.notes] == [(5, 12)]
 
 
+# E106 a max-pooling window in the padding ------------------------------------------------------
+
+def test_e106_a_max_pool_window_of_padding_alone():
+    """The first window when the padding before is at least the span, the last when it starts past the input
+    (found by the random ONNX test: `maxpool 1 pad=1` gave -inf on NumPy, an input value on Numba, the lowest
+    float in ONNX Runtime)."""
+    diagnostic = the_error("input 2x2\nmaxpool 1 pad=1\ngelu")
+    assert where(diagnostic) == ("E106", 2, 1)
+    assert diagnostic.message == ("`maxpool1`'s first window reads only padding (a window of 1 in a padding of 1): "
+                                  "it has no value to take the maximum of")
+    assert diagnostic.help.startswith("pad by less than the window's span (1): `pad=0`")
+    diagnostic = the_error("input 8x9x1\nmaxpool 2x3 stride=1x1 pad=(0)x(3)")
+    assert diagnostic.message.startswith("`maxpool1`'s first window in spatial dimension 2 reads only padding")
+    diagnostic = the_error("input 4x1\nmaxpool 2 stride=3 pad=(2)")  # windows from -2 and 1: the first is padding
+    assert where(diagnostic) == ("E106", 2, 1)
+
+
+def test_pools_that_leave_every_window_an_input_value_pass():
+    for text in ("input 5x5x2\nmaxpool 3 stride=1 pad=2",  # above half the kernel, which PyTorch refuses
+                 "input 5x1\nmaxpool 2 stride=4 pad=1 round=ceil",  # the last window starts at 3: 3 and 4
+                 "input 4x4x1\navgpool 1 pad=1",  # an average of padding alone is 0, as PyTorch's
+                 "input 7x7x2\nmaxpool 2 pad=same"):
+        assert checked(text).ok, text
+
+
 def test_layers_before_a_shape_error_are_still_reported():
     result = checked("input 4x4x1\nconv 2 3\nrelu\nconv 2 3\nfc 10")
     assert [d.code for d in result.diagnostics] == ["E101"]

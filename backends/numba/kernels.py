@@ -18,7 +18,8 @@ def max_pool_forward(x, out, winners, kernel_height, kernel_width, stride_height
     (same shape, any integer type holding the taps' count) the tap (row-major in the window) where it
     was found. Taps outside ``x`` (padding, a ceil-mode window's overhang) are skipped, as a -inf
     padding would be; among equal values the first tap wins (PyTorch's choice, and the NumPy
-    backend's). Every window holds at least one tap of ``x`` (padding is at most half the kernel)."""
+    backend's). Every window holds at least one tap of ``x`` (the analysis refuses a window of padding
+    alone: E106)."""
     batch, height, width, channels = x.shape
     _, out_height, out_width, _ = out.shape
     for n in range(batch):

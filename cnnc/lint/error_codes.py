@@ -143,9 +143,10 @@ _DOCS = {
 
         ## What it means
         cnnc stops rather than run out of time or memory: a spec may be at most 524,288
-        characters long, a network may expand to at most 100,000 layers, its repeats may run at
-        most 1,000,000 times in all, blocks may nest 100 deep, and numbers, sizes and every
-        reported figure stay within 10**100.
+        characters long (a file of more than four bytes a character is read only that far, and
+        its length given in bytes), a network may expand to at most 100,000 layers, its repeats
+        may run at most 1,000,000 times in all, blocks may nest 100 deep, and numbers, sizes and
+        every reported figure stay within 10**100.
 
         ## Example
         ```cnn
@@ -265,6 +266,29 @@ _DOCS = {
         ```cnn
         input 32x32x3
         conv 16 3x3
+        ```
+        """,
+    "E106": """
+        A max-pooling window that lies entirely in the padding, with no input value to take the maximum of.
+
+        ## What it means
+        Max pooling pads with minus infinity: a window that reads nothing but padding has no
+        maximum, and the backends and ONNX Runtime would each give it another value (minus
+        infinity, the lowest float, an input value). It happens when the padding on a side is at
+        least the window's span: the first window, or the last, then holds no input position.
+        PyTorch refuses any max-pooling padding above half the kernel; cnnc takes any padding
+        that leaves every window an input value.
+
+        ## Example
+        ```cnn
+        input 8x8x3
+        maxpool 1 pad=1
+        ```
+
+        ## Use instead
+        ```cnn
+        input 8x8x3
+        maxpool 3 stride=1 pad=1
         ```
         """,
 }

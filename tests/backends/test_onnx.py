@@ -74,7 +74,7 @@ LAYERS = {
     "depthwise": "input 7x7x3\nconv 6 3 groups=3 pad=1 bias=false\nbatchnorm\nrelu",
     "maxpool-ceil-pad": "input 9x9x2\nmaxpool 3 stride=2 pad=1 round=ceil",
     "maxpool-same": "input 7x7x2\nmaxpool 2 pad=same",
-    "maxpool-pad-as-kernel": "input 5x5x2\nmaxpool 2 stride=1 pad=2",
+    "maxpool-pad-past-half": "input 5x5x2\nmaxpool 3 stride=1 pad=2",  # PyTorch refuses; E106 at pad=3
     "avgpool-ceil-partial": "input 8x8x2\navgpool 3 stride=2 pad=1 round=ceil",
     "avgpool-ceil-no-pad": "input 10x2\navgpool 3 stride=2 round=ceil",
     "avgpool-same": "input 7x7x2\navgpool 2 pad=same",

@@ -213,7 +213,7 @@ MORE = {
     "avgpool-window-beyond-the-input": "input 2x2x2x2\navgpool 3 stride=2 round=ceil",
     "avgpool-3d-small-padded": "input 2x3x2x2\navgpool 3 stride=2 pad=1 round=ceil",
     "avgpool-large-padding": "input 6x6x2\navgpool 2 pad=2",
-    "maxpool-large-padding": "input 6x6x2\nmaxpool 2 pad=2 round=ceil",
+    "maxpool-large-padding": "input 6x6x2\nmaxpool 3 pad=2 round=ceil",  # kernel 2: E106
     "maxpool-window-beyond-the-input": "input 2x3x2\nmaxpool 3 stride=2 round=ceil",
     "conv-per-dimension-padding": "input 7x6x2\nconv 3 3x2 pad=1x0",
     "multiply-flat-gates-and-sums": "input 4x4x3\nmultiply {\n branch { add {\n branch { }\n branch { relu }\n } }\n"

@@ -116,9 +116,13 @@ def test_written_out_layers_are_refused_naming_the_node(spec: str, node: str, tm
     # a fork whose branch starts with a residual on the same value, then a residual further down it
     "input 3\nrelu\nconcat {\n    branch { relu }\n    branch {\n        residual { relu; relu }\n        relu\n"
     "        residual { relu }\n    }\n}\n",
-    # a ceil-mode pool padded by more than half its kernel in one dimension (1 wide, padded 1): there ceil gives
-    # floor's windows (the analysis's rule), exported as plain pads
-    "input 30x30x30x3\nmaxpool 8x8x1 pad=0x1x1 round=ceil\n",
+    # a ceil-mode pool padded by more than half its kernel in one dimension (3 wide, padded 2): there ceil gives
+    # floor's windows (the analysis's rule), exported as plain pads (1 wide, padded 1, as found: E106 since)
+    "input 30x30x30x3\nmaxpool 8x8x3 pad=0x1x2 round=ceil\n",
+    # a one-channel layerscale (initial 1e-6) beside a ReLU on the same value: within a loose tolerance, the
+    # evaluated elementwise nodes looked like `relu` alone, and the layerscale was lost
+    "input 1\nresidual {\n    relu\n} shortcut {\n    layerscale\n}\n",
+    "input 1\nresidual {\n    relu\n} shortcut {\n    relu; layerscale\n}\n",
 ])
 def test_forms_found_by_the_random_round_trip_come_back(text: str, tmp_path: Path) -> None:
     spec, model, imported = tmp_path / "net.cnn", tmp_path / "net.onnx", tmp_path / "back.cnn"
