@@ -198,6 +198,10 @@ class Recogniser(Patterns):
             ends = [a + b for a, b in zip(ends, after)]
         stride = list(node.attributes.get("strides", [1] * rank))
         dilation = list(node.attributes.get("dilations", [1] * rank))
+        if node.op == "MaxPool" and any(k <= b or (o - 1) * s - b >= n
+                                        for n, o, k, s, b in zip(inputs, outputs, kernel, stride, begins)):
+            raise self.refuse(node, "a MaxPool window that reads only padding, with no value to take the maximum "
+                                    "of (the language refuses it: E106)")
         found = padding_options(inputs, outputs, kernel, stride, dilation, begins, ends,
                                 bool(node.attributes.get("ceil_mode", 0)), prefer_ceil=node.op != "Conv")
         if found is None:

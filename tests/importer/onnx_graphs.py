@@ -58,3 +58,10 @@ def unsupported_in_a_branch(path: Path) -> Path:
              helper.make_node("Cos", ["relu"], ["cos"], name="cos"), helper.make_node("Add", ["a", "cos"], ["out"],
                                                                                      name="out")]
     return save(path, nodes, [weight], "out", output_dims=(1, 2, 4, 4))
+
+
+def pool_of_padding(path: Path) -> Path:
+    """A MaxPool whose windows at the border read only its padding (kernel 1, pads 1), which PyTorch never
+    writes and the language refuses (E106)."""
+    nodes = [helper.make_node("MaxPool", ["input"], ["pool"], name="pool", kernel_shape=[1, 1], pads=[1, 1, 1, 1])]
+    return save(path, nodes, [], "pool", output_dims=(1, 2, 6, 6))

@@ -108,3 +108,11 @@ def test_a_missing_onnx_package_names_the_extra(tmp_path):
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == ("cnnc: error: `cnnc import` needs the `onnx` package, which is not installed\n"
                              "  help: pip install 'cnnc[onnx]'\n")
+
+
+def test_a_max_pool_window_of_padding_alone_is_the_models_not_cnncs(tmp_path):
+    """Refused at the node, exit 1, where the written spec used to fail its own check as "a bug in cnnc import"."""
+    model = onnx_graphs.pool_of_padding(tmp_path / "pool.onnx")
+    assert refused(model, tmp_path) == ("cnnc: error: node 'pool' (MaxPool, #1): a MaxPool window that reads only "
+                                        "padding, with no value to take the maximum of (the language refuses it: "
+                                        "E106)")
