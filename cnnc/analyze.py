@@ -340,10 +340,9 @@ def _spatial_windows(node: ir.Conv | ir.Pool, state: _State, stride, dilation,
 def _every_window_reads_input(node: ir.Pool, found: tuple[Window, ...]) -> None:
     """E106 for a max pool whose first or last window, along some dimension, reads only padding."""
     for axis, window in enumerate(found, start=1):
-        last_start = (window.output - 1) * window.stride - window.pad_before
-        if window.span <= window.pad_before or last_start >= window.size:
-            side, pad = (("first", window.pad_before) if window.span <= window.pad_before
-                         else ("last", window.pad_after))
+        side = window.padding_only
+        if side is not None:
+            pad = window.pad_before if side == "first" else window.pad_after
             where = "" if len(set(found)) == 1 else f" in spatial dimension {axis}"
             raise _fail("E106", node, f"`{node.name}`'s {side} window{where} reads only padding (a window of "
                                       f"{window.span} in a padding of {pad}): it has no value to take the "

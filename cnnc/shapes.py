@@ -79,6 +79,16 @@ class Window:
             output -= 1
         return output
 
+    @property
+    def padding_only(self) -> str | None:
+        """``first`` or ``last`` when that window reads only padding (none of the input's positions), else
+        None: a max pool has no value there (E106)."""
+        if self.span <= self.pad_before:
+            return "first"
+        if (self.output - 1) * self.stride - self.pad_before >= self.size:
+            return "last"
+        return None
+
     def arithmetic(self) -> str:
         """The output-size formula with this dimension's numbers, for diagnostics."""
         pads = (f"2*{self.pad_before}" if self.pad_before == self.pad_after

@@ -12,6 +12,7 @@ from cnnc.importer.patterns import SIMPLE, Patterns
 from cnnc.importer.read import Graph, Node, NotImportable
 from cnnc.importer.units import Layer, Unit, number
 from cnnc.importer.windows import padding_options, sizes
+from cnnc.shapes import Window
 
 
 REGION_REACH = 48  # nodes after a value's first use that a written-out activation may span
@@ -198,12 +199,13 @@ class Recogniser(Patterns):
             ends = [a + b for a, b in zip(ends, after)]
         stride = list(node.attributes.get("strides", [1] * rank))
         dilation = list(node.attributes.get("dilations", [1] * rank))
-        if node.op == "MaxPool" and any(k <= b or (o - 1) * s - b >= n
-                                        for n, o, k, s, b in zip(inputs, outputs, kernel, stride, begins)):
+        ceil_mode = bool(node.attributes.get("ceil_mode", 0))
+        if node.op == "MaxPool" and any(Window(n, k, s, b, e, 1, ceil_mode).padding_only
+                                        for n, k, s, b, e in zip(inputs, kernel, stride, begins, ends)):
             raise self.refuse(node, "a MaxPool window that reads only padding, with no value to take the maximum "
                                     "of (the language refuses it: E106)")
-        found = padding_options(inputs, outputs, kernel, stride, dilation, begins, ends,
-                                bool(node.attributes.get("ceil_mode", 0)), prefer_ceil=node.op != "Conv")
+        found = padding_options(inputs, outputs, kernel, stride, dilation, begins, ends, ceil_mode,
+                                prefer_ceil=node.op != "Conv")
         if found is None:
             raise self.refuse(node, f"padding {begins} before and {ends} after, which no `pad=` or `round=` says")
         return found, stride
